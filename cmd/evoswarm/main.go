@@ -1,0 +1,49 @@
+// Command evoswarm is the one binary of evoswarm: it evolves image
+// classifiers on a peer-to-peer island-model swarm. Each verb is a thin
+// wrapper over the packages that own the work; see docs/ARCHITECTURE.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries an exit status through cobra without printing usage.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	root := newRootCmd()
+	if err := root.Execute(); err != nil {
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		fmt.Fprintln(os.Stderr, "evoswarm:", err)
+		os.Exit(code)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "evoswarm",
+		Short: "Evolve image classifiers on a peer-to-peer swarm (Real et al., 2017)",
+		Long: `evoswarm evolves image classifiers with the method of "Large-Scale Evolution
+of Image Classifiers" (Real et al., ICML 2017) on a peer-to-peer island-model
+swarm: each node keeps a sub-population, runs pairwise tournaments, trains
+children with gorgonia, and gossips migrants to its peers over libp2p.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newVersionCmd(), newDNACmd())
+	return root
+}
