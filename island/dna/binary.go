@@ -177,7 +177,7 @@ func decodeBinary(data []byte) (*Genome, error) {
 	g.OutputVertex = r.u32("output vertex")
 	nv := int(r.u16("vertex count"))
 	if r.err == nil && nv*vertexSize > len(r.b) {
-		return nil, fmt.Errorf("dna: %w: %d vertices do not fit in %d bytes", ErrMalformed, nv, len(r.b))
+		return nil, fmt.Errorf("dna: %w: truncated: %d vertices do not fit in %d bytes", ErrMalformed, nv, len(r.b))
 	}
 	if nv > maxVertices {
 		return nil, fmt.Errorf("dna: %w: %d vertices, the limit is %d", ErrMalformed, nv, maxVertices)
@@ -196,7 +196,7 @@ func decodeBinary(data []byte) (*Genome, error) {
 	}
 	ne := int(r.u16("edge count"))
 	if r.err == nil && ne*edgeSize > len(r.b) {
-		return nil, fmt.Errorf("dna: %w: %d edges do not fit in %d bytes", ErrMalformed, ne, len(r.b))
+		return nil, fmt.Errorf("dna: %w: truncated: %d edges do not fit in %d bytes", ErrMalformed, ne, len(r.b))
 	}
 	g.Edges = make([]Edge, ne)
 	for i := range g.Edges {
