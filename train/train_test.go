@@ -1,0 +1,216 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train/dataset"
+)
+
+// TestNetworkGradients checks the gradients that gorgonia's Grad builds
+// from our ops, through a whole network with a conv, BN-ReLU, a skip that
+// must be resized and padded, a sum, pooling and the loss, against central
+// differences of the loss.
+func TestNetworkGradients(t *testing.T) {
+	g := skipNet(t)
+	data := quadrants(t, 64)
+	cfg := smallConfig(0)
+	cfg.BatchSize = 8
+	net, err := newNetwork(g, mustResolve(t, g), nil, &cfg, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	gr, err := net.trainGraph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	if err := data.Batch(data.Train, idx, dataset.Augment{}, nil, gr.xval.Float32s(), gr.lb.y); err != nil {
+		t.Fatal(err)
+	}
+	loss := func() float64 {
+		if err := gr.run(); err != nil {
+			t.Fatal(err)
+		}
+		return gr.lossValue()
+	}
+	loss()
+	grads := map[string][]float32{}
+	for k, n := range gr.grads {
+		grads[k] = append([]float32(nil), f32s(n.Value())...)
+	}
+	if len(grads) != 6 { // two convs, BN scale and offset, FC weight and bias
+		t.Fatalf("%d gradients, want 6: %v", len(grads), net.m.weights.Keys())
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	const h = 1e-3
+	for key, an := range grads {
+		w := net.m.weights.Tensors[key].Data
+		for range 8 {
+			i := rng.IntN(len(w))
+			orig := w[i]
+			w[i] = orig + h
+			lp := loss()
+			w[i] = orig - h
+			lm := loss()
+			w[i] = orig
+			num := (lp - lm) / (2 * h)
+			if d := math.Abs(num - float64(an[i])); d > 2e-3*math.Max(1, math.Abs(num)) {
+				t.Errorf("%s[%d]: gradient %.6g, finite difference %.6g", key, i, an[i], num)
+			}
+		}
+	}
+}
+
+func mustResolve(t testing.TB, g *dna.Genome) *dna.Resolved {
+	t.Helper()
+	r, err := g.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestTrainLearns(t *testing.T) {
+	data := quadrants(t, 800)
+	res, err := Train(context.Background(), skipNet(t), nil, data, smallConfig(150), RunOptions{Seed: 3, Test: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ValAccuracy < 0.9 || res.TestAccuracy == nil || *res.TestAccuracy < 0.9 {
+		t.Errorf("quadrants after 150 steps: val %.3f test %v, want >= 0.9", res.ValAccuracy, res.TestAccuracy)
+	}
+	if res.Steps != 150 || res.TrainFLOPs != 150*16*3*skipNet(t).FLOPs() || res.EvalFLOPs != int64(data.Val.N+data.Test.N)*skipNet(t).FLOPs() {
+		t.Errorf("accounting: steps %d train FLOPs %d eval FLOPs %d", res.Steps, res.TrainFLOPs, res.EvalFLOPs)
+	}
+	// The same seed gives the same result.
+	again, err := Train(context.Background(), skipNet(t), nil, data, smallConfig(150), RunOptions{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ValAccuracy != res.ValAccuracy || again.FinalLoss != res.FinalLoss {
+		t.Errorf("same seed: val %v loss %v, then val %v loss %v", res.ValAccuracy, res.FinalLoss, again.ValAccuracy, again.FinalLoss)
+	}
+}
+
+// TestInheritance: an IDENTITY child evaluated before any training has
+// exactly its parent's accuracy; after INSERT-CONVOLUTION most parameters
+// are inherited.
+func TestInheritance(t *testing.T) {
+	data := quadrants(t, 400)
+	parent := skipNet(t)
+	pres, err := Train(context.Background(), parent, nil, data, smallConfig(60), RunOptions{Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(6, 6))
+	child, _, err := dna.MutateWith(parent, dna.KeepTraining, rng, dna.DefaultMutateOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cres, err := Train(context.Background(), child, pres.Weights, data, smallConfig(0), RunOptions{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cres.ValAccuracy != pres.ValAccuracy {
+		t.Errorf("identity child before training: val %v, parent %v", cres.ValAccuracy, pres.ValAccuracy)
+	}
+	if cres.NewTensors != 0 || cres.InheritedParams != pres.Weights.Params() {
+		t.Errorf("identity child: %+v, want everything inherited (%d values)", cres.Inheritance, pres.Weights.Params())
+	}
+	ins, _, err := dna.MutateWith(parent, dna.InsertConvolution, rng, dna.DefaultMutateOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ires, err := Train(context.Background(), ins, pres.Weights, data, smallConfig(0), RunOptions{Seed: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ires.InheritedParams <= ires.NewParams || ires.NewTensors == 0 {
+		t.Errorf("insert-convolution child: %+v, want most parameters inherited and some new", ires.Inheritance)
+	}
+	reset, _, err := dna.MutateWith(parent, dna.ResetWeights, rng, dna.DefaultMutateOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rres, err := Train(context.Background(), reset, pres.Weights, data, smallConfig(0), RunOptions{Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rres.InheritedTensors != 0 {
+		t.Errorf("reset-weights child inherited %d tensors, want none", rres.InheritedTensors)
+	}
+}
+
+func TestDivergenceIsFitnessZero(t *testing.T) {
+	data := quadrants(t, 200)
+	g := skipNet(t)
+	first, err := Train(context.Background(), g, nil, data, smallConfig(1), RunOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poisoned := first.Weights
+	for _, k := range poisoned.Keys() {
+		if len(k) > 3 && k[:3] == "fc/" {
+			poisoned.Tensors[k].Data[0] = float32(math.Inf(1))
+			break
+		}
+	}
+	res, err := Train(context.Background(), g, poisoned, data, smallConfig(20), RunOptions{Seed: 1})
+	if err != nil {
+		t.Fatalf("divergence must not be an error: %v", err)
+	}
+	if !res.Diverged || res.ValAccuracy != 0 || res.Reason == "" || res.Steps != 1 {
+		t.Errorf("diverged %v val %v reason %q steps %d: want fitness 0 with a reason after step 1", res.Diverged, res.ValAccuracy, res.Reason, res.Steps)
+	}
+}
+
+func TestCancelStopsWithinAStep(t *testing.T) {
+	data := quadrants(t, 200)
+	ctx, cancel := context.WithCancel(context.Background())
+	last := 0
+	_, err := Train(ctx, skipNet(t), nil, data, smallConfig(1000), RunOptions{Seed: 1, Progress: func(step int, _ float64) {
+		last = step
+		if step == 5 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) || last != 5 {
+		t.Errorf("err %v after step %d: want context.Canceled right after step 5", err, last)
+	}
+}
+
+func TestRefusedBeforeAllocation(t *testing.T) {
+	data := quadrants(t, 100)
+	cfg := smallConfig(1)
+	cfg.MemoryBudget = 1 << 20
+	cfg.EvalBatch = 10000
+	if _, err := Train(context.Background(), skipNet(t), nil, data, cfg, RunOptions{}); !errors.Is(err, ErrMemoryBudget) {
+		t.Errorf("tiny budget: err %v, want ErrMemoryBudget", err)
+	}
+	cfg = smallConfig(1)
+	cfg.Bounds.MaxChannels = 4
+	if _, err := Train(context.Background(), skipNet(t), nil, data, cfg, RunOptions{}); !errors.Is(err, dna.ErrOutOfBounds) {
+		t.Errorf("over the bounds: err %v, want dna.ErrOutOfBounds", err)
+	}
+	wrong := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+	if _, err := Train(context.Background(), wrong, nil, data, smallConfig(1), RunOptions{}); err == nil {
+		t.Error("a genome for 28x28x1 images trained on 12x12x1 data")
+	}
+}
+
+func TestEstimateMemoryGrows(t *testing.T) {
+	cfg := DefaultConfig()
+	small := ReferenceCNN()
+	r := mustResolve(t, small)
+	wide := chain(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1, []convSpec{{128, 3, 3, 0, true}, {128, 3, 3, 0, true}})
+	a, b := EstimateMemory(small, r, &cfg), EstimateMemory(wide, mustResolve(t, wide), &cfg)
+	if a <= 0 || b <= 2*a {
+		t.Errorf("estimates: reference %d MiB, wide stride-1 %d MiB; want the wide one much larger", a>>20, b>>20)
+	}
+}

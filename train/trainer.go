@@ -1,0 +1,322 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train/dataset"
+)
+
+// RunOptions are the settings of one training run beyond the experiment's
+// Config.
+type RunOptions struct {
+	// Seed drives initialisation, batch order and augmentation.
+	Seed uint64
+	// Test also measures accuracy on the test split. Evolution never does:
+	// the test split is only for reporting a final model.
+	Test bool
+	// Progress, if set, is called after every step with the step number
+	// (from 1) and the batch loss.
+	Progress func(step int, loss float64)
+}
+
+// Result is what training and evaluating one genome produced.
+type Result struct {
+	// ValAccuracy is the fitness: accuracy on the validation split. It is
+	// 0 when training diverged.
+	ValAccuracy float64 `json:"val_accuracy"`
+	// TestAccuracy is set only when RunOptions.Test asked for it.
+	TestAccuracy *float64 `json:"test_accuracy"`
+	Steps        int      `json:"steps"`
+	Seconds      float64  `json:"seconds"`
+	// ImagesPerSecond is the training throughput.
+	ImagesPerSecond float64 `json:"images_per_second"`
+	// TrainFLOPs and EvalFLOPs follow the paper's accounting: training
+	// costs 3x the forward FLOPs per image (forward and backward), times
+	// images seen; evaluation costs the forward FLOPs per image evaluated.
+	TrainFLOPs int64 `json:"train_flops"`
+	EvalFLOPs  int64 `json:"eval_flops"`
+	Inheritance
+	FinalLoss float64 `json:"final_loss"`
+	// Diverged is set, with Reason, when the loss became NaN or infinite:
+	// the individual gets fitness 0 and is not an error.
+	Diverged bool   `json:"diverged"`
+	Reason   string `json:"reason,omitempty"`
+	// Weights are the trained tensors.
+	Weights *Weights `json:"-"`
+}
+
+// ErrMemoryBudget is returned when a genome's estimated memory exceeds the
+// configured budget.
+var ErrMemoryBudget = errors.New("train: network exceeds the memory budget")
+
+// Train builds g's network, inherits every tensor of parent (nil for none)
+// whose weight ID and shape match, trains it for cfg.Steps SGD steps on
+// data's training split and evaluates it on the validation split. A genome
+// over the bounds or the memory budget is refused before anything is
+// allocated. A diverging loss ends training with fitness 0, not an error.
+// Cancelling ctx stops training within one step. No panic escapes.
+func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Set, cfg Config, opt RunOptions) (res *Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
+		}
+	}()
+	r, err := check(g, data, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x747261696e)) // "train"
+	net, err := newNetwork(g, r, parent, &cfg, rng)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	res = &Result{Inheritance: net.inh}
+	flops := g.FLOPs()
+	tr, err := net.trainGraph()
+	if err != nil {
+		return nil, err
+	}
+	sampler, err := dataset.NewSampler(data.Train.N, cfg.BatchSize, rng)
+	if err != nil {
+		return nil, err
+	}
+	aug := data.DefaultAugment()
+	start := time.Now()
+	for step := 1; step <= cfg.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := data.Batch(data.Train, sampler.Next(), aug, rng, tr.xval.Float32s(), tr.lb.y); err != nil {
+			return nil, err
+		}
+		loss, err := net.step()
+		if err != nil {
+			return nil, err
+		}
+		res.Steps, res.FinalLoss = step, loss
+		res.TrainFLOPs += 3 * flops * int64(cfg.BatchSize)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			res.Diverged = true
+			res.Reason = fmt.Sprintf("%v: loss %v at step %d", errDiverged, loss, step)
+			break
+		}
+		if opt.Progress != nil {
+			opt.Progress(step, loss)
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	if res.Seconds > 0 {
+		res.ImagesPerSecond = float64(res.Steps*cfg.BatchSize) / res.Seconds
+	}
+	if !res.Diverged && !net.m.finite() {
+		res.Diverged = true
+		res.Reason = fmt.Sprintf("%v: weights are not finite after step %d", errDiverged, res.Steps)
+	}
+	res.Weights = net.m.weights
+	if res.Diverged {
+		return res, nil
+	}
+	ev, err := net.evalGraph(min(cfg.EvalBatch, max(data.Val.N, data.Test.N, 1)))
+	if err != nil {
+		return nil, err
+	}
+	if res.ValAccuracy, err = ev.accuracy(ctx, data, data.Val); err != nil {
+		return nil, err
+	}
+	res.EvalFLOPs += flops * int64(data.Val.N)
+	if opt.Test {
+		acc, err := ev.accuracy(ctx, data, data.Test)
+		if err != nil {
+			return nil, err
+		}
+		res.TestAccuracy = &acc
+		res.EvalFLOPs += flops * int64(data.Test.N)
+	}
+	return res, nil
+}
+
+// Evaluate measures the accuracy of g with the given weights on a split,
+// with a forward-only graph.
+func Evaluate(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, split *dataset.Split, cfg Config) (acc float64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			acc, err = 0, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
+		}
+	}()
+	if _, err := check(g, data, &cfg); err != nil {
+		return 0, err
+	}
+	net, err := NewNetwork(g, w, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer net.Close()
+	ev, err := net.evalGraph(min(cfg.EvalBatch, max(split.N, 1)))
+	if err != nil {
+		return 0, err
+	}
+	return ev.accuracy(ctx, data, split)
+}
+
+// check validates the config, the genome against the bounds and the data,
+// and the memory estimate against the budget, before anything is built.
+func check(g *dna.Genome, data *dataset.Set, cfg *Config) (*dna.Resolved, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := g.Validate(cfg.Bounds); err != nil {
+		return nil, err
+	}
+	if in := g.Input; in.H != data.H || in.W != data.W || in.C != data.C || g.Classes != data.Classes {
+		return nil, fmt.Errorf("train: genome expects %v images and %d classes, data set %s has %dx%dx%d and %d", in, g.Classes, data.Name, data.H, data.W, data.C, data.Classes)
+	}
+	if data.Train.N < cfg.BatchSize {
+		return nil, fmt.Errorf("train: training split has %d images, fewer than a batch of %d", data.Train.N, cfg.BatchSize)
+	}
+	r, err := g.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	if need := EstimateMemory(g, r, cfg); need > cfg.MemoryBudget {
+		return nil, fmt.Errorf("%w: about %d MiB, the budget is %d MiB", ErrMemoryBudget, need>>20, cfg.MemoryBudget>>20)
+	}
+	return r, nil
+}
+
+// accuracy runs the forward-only graph over a split in batches; a short last
+// batch is padded and its padding ignored.
+func (gr *graph) accuracy(ctx context.Context, data *dataset.Set, split *dataset.Split) (float64, error) {
+	if split.N == 0 {
+		return 0, nil
+	}
+	idx := make([]int, gr.batch)
+	correct := 0
+	x := gr.xval.Float32s()
+	for lo := 0; lo < split.N; lo += gr.batch {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n := min(gr.batch, split.N-lo)
+		for i := range idx {
+			idx[i] = lo + min(i, n-1)
+		}
+		if err := data.Batch(split, idx, dataset.Augment{}, nil, x, gr.lb.y); err != nil {
+			return 0, err
+		}
+		if err := gr.run(); err != nil {
+			return 0, err
+		}
+		logits := f32s(gr.logits.Value())
+		classes := len(logits) / gr.batch
+		for i := range n {
+			row := logits[i*classes : (i+1)*classes]
+			best := 0
+			for j, v := range row {
+				if v > row[best] {
+					best = j
+				}
+			}
+			if int32(best) == gr.lb.y[i] {
+				correct++
+			}
+		}
+	}
+	return float64(correct) / float64(split.N), nil
+}
+
+// finite reports whether every tensor holds finite values.
+func (m *model) finite() bool {
+	for _, t := range m.weights.Tensors {
+		for _, v := range t.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sgd is SGD with momentum and weight decay, as PyTorch's torch.optim.SGD:
+// d = g + decay*w; v = momentum*v + d; w -= lr*v. Velocities start at zero
+// for every child.
+type sgd struct {
+	momentum, decay float32
+	params          []sgdParam
+}
+
+type sgdParam struct {
+	w, v  []float32
+	grad  func() []float32
+	decay bool
+}
+
+func newSGD(m *model, gr *graph, cfg *Config) *sgd {
+	s := &sgd{momentum: float32(cfg.Momentum), decay: float32(cfg.WeightDecay)}
+	for _, k := range m.weights.Keys() {
+		gn, ok := gr.grads[k]
+		if !ok || !m.train[k] {
+			continue
+		}
+		w := m.weights.Tensors[k].Data
+		s.params = append(s.params, sgdParam{
+			w: w, v: make([]float32, len(w)), decay: m.decay[k],
+			grad: func() []float32 { return f32s(gn.Value()) },
+		})
+	}
+	return s
+}
+
+func (s *sgd) step(lr float64) {
+	l := float32(lr)
+	for _, p := range s.params {
+		g := p.grad()
+		decay := float32(0)
+		if p.decay {
+			decay = s.decay
+		}
+		for i, w := range p.w {
+			v := s.momentum*p.v[i] + g[i] + decay*w
+			p.v[i] = v
+			p.w[i] = w - l*v
+		}
+	}
+}
+
+// EstimateMemory estimates the bytes that building and training g's
+// network takes: activations and their gradients for a training batch,
+// batch-norm's saved inputs, the conv workspaces, three copies of the
+// parameters (values, gradients, velocities), and the evaluation graph's
+// activations. The data set is not counted.
+func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
+	var act int64 // floats per image of every node's output
+	for j, e := range g.Edges {
+		to := vertexIndex(g, e.To)
+		if e.Type == dna.Conv {
+			act += r.EdgeShape[j].Size()
+		}
+		if r.EdgeShape[j] != r.VertexShape[to] {
+			act += r.VertexShape[to].Size()
+		}
+	}
+	for i, v := range g.Vertices {
+		if len(r.In[i]) > 1 {
+			act += r.VertexShape[i].Size()
+		}
+		if v.Type == dna.BNReLU {
+			act += 2 * r.VertexShape[i].Size() // output and saved xhat
+		}
+	}
+	act += int64(g.Input.H*g.Input.W*g.Input.C) + int64(g.Classes)*4
+	train := 2 * act * int64(cfg.BatchSize) // values and gradients
+	eval := act * int64(cfg.EvalBatch)
+	ws := workspaceFloats(g, r, cfg.BatchSize, true) + workspaceFloats(g, r, cfg.EvalBatch, false)
+	params := 3 * g.Params()
+	return 4 * (train + eval + ws + params)
+}
