@@ -32,7 +32,7 @@ type Inheritance struct {
 	NewParams        int64 `json:"new_params"`
 }
 
-func convKey(id uint32) string        { return fmt.Sprintf("conv/%d", id) }
+func convKey(id uint32) string         { return fmt.Sprintf("conv/%d", id) }
 func bnKey(id uint32, r string) string { return fmt.Sprintf("bn/%d/%s", id, r) }
 func fcKey(id uint32, r string) string { return fmt.Sprintf("fc/%d/%s", id, r) }
 
