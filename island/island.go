@@ -1,0 +1,392 @@
+package island
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+// Config is one island's evolution settings.
+type Config struct {
+	// SetPoint is the population size the island holds: at or above it a
+	// tournament's loser dies, below it only reproduction happens.
+	SetPoint int
+	// Workers is the number of asynchronous tournament workers.
+	Workers int
+	// Mode is Worst (the paper) or Oldest (aging evolution).
+	Mode Mode
+	// Mutation configures the mutations, including the genome bounds.
+	Mutation dna.MutateOptions
+	// Input, Classes and LearningRate define the initial individuals.
+	Input        dna.Shape
+	Classes      int
+	LearningRate float64
+	// Seed is the root seed; worker i draws from a generator seeded with
+	// (Seed, i), so a run with one worker replays exactly.
+	Seed uint64
+	// Origin names this node in the records (its peer ID).
+	Origin string
+	// EmigrateEvery and EmigrateInterval: every EmigrateEvery children or
+	// every EmigrateInterval, whichever comes first, the best individual
+	// not yet sent emigrates. Zero disables that trigger.
+	EmigrateEvery    int
+	EmigrateInterval time.Duration
+	// MaxChildren stops the island after that many children, for tests and
+	// benchmarks; 0 runs until the context ends.
+	MaxChildren int
+}
+
+// Validate checks the settings; its errors name the field.
+func (c *Config) Validate() error {
+	switch {
+	case c.SetPoint < 2:
+		return fmt.Errorf("island: set-point %d must be at least 2", c.SetPoint)
+	case c.Workers < 1:
+		return fmt.Errorf("island: workers %d must be at least 1", c.Workers)
+	case c.Classes < 2:
+		return fmt.Errorf("island: classes %d must be at least 2", c.Classes)
+	case c.EmigrateEvery < 0 || c.EmigrateInterval < 0:
+		return errors.New("island: emigration settings must not be negative")
+	}
+	if err := c.Mode.Validate(); err != nil {
+		return err
+	}
+	return c.Mutation.Validate()
+}
+
+// Island runs one node's evolution: workers that repeat the paper's
+// tournament over a durable Population, training children with a Trainer,
+// and an exchange of migrants with other islands.
+type Island struct {
+	cfg  Config
+	pop  Population
+	tr   Trainer
+	ex   Exchange // may be nil
+	log  *slog.Logger
+	stat Stats
+
+	seedMu   sync.Mutex
+	seeding  atomic.Int64 // initial individuals in training
+	children atomic.Int64 // children started, for MaxChildren
+	mu       sync.Mutex
+	sent     map[dna.ID]bool
+	sinceEmi int
+}
+
+// Stats are the island's running totals since start.
+type Stats struct {
+	Children    atomic.Int64 // children trained and inserted
+	Seeds       atomic.Int64 // initial individuals trained
+	Abandoned   atomic.Int64 // tasks abandoned after a conflict
+	Failed      atomic.Int64 // genomes that could not be trained
+	Emigrants   atomic.Int64
+	Immigrants  atomic.Int64 // accepted
+	Rejected    atomic.Int64 // immigrants that lost their tournament
+	TrainingSec atomic.Int64 // milliseconds spent training, summed
+}
+
+// New returns an island over pop, training with tr and exchanging migrants
+// through ex (nil for none).
+func New(cfg Config, pop Population, tr Trainer, ex Exchange, log *slog.Logger) (*Island, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Island{cfg: cfg, pop: pop, tr: tr, ex: ex, log: log.With("component", "island"), sent: map[dna.ID]bool{}}, nil
+}
+
+// Stats returns the island's running totals.
+func (is *Island) Stats() *Stats { return &is.stat }
+
+// ErrFatal wraps errors that stop the island: the store failed (a full
+// disk, say), not a single task.
+var ErrFatal = errors.New("island: stopped")
+
+// Run runs the workers, and the immigration loop when there is an
+// exchange, until ctx ends, MaxChildren is reached, or the population fails.
+// It returns nil after a normal stop.
+func (is *Island) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for w := range is.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(is.cfg.Seed, uint64(w)+1))
+			if err := is.work(ctx, rng); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	if is.ex != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := is.immigrate(ctx); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errDone) {
+		return err
+	}
+	return nil
+}
+
+var errDone = errors.New("island: reached MaxChildren")
+
+// work is one worker's loop.
+func (is *Island) work(ctx context.Context, rng *rand.Rand) error {
+	var lastEmigration = time.Now()
+	for ctx.Err() == nil {
+		if is.cfg.MaxChildren > 0 && is.children.Load() >= int64(is.cfg.MaxChildren) {
+			return errDone
+		}
+		err := is.step(ctx, rng)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrConflict):
+			is.stat.Abandoned.Add(1)
+			if err := is.pop.Abandoned(); err != nil {
+				return fmt.Errorf("%w: %w", ErrFatal, err)
+			}
+			is.log.Debug("task abandoned", "reason", err)
+		default:
+			return fmt.Errorf("%w: %w", ErrFatal, err)
+		}
+		if is.ex != nil && is.cfg.EmigrateInterval > 0 && time.Since(lastEmigration) >= is.cfg.EmigrateInterval {
+			lastEmigration = time.Now()
+			if err := is.emigrate(ctx); err != nil {
+				return fmt.Errorf("%w: %w", ErrFatal, err)
+			}
+		}
+	}
+	return nil
+}
+
+// step runs one task: seeding an initial individual, or one tournament and
+// the reproduction it decides.
+func (is *Island) step(ctx context.Context, rng *rand.Rand) error {
+	members, err := is.pop.Alive()
+	if err != nil {
+		return err
+	}
+	if seed, err := is.claimSeed(len(members)); err != nil {
+		return err
+	} else if seed {
+		return is.seed(ctx, rng)
+	}
+	if len(members) < 2 {
+		// Others are seeding; wait for them rather than spin.
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+		return nil
+	}
+	d, err := Select(members, is.cfg.SetPoint, is.cfg.Mode, rng)
+	if err != nil {
+		return err
+	}
+	var victim *dna.ID
+	if d.Victim != nil {
+		victim = &d.Victim.ID
+	}
+	if n := is.children.Add(1); is.cfg.MaxChildren > 0 && n > int64(is.cfg.MaxChildren) {
+		return errDone
+	}
+	parent, weights, err := is.pop.Tournament(d.Parent.ID, victim, time.Now())
+	if err != nil {
+		return err
+	}
+	child, ch, err := dna.Mutate(parent, rng, is.cfg.Mutation)
+	if err != nil {
+		is.log.Warn("no valid mutation", "parent", d.Parent.ID.Short(), "err", err)
+		return nil
+	}
+	if err := is.grow(ctx, child, weights, rng); err != nil {
+		return err
+	}
+	is.stat.Children.Add(1)
+	is.log.Info("child", "id", child.ID().Short(), "parent", d.Parent.ID.Short(), "mutation", ch.Kind.String(), "detail", ch.Detail)
+	if is.ex != nil && is.cfg.EmigrateEvery > 0 {
+		is.mu.Lock()
+		is.sinceEmi++
+		due := is.sinceEmi >= is.cfg.EmigrateEvery
+		if due {
+			is.sinceEmi = 0
+		}
+		is.mu.Unlock()
+		if due {
+			return is.emigrate(ctx)
+		}
+	}
+	return nil
+}
+
+// claimSeed reports whether the island is still building its initial
+// population (fewer individuals have ever been born here than the
+// set-point, and not enough are alive or in training to reach it), and if
+// so counts one more seed in training. An island whose population fell
+// below two also seeds.
+func (is *Island) claimSeed(alive int) (bool, error) {
+	is.seedMu.Lock()
+	defer is.seedMu.Unlock()
+	inflight := int(is.seeding.Load())
+	need := alive+inflight < 2
+	if !need {
+		births, err := is.pop.Births()
+		if err != nil {
+			return false, err
+		}
+		need = int(births)+inflight < is.cfg.SetPoint && alive+inflight < is.cfg.SetPoint
+	}
+	if need {
+		is.seeding.Add(1)
+	}
+	return need, nil
+}
+
+// seed trains one initial individual, claimed by claimSeed: the paper's
+// trivial model, with a fresh nonce so that each has its own ID.
+func (is *Island) seed(ctx context.Context, rng *rand.Rand) error {
+	defer is.seeding.Add(-1)
+	g := dna.Initial(is.cfg.Input, is.cfg.Classes, is.cfg.LearningRate)
+	g.Nonce = rng.Uint64()
+	if err := is.grow(ctx, g, nil, rng); err != nil {
+		return err
+	}
+	is.stat.Seeds.Add(1)
+	is.log.Info("seeded", "id", g.ID().Short())
+	return nil
+}
+
+// grow trains g (inheriting from parentWeights) and records the outcome.
+func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte, rng *rand.Rand) error {
+	ind := &Individual{Genome: g, Origin: is.cfg.Origin, Params: g.Params(), Born: time.Now()}
+	if err := is.pop.Begin(ind); err != nil {
+		return err
+	}
+	start := time.Now()
+	out, err := is.tr.Train(ctx, g, parentWeights, rng.Uint64())
+	is.stat.TrainingSec.Add(time.Since(start).Milliseconds())
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // left in training; abandoned at the next start
+		}
+		is.stat.Failed.Add(1)
+		is.log.Warn("training failed", "id", g.ID().Short(), "err", err)
+		return is.pop.Fail(ind, err.Error())
+	}
+	ind.Fitness, ind.Steps = out.Fitness, out.Steps
+	ind.TrainFLOPs, ind.EvalFLOPs = out.TrainFLOPs, out.EvalFLOPs
+	if out.Diverged {
+		ind.Fitness, ind.Error = 0, out.Reason
+	}
+	return is.pop.Insert(ind, out.Weights)
+}
+
+// emigrate sends the best live individual not yet sent.
+func (is *Island) emigrate(ctx context.Context) error {
+	members, err := is.pop.Alive()
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(members, func(a, b Member) int {
+		switch {
+		case a.Fitness > b.Fitness:
+			return -1
+		case a.Fitness < b.Fitness:
+			return 1
+		}
+		return 0
+	})
+	is.mu.Lock()
+	var pick *Member
+	for i := range members {
+		if !is.sent[members[i].ID] {
+			pick = &members[i]
+			is.sent[pick.ID] = true
+			break
+		}
+	}
+	is.mu.Unlock()
+	if pick == nil {
+		return nil
+	}
+	g, w, err := is.pop.Tournament(pick.ID, nil, time.Now())
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil // it died meanwhile
+		}
+		return err
+	}
+	if err := is.ex.Send(ctx, Migrant{Genome: g, Fitness: pick.Fitness, Weights: w, Origin: is.cfg.Origin}); err != nil {
+		is.log.Warn("emigration failed", "id", pick.ID.Short(), "err", err)
+		return nil
+	}
+	is.stat.Emigrants.Add(1)
+	is.log.Info("emigrated", "id", pick.ID.Short(), "fitness", pick.Fitness)
+	return is.pop.Emigrated(pick.ID, "swarm")
+}
+
+// immigrate admits migrants: each meets a random local individual in a
+// tournament and enters the population only if it wins; at or above the
+// set-point the local loser dies.
+func (is *Island) immigrate(ctx context.Context) error {
+	rng := rand.New(rand.NewPCG(is.cfg.Seed, 0xface))
+	for {
+		var m Migrant
+		select {
+		case <-ctx.Done():
+			return nil
+		case m = <-is.ex.Receive():
+		}
+		if err := m.Genome.Validate(is.cfg.Mutation.Bounds); err != nil {
+			is.stat.Rejected.Add(1)
+			is.log.Warn("immigrant refused", "origin", m.Origin, "err", err)
+			continue
+		}
+		members, err := is.pop.Alive()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrFatal, err)
+		}
+		if len(members) == 0 {
+			continue
+		}
+		rival := members[rng.IntN(len(members))]
+		if m.Fitness <= rival.Fitness {
+			is.stat.Rejected.Add(1)
+			continue
+		}
+		if len(members) >= is.cfg.SetPoint {
+			if err := is.pop.Kill(rival.ID, "lost to immigrant "+m.Genome.ID().Short(), time.Now()); err != nil {
+				if errors.Is(err, ErrConflict) {
+					continue
+				}
+				return fmt.Errorf("%w: %w", ErrFatal, err)
+			}
+		}
+		ind := &Individual{Genome: m.Genome, Fitness: m.Fitness, Origin: m.Origin, Immigrant: true, Params: m.Genome.Params(), Born: time.Now()}
+		if err := is.pop.Insert(ind, m.Weights); err != nil {
+			is.log.Warn("immigrant not inserted", "id", m.Genome.ID().Short(), "err", err)
+			continue
+		}
+		is.stat.Immigrants.Add(1)
+		is.log.Info("immigrated", "id", m.Genome.ID().Short(), "origin", m.Origin, "fitness", m.Fitness)
+	}
+}

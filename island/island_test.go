@@ -1,0 +1,134 @@
+package island
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+func testConfig(workers, setPoint, children int) Config {
+	o := dna.DefaultMutateOptions()
+	o.InsertMinChannels = 8
+	return Config{
+		SetPoint: setPoint, Workers: workers, Mode: Worst, Mutation: o,
+		Input: dna.Shape{H: 28, W: 28, C: 1}, Classes: 10, LearningRate: 0.1,
+		Seed: 42, Origin: "test", MaxChildren: children,
+	}
+}
+
+func run(t *testing.T, cfg Config, pop Population, tr Trainer, ex Exchange) *Island {
+	t.Helper()
+	is, err := New(cfg, pop, tr, ex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := is.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("island did not stop by itself within 30 s")
+	}
+	return is
+}
+
+func TestIslandSeedsThenEvolves(t *testing.T) {
+	pop := newMemPop()
+	is := run(t, testConfig(3, 8, 120), pop, fakeTrainer{}, nil)
+	if got := is.Stats().Seeds.Load(); got != 8 {
+		t.Errorf("seeded %d initial individuals, want the set-point 8", got)
+	}
+	alive, _ := pop.Alive()
+	// Workers reproduce below the set-point without waiting for each
+	// other, so the population moves within workers-1 of it either way.
+	if len(alive) < 8-3 || len(alive) > 8+3-1 {
+		t.Errorf("%d alive after the run, want within 2 of the set-point 8", len(alive))
+	}
+	if c := is.Stats().Children.Load(); c < 117 || c > 120 {
+		t.Errorf("%d children, want about MaxChildren (120)", c)
+	}
+	best := 0.0
+	for _, m := range alive {
+		best = max(best, m.Fitness)
+	}
+	if best < 0.3 {
+		t.Errorf("best fitness %.3f after 120 children: selection did not climb from 0.1", best)
+	}
+}
+
+// TestIslandRepeatable: with one worker and the same seed, two runs give the
+// same sequence of genomes.
+func TestIslandRepeatable(t *testing.T) {
+	var runs [2][]dna.ID
+	for i := range runs {
+		pop := newMemPop()
+		run(t, testConfig(1, 5, 40), pop, fakeTrainer{}, nil)
+		runs[i] = pop.inserted
+	}
+	if len(runs[0]) != 45 || !slices.Equal(runs[0], runs[1]) {
+		t.Fatalf("runs inserted %d and %d genomes, or in different order", len(runs[0]), len(runs[1]))
+	}
+	pop := newMemPop()
+	cfg := testConfig(1, 5, 40)
+	cfg.Seed = 43
+	run(t, cfg, pop, fakeTrainer{}, nil)
+	if slices.Equal(runs[0], pop.inserted) {
+		t.Error("another seed gave the same run")
+	}
+}
+
+func TestIslandAbandonsOnConflict(t *testing.T) {
+	pop := newMemPop()
+	pop.conflictN = 3
+	is := run(t, testConfig(1, 4, 10), pop, fakeTrainer{}, nil)
+	if is.Stats().Abandoned.Load() != 3 || pop.abandoned != 3 {
+		t.Errorf("abandoned %d (recorded %d), want 3", is.Stats().Abandoned.Load(), pop.abandoned)
+	}
+}
+
+// TestIslandMigration: a better island's emigrants enter a worse island's
+// population through tournaments.
+func TestIslandMigration(t *testing.T) {
+	hub := &LocalHub{}
+	good, poor := newMemPop(), newMemPop()
+	cfgGood := testConfig(1, 4, 40)
+	cfgGood.EmigrateEvery, cfgGood.Origin = 2, "good"
+	cfgPoor := testConfig(1, 4, 60)
+	cfgPoor.Seed, cfgPoor.Origin = 7, "poor"
+	exGood, exPoor := hub.Join(), hub.Join()
+	isGood, err := New(cfgGood, good, fakeTrainer{bonus: 0.5, delay: 2 * time.Millisecond}, exGood, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isPoor, err := New(cfgPoor, poor, fakeTrainer{delay: 2 * time.Millisecond}, exPoor, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 2)
+	go func() { done <- isGood.Run(ctx) }()
+	go func() { done <- isPoor.Run(ctx) }()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if isGood.Stats().Emigrants.Load() == 0 || good.emigrated == 0 {
+		t.Fatal("the good island sent no emigrants")
+	}
+	if isPoor.Stats().Immigrants.Load() == 0 {
+		t.Fatalf("the poor island accepted no immigrants (rejected %d)", isPoor.Stats().Rejected.Load())
+	}
+	imm := 0
+	for _, m := range poor.alive {
+		if m.ind.Immigrant && m.ind.Origin == "good" {
+			imm++
+		}
+	}
+	t.Logf("poor island: %d immigrants accepted, %d alive now", isPoor.Stats().Immigrants.Load(), imm)
+}

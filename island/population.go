@@ -1,0 +1,77 @@
+package island
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+// Individual is what the island records of one individual.
+type Individual struct {
+	Genome    *dna.Genome
+	Fitness   float64 // validation accuracy
+	Origin    string  // the node that trained it
+	Immigrant bool
+	Params    int64
+	Steps     int
+	// TrainFLOPs and EvalFLOPs spent on it here (zero for an immigrant).
+	TrainFLOPs, EvalFLOPs int64
+	// Error says why it has fitness 0 (a diverged loss) or why it failed.
+	Error string
+	Born  time.Time
+}
+
+// ErrConflict is wrapped by Population errors that mean another worker
+// changed the individuals a task depended on; the task is abandoned, as the
+// paper's workers did.
+var ErrConflict = errors.New("island: another worker interfered")
+
+// Population is the island's durable sub-population. All methods must be
+// safe for concurrent use by the workers.
+type Population interface {
+	// Alive lists the live individuals in a deterministic order.
+	Alive() ([]Member, error)
+	// Tournament, in one transaction, kills victim (if not nil) and reads
+	// the parent's genome and weights. If either is no longer alive it
+	// fails with an error wrapping ErrConflict and changes nothing.
+	Tournament(parent dna.ID, victim *dna.ID, at time.Time) (*dna.Genome, []byte, error)
+	// Begin records ind as in training, so that a crash leaves a trace.
+	Begin(ind *Individual) error
+	// Insert records ind alive with its weights, completing Begin.
+	Insert(ind *Individual, weights []byte) error
+	// Fail records that ind could not be trained, and why.
+	Fail(ind *Individual, reason string) error
+	// Abandoned counts a task given up after a conflict.
+	Abandoned() error
+	// Kill kills an alive individual; ErrConflict if it is not alive.
+	Kill(id dna.ID, reason string, at time.Time) error
+	// Emigrated records that id was sent to other islands.
+	Emigrated(id dna.ID, to string) error
+	// Weights returns an alive individual's weights.
+	Weights(id dna.ID) ([]byte, error)
+	// Births returns how many individuals were ever born here.
+	Births() (uint64, error)
+}
+
+// Outcome is what training one genome produced.
+type Outcome struct {
+	Fitness               float64
+	Weights               []byte
+	Steps                 int
+	Params                int64
+	TrainFLOPs, EvalFLOPs int64
+	// Diverged is set, with Reason, when the loss became NaN or infinite:
+	// the child lives with fitness 0.
+	Diverged bool
+	Reason   string
+}
+
+// Trainer trains and evaluates genomes. Train must be safe for concurrent
+// use; it returns ctx's error promptly when ctx is cancelled. An error
+// other than cancellation means the genome could not be trained (over the
+// memory budget, say); the island records it and goes on.
+type Trainer interface {
+	Train(ctx context.Context, g *dna.Genome, parentWeights []byte, seed uint64) (*Outcome, error)
+}
