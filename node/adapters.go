@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island"
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/store"
+	"github.com/evoswarm/evoswarm/train"
+	"github.com/evoswarm/evoswarm/train/dataset"
+)
+
+// population adapts the store to the island's Population.
+type population struct {
+	s *store.Store
+}
+
+var _ island.Population = population{}
+
+// conflict maps the store's conflict to the island's.
+func conflict(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w: %w", island.ErrConflict, err)
+	}
+	return err
+}
+
+func (p population) Alive() ([]island.Member, error) {
+	var ms []store.Member
+	err := p.s.View(func(tx *store.Tx) error {
+		var err error
+		ms, err = tx.Alive()
+		return err
+	})
+	out := make([]island.Member, len(ms))
+	for i, m := range ms {
+		out[i] = island.Member{ID: m.ID, Fitness: m.Fitness, Born: m.BirthSeq}
+	}
+	return out, err
+}
+
+func (p population) Tournament(parent dna.ID, victim *dna.ID, at time.Time) (*dna.Genome, []byte, error) {
+	var rec *store.Individual
+	var w []byte
+	err := p.s.Update(func(tx *store.Tx) error {
+		var err error
+		if rec, w, err = tx.Reserve(parent); err != nil {
+			return err
+		}
+		if victim != nil {
+			return tx.Kill(*victim, "lost a tournament to "+parent.Short(), at)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, conflict(err)
+	}
+	g, err := dna.DecodeBinary(rec.Genome)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: stored genome %s: %w", parent.Short(), err)
+	}
+	return g, w, nil
+}
+
+func record(ind *island.Individual) (*store.Individual, error) {
+	gb, err := ind.Genome.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	mut := ""
+	if !ind.Genome.Parent.IsZero() {
+		mut = ind.Genome.Mutation.String()
+	}
+	return &store.Individual{
+		ID: ind.Genome.ID(), Genome: gb, Fitness: ind.Fitness, Born: ind.Born,
+		Parent: ind.Genome.Parent, Mutation: mut, Origin: ind.Origin, Immigrant: ind.Immigrant,
+		Params: ind.Params, TrainFLOPs: float64(ind.TrainFLOPs), EvalFLOPs: float64(ind.EvalFLOPs),
+		Steps: int64(ind.Steps), Error: ind.Error,
+	}, nil
+}
+
+func (p population) Begin(ind *island.Individual) error {
+	rec, err := record(ind)
+	if err != nil {
+		return err
+	}
+	return p.s.Update(func(tx *store.Tx) error { return tx.StartTraining(rec) })
+}
+
+func (p population) Insert(ind *island.Individual, weights []byte) error {
+	rec, err := record(ind)
+	if err != nil {
+		return err
+	}
+	return p.s.Update(func(tx *store.Tx) error { return tx.Insert(rec, weights) })
+}
+
+func (p population) Fail(ind *island.Individual, reason string) error {
+	rec, err := record(ind)
+	if err != nil {
+		return err
+	}
+	return p.s.Update(func(tx *store.Tx) error { return tx.Fail(rec, reason, time.Now()) })
+}
+
+func (p population) Abandoned() error {
+	return p.s.Update(func(tx *store.Tx) error { return tx.AddCounter(store.CounterAbandoned, 1) })
+}
+
+func (p population) Kill(id dna.ID, reason string, at time.Time) error {
+	return conflict(p.s.Update(func(tx *store.Tx) error { return tx.Kill(id, reason, at) }))
+}
+
+func (p population) Emigrated(id dna.ID, to string) error {
+	return p.s.Update(func(tx *store.Tx) error { return tx.Emigrate(id, to, time.Now()) })
+}
+
+func (p population) Weights(id dna.ID) ([]byte, error) {
+	var w []byte
+	err := p.s.View(func(tx *store.Tx) error {
+		var err error
+		w, err = tx.Weights(id)
+		return err
+	})
+	return w, err
+}
+
+func (p population) Births() (uint64, error) {
+	c, err := p.s.Counters()
+	return c.Births, err
+}
+
+// trainer adapts the training engine to the island's Trainer.
+type trainer struct {
+	data *dataset.Set
+	cfg  train.Config
+}
+
+// maxWeightBytes bounds a weights blob by the experiment's parameter bound:
+// 4 bytes per parameter plus the running statistics and the framing.
+func maxWeightBytes(b dna.Bounds) int {
+	return int(min(8*b.MaxParams+1<<20, 1<<31-1))
+}
+
+func (t trainer) Train(ctx context.Context, g *dna.Genome, parentWeights []byte, seed uint64) (*island.Outcome, error) {
+	var parent *train.Weights
+	if parentWeights != nil {
+		var err error
+		if parent, err = train.DecodeWeights(parentWeights, maxWeightBytes(t.cfg.Bounds)); err != nil {
+			return nil, err
+		}
+	}
+	res, err := train.Train(ctx, g, parent, t.data, t.cfg, train.RunOptions{Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	wb, err := res.Weights.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return &island.Outcome{
+		Fitness: res.ValAccuracy, Weights: wb, Steps: res.Steps, Params: g.Params(),
+		TrainFLOPs: res.TrainFLOPs, EvalFLOPs: res.EvalFLOPs,
+		Diverged: res.Diverged, Reason: res.Reason,
+	}, nil
+}

@@ -1,0 +1,119 @@
+package node
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Files in a repo.
+const (
+	ExperimentFile = "experiment.json"
+	IdentityFile   = "identity.key"
+	StoreDir       = "db"
+	DaemonFile     = "daemon.json" // written while a daemon runs: its API address
+)
+
+// DefaultRepo is $EVOSWARM_PATH, or ~/.evoswarm.
+func DefaultRepo() string {
+	if p := os.Getenv("EVOSWARM_PATH"); p != "" {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".evoswarm"
+	}
+	return filepath.Join(home, ".evoswarm")
+}
+
+// ErrRepoExists is returned by Init for a directory that already holds a repo.
+var ErrRepoExists = errors.New("node: repo already exists")
+
+// ErrNoRepo is returned for a directory that holds no repo.
+var ErrNoRepo = errors.New("node: no repo")
+
+// Init creates a repo in dir: the experiment and a new Ed25519 identity
+// (mode 0600). It refuses a directory that already holds a repo. It returns
+// the node's peer ID.
+func Init(dir string, e *Experiment) (peer.ID, error) {
+	if err := e.Validate(); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, ExperimentFile)); err == nil {
+		return "", fmt.Errorf("%w in %s: remove it or pick another --repo", ErrRepoExists, dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("node: creating repo: %w", err)
+	}
+	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	kb, err := crypto.MarshalPrivateKey(priv)
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, IdentityFile), kb, 0o600); err != nil {
+		return "", err
+	}
+	// The experiment file is written last: its presence marks a complete repo.
+	if err := writeFileAtomic(filepath.Join(dir, ExperimentFile), e.MarshalIndent(), 0o644); err != nil {
+		return "", err
+	}
+	return peer.IDFromPrivateKey(priv)
+}
+
+// LoadIdentity reads the repo's private key.
+func LoadIdentity(dir string) (crypto.PrivKey, peer.ID, error) {
+	kb, err := os.ReadFile(filepath.Join(dir, IdentityFile))
+	if err != nil {
+		return nil, "", fmt.Errorf("node: identity: %w", err)
+	}
+	priv, err := crypto.UnmarshalPrivateKey(kb)
+	if err != nil {
+		return nil, "", fmt.Errorf("node: identity %s: %w", filepath.Join(dir, IdentityFile), err)
+	}
+	id, err := peer.IDFromPrivateKey(priv)
+	return priv, id, err
+}
+
+// LoadRepoExperiment reads a repo's experiment.
+func LoadRepoExperiment(dir string) (*Experiment, error) {
+	path := filepath.Join(dir, ExperimentFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s: run `evoswarm init --repo %s` first", ErrNoRepo, dir, dir)
+	}
+	return LoadExperiment(path)
+}
+
+// writeFileAtomic writes data to a temporary file, syncs it and renames it
+// over path, so a crash leaves the old file or the new one, never a torn one.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+// vlogBytes is the size of the value-log files in dir.
+func vlogBytes(t *testing.T, dir string) (n int64, files int) {
+	t.Helper()
+	ms, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	for _, m := range ms {
+		fi, err := os.Stat(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += fi.Size()
+	}
+	return n, len(ms)
+}
+
+func TestGCReclaimsWeightsOfTheDead(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{MinFreeBytes: -1, valueLogFileSize: 1 << 20}
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	var ids []dna.ID
+	for i := range n {
+		ind := newInd(i, dna.ID{}, float64(i)/n)
+		if err := s.Update(func(tx *Tx) error { return tx.Insert(ind, weightsOf(i, 200<<10)) }); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ind.ID)
+	}
+	err = s.Update(func(tx *Tx) error {
+		for _, id := range ids[:n-2] {
+			if err := tx.Kill(id, "gc test", t0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, files := vlogBytes(t, dir)
+	if err := s.GC(); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	after, filesAfter := vlogBytes(t, dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t.Logf("value log: %d files, %d KiB before GC; %d files, %d KiB after", files, before>>10, filesAfter, after>>10)
+	if filesAfter >= files {
+		t.Errorf("GC removed no value-log file (%d before, %d after)", files, filesAfter)
+	}
+	verify(t, s)
+	for _, id := range ids[n-2:] {
+		if _, _, err := reserve(s, id); err != nil {
+			t.Errorf("weights of a survivor after GC: %v", err)
+		}
+	}
+}
+
+func reserve(s *Store, id dna.ID) (ind *Individual, w []byte, err error) {
+	err = s.View(func(tx *Tx) error {
+		ind, w, err = tx.Reserve(id)
+		return err
+	})
+	return ind, w, err
+}
+
+func TestStartClose(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{MinFreeBytes: -1, GCInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := s.Start(context.Background()); err == nil {
+		t.Errorf("second Start returned no error")
+	}
+	insert(t, s, newInd(1, dna.ID{}, 0.5))
+	time.Sleep(20 * time.Millisecond) // let a few GC rounds run
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := s.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Close: %v, want ErrClosed", err)
+	}
+	if err := s.GC(); !errors.Is(err, ErrClosed) {
+		t.Errorf("GC after Close: %v, want ErrClosed", err)
+	}
+	m := openMem(t)
+	if err := m.GC(); err != nil {
+		t.Errorf("GC of an in-memory store: %v, want nil", err)
+	}
+}

@@ -1,0 +1,6 @@
+package store
+
+import "math"
+
+func nan() float64 { return math.NaN() }
+func inf() float64 { return math.Inf(1) }

@@ -1,0 +1,244 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+// Status is where an individual is in its life.
+type Status uint8
+
+// Statuses.
+const (
+	// StatusTraining: recorded by StartTraining, being trained; counts
+	// towards the population but cannot be picked.
+	StatusTraining Status = iota + 1
+	// StatusAlive: trained, evaluated, a member of the population.
+	StatusAlive
+	// StatusDead: killed, failed or abandoned; the record stays, the
+	// weights are gone.
+	StatusDead
+)
+
+var statusNames = [...]string{StatusTraining: "training", StatusAlive: "alive", StatusDead: "dead"}
+
+// String returns "training", "alive" or "dead".
+func (s Status) String() string {
+	if s >= StatusTraining && s <= StatusDead {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+func parseStatus(s string) (Status, bool) {
+	for st := StatusTraining; st <= StatusDead; st++ {
+		if statusNames[st] == s {
+			return st, true
+		}
+	}
+	return 0, false
+}
+
+// Individual is the record of one individual. It never holds weights, which
+// are stored apart (Tx.Weights).
+type Individual struct {
+	ID     dna.ID
+	Genome []byte // the genome's binary encoding (dna.Genome.MarshalBinary)
+
+	Fitness      float64 // validation accuracy; 0 for a diverged child
+	TestAccuracy float64 // meaningful only when HasTest
+	HasTest      bool
+
+	Status   Status
+	Born     time.Time // when it was trained (or received, for an immigrant)
+	Died     time.Time // zero unless dead
+	BirthSeq uint64    // per-store, from 1, set by Insert: lower is older
+
+	Parent    dna.ID // zero for an initial individual
+	Mutation  string // the mutation that made it: dna.Kind.String()
+	Origin    string // peer ID of the node that trained it
+	Immigrant bool   // received from another node
+
+	Params     int64   // trainable parameters
+	TrainFLOPs float64 // FLOPs spent training it
+	EvalFLOPs  float64 // FLOPs spent evaluating it
+	Steps      int64   // training steps
+
+	Error       string // what went wrong in training, e.g. "loss diverged (NaN) at step 113"
+	DeathReason string // why it died, set by Kill, Fail or Abandon
+}
+
+// Member is the light view of an individual that Alive and Training list.
+type Member struct {
+	ID       dna.ID
+	Fitness  float64 // 0 for a member in training
+	BirthSeq uint64  // 0 for a member in training
+	Status   Status
+}
+
+// recordVersion is the version of the JSON encoding of an Individual.
+const recordVersion = 1
+
+// record is the stored form of an Individual.
+type record struct {
+	V            int       `json:"v"`
+	ID           string    `json:"id"`
+	Genome       []byte    `json:"genome"`
+	Fitness      float64   `json:"fitness"`
+	TestAccuracy *float64  `json:"test_accuracy,omitempty"`
+	Status       string    `json:"status"`
+	Born         time.Time `json:"born"`
+	Died         time.Time `json:"died,omitzero"`
+	BirthSeq     uint64    `json:"birth_seq,omitempty"`
+	Parent       string    `json:"parent,omitempty"`
+	Mutation     string    `json:"mutation,omitempty"`
+	Origin       string    `json:"origin,omitempty"`
+	Immigrant    bool      `json:"immigrant,omitempty"`
+	Params       int64     `json:"params"`
+	TrainFLOPs   float64   `json:"train_flops"`
+	EvalFLOPs    float64   `json:"eval_flops"`
+	Steps        int64     `json:"steps"`
+	Error        string    `json:"error,omitempty"`
+	DeathReason  string    `json:"death_reason,omitempty"`
+}
+
+// check reports why ind cannot be stored, naming the field and value.
+func (ind *Individual) check() error {
+	short := ind.ID.Short()
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"fitness", ind.Fitness}, {"train FLOPs", ind.TrainFLOPs}, {"eval FLOPs", ind.EvalFLOPs}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("%w: individual %s: %s is %v: give a diverged child fitness 0 and record the cause in Error",
+				ErrInvalid, short, f.name, f.v)
+		}
+	}
+	if ind.HasTest && (math.IsNaN(ind.TestAccuracy) || math.IsInf(ind.TestAccuracy, 0)) {
+		return fmt.Errorf("%w: individual %s: test accuracy is %v: leave HasTest false when it was not measured",
+			ErrInvalid, short, ind.TestAccuracy)
+	}
+	if ind.Born.IsZero() {
+		return fmt.Errorf("%w: individual %s has no birth time", ErrInvalid, short)
+	}
+	if ind.Status < StatusTraining || ind.Status > StatusDead {
+		return fmt.Errorf("%w: individual %s: unknown %v", ErrInvalid, short, ind.Status)
+	}
+	return nil
+}
+
+func encodeIndividual(ind *Individual) ([]byte, error) {
+	if err := ind.check(); err != nil {
+		return nil, err
+	}
+	r := record{
+		V:           recordVersion,
+		ID:          ind.ID.String(),
+		Genome:      ind.Genome,
+		Fitness:     ind.Fitness,
+		Status:      ind.Status.String(),
+		Born:        ind.Born.UTC(),
+		BirthSeq:    ind.BirthSeq,
+		Mutation:    ind.Mutation,
+		Origin:      ind.Origin,
+		Immigrant:   ind.Immigrant,
+		Params:      ind.Params,
+		TrainFLOPs:  ind.TrainFLOPs,
+		EvalFLOPs:   ind.EvalFLOPs,
+		Steps:       ind.Steps,
+		Error:       ind.Error,
+		DeathReason: ind.DeathReason,
+	}
+	if !ind.Died.IsZero() {
+		r.Died = ind.Died.UTC()
+	}
+	if !ind.Parent.IsZero() {
+		r.Parent = ind.Parent.String()
+	}
+	if ind.HasTest {
+		r.TestAccuracy = &ind.TestAccuracy
+	}
+	b, err := json.Marshal(&r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: individual %s: %w", ErrInvalid, ind.ID.Short(), err)
+	}
+	return b, nil
+}
+
+// decodeIndividual decodes the record stored under key's ID.
+func decodeIndividual(id dna.ID, b []byte) (*Individual, error) {
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: individual %s: %w", ErrCorrupt, id, err)
+	}
+	if r.V != recordVersion {
+		return nil, fmt.Errorf("%w: individual %s: record version %d, this build reads %d",
+			ErrCorrupt, id, r.V, recordVersion)
+	}
+	got, err := dna.ParseID(r.ID)
+	if err != nil || got != id {
+		return nil, fmt.Errorf("%w: individual %s: record holds id %q", ErrCorrupt, id, r.ID)
+	}
+	st, ok := parseStatus(r.Status)
+	if !ok {
+		return nil, fmt.Errorf("%w: individual %s: unknown status %q", ErrCorrupt, id, r.Status)
+	}
+	ind := &Individual{
+		ID:          id,
+		Genome:      r.Genome,
+		Fitness:     r.Fitness,
+		Status:      st,
+		Born:        r.Born,
+		Died:        r.Died,
+		BirthSeq:    r.BirthSeq,
+		Mutation:    r.Mutation,
+		Origin:      r.Origin,
+		Immigrant:   r.Immigrant,
+		Params:      r.Params,
+		TrainFLOPs:  r.TrainFLOPs,
+		EvalFLOPs:   r.EvalFLOPs,
+		Steps:       r.Steps,
+		Error:       r.Error,
+		DeathReason: r.DeathReason,
+	}
+	if r.Parent != "" {
+		if ind.Parent, err = dna.ParseID(r.Parent); err != nil {
+			return nil, fmt.Errorf("%w: individual %s: parent: %w", ErrCorrupt, id, err)
+		}
+	}
+	if r.TestAccuracy != nil {
+		ind.TestAccuracy, ind.HasTest = *r.TestAccuracy, true
+	}
+	return ind, nil
+}
+
+// Alive index entries: version byte, fitness (float64 bits), birth sequence.
+const (
+	memberVersion = 1
+	memberSize    = 1 + 8 + 8
+)
+
+func encodeMember(ind *Individual) []byte {
+	b := make([]byte, 1, memberSize)
+	b[0] = memberVersion
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(ind.Fitness))
+	return binary.BigEndian.AppendUint64(b, ind.BirthSeq)
+}
+
+func decodeMember(id dna.ID, b []byte) (Member, error) {
+	if len(b) != memberSize || b[0] != memberVersion {
+		return Member{}, fmt.Errorf("%w: alive index entry for %s: %d bytes, version %v",
+			ErrCorrupt, id, len(b), b[:min(len(b), 1)])
+	}
+	return Member{
+		ID:       id,
+		Fitness:  math.Float64frombits(binary.BigEndian.Uint64(b[1:])),
+		BirthSeq: binary.BigEndian.Uint64(b[9:]),
+		Status:   StatusAlive,
+	}, nil
+}
