@@ -7,8 +7,10 @@ import (
 )
 
 // Reconcile resizes a (B, C1, H1, W1) activation to (B, C, H, W): spatially
-// by nearest-neighbour interpolation (source index floor(i*H1/H), as
-// PyTorch's "nearest"), channel-wise by truncation or zero padding. It is
+// by nearest-neighbour interpolation (source index floor(i*H1/H) in exact
+// integer arithmetic; PyTorch's F.interpolate "nearest" multiplies by a
+// float scale and picks another row for some sizes, so the cross-check
+// selects indices explicitly), channel-wise by truncation or zero padding. It is
 // how a vertex's non-primary inputs are made to fit its primary one.
 type Reconcile struct {
 	B, C1, H1, W1 int

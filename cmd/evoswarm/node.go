@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/node"
+	"github.com/evoswarm/evoswarm/store"
+	"github.com/evoswarm/evoswarm/train/dataset"
+	"github.com/spf13/cobra"
+)
+
+func repoFlag(cmd *cobra.Command, repo *string) {
+	cmd.Flags().StringVar(repo, "repo", node.DefaultRepo(), "repo directory ($EVOSWARM_PATH, or ~/.evoswarm)")
+}
+
+func newInitCmd() *cobra.Command {
+	var repo, preset, expFile, data string
+	var seed uint64
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a repo: an experiment, an identity and an empty population",
+		Long: `Create a repo directory holding the experiment (experiment.json), a new
+Ed25519 identity (identity.key, mode 0600) and, once the daemon first runs,
+the Badger store (db/). The experiment comes from a preset (paper,
+cpu-small, smoke) or a JSON file; see docs/experiments.md. The data set is
+loaded once to pin its identity. Refuses a directory that holds a repo.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var exp *node.Experiment
+			var err error
+			if expFile != "" {
+				if cmd.Flags().Changed("preset") {
+					return errors.New("give --preset or --experiment, not both")
+				}
+				exp, err = node.LoadExperiment(expFile)
+			} else {
+				exp, err = node.Preset(preset)
+			}
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("data") {
+				exp.Data = data
+			}
+			if cmd.Flags().Changed("seed") {
+				exp.Seed = seed
+			}
+			set, err := dataset.Load(exp.Data, exp.DatasetOptions())
+			if err != nil {
+				return err
+			}
+			exp.DataIdentity = set.Identity
+			id, err := node.Init(repo, exp)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "initialized evoswarm repo in %s\n", repo)
+			fmt.Fprintf(w, "peer ID:    %s\n", id)
+			fmt.Fprintf(w, "experiment: %s (preset %s, data %s)\n", exp.ID(), exp.Preset, set.Identity)
+			fmt.Fprintf(w, "start it with: evoswarm daemon --repo %s\n", repo)
+			return nil
+		},
+	}
+	repoFlag(cmd, &repo)
+	cmd.Flags().StringVar(&preset, "preset", "cpu-small", "experiment preset: paper, cpu-small or smoke")
+	cmd.Flags().StringVar(&expFile, "experiment", "", "experiment JSON file (instead of a preset)")
+	cmd.Flags().StringVar(&data, "data", "", "data set name or directory (overrides the experiment's)")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "root seed (overrides the experiment's)")
+	return cmd
+}
+
+func newDaemonCmd() *cobra.Command {
+	var repo, api, logLevel string
+	var maxChildren int
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run a node: evolve the repo's population and serve the local API",
+		Long: `Run the node over the repo: its tournament workers evolve the population,
+and a read-only JSON API is served on 127.0.0.1 (GET /api/v1/status,
+/api/v1/individuals, /api/v1/lineage). It prints the API address and
+"ready" once started. SIGINT or SIGTERM stops it gracefully (trainings in
+progress are abandoned and recorded); a second signal forces it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			n, err := node.Open(repo, node.Options{APIAddr: api, Logger: log, MaxChildren: maxChildren})
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			go func() {
+				s := <-sigs
+				log.Info("shutting down; a second signal forces it", "signal", s.String())
+				cancel()
+				<-sigs
+				fmt.Fprintln(os.Stderr, "evoswarm: forced exit")
+				os.Exit(130)
+			}()
+			out := cmd.OutOrStdout()
+			err = n.Run(ctx, func(addr string) {
+				fmt.Fprintf(out, "peer ID: %s\nexperiment: %s\nAPI listening on http://%s\nready\n", mustPeer(n), n.Experiment().ID(), addr)
+			})
+			if errors.Is(err, store.ErrDiskFull) {
+				return fmt.Errorf("stopped: %w; free some space and start the daemon again (nothing committed is lost)", err)
+			}
+			return err
+		},
+	}
+	repoFlag(cmd, &repo)
+	cmd.Flags().StringVar(&api, "api", "127.0.0.1:0", "local API address (loopback only)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().IntVar(&maxChildren, "max-children", 0, "stop after this many children (0: run until stopped)")
+	return cmd
+}
+
+func mustPeer(n *node.Node) string {
+	st, err := n.Status()
+	if err != nil {
+		return "?"
+	}
+	return st.PeerID
+}
+
+// daemonStatus asks a running daemon for its status, or returns an error.
+func daemonGet(repo, path string, v any) error {
+	b, err := os.ReadFile(filepath.Join(repo, node.DaemonFile))
+	if err != nil {
+		return err
+	}
+	var d struct {
+		API string `json:"api"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return err
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + d.API + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("daemon: %s", strings.TrimSpace(string(msg)))
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func newStatusCmd() *cobra.Command {
+	var repo string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show a node's population, best individual and counters",
+		Long:  "Ask the repo's running daemon for its status, or read the store if no daemon runs.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st node.Status
+			if err := daemonGet(repo, "/api/v1/status", &st); err != nil {
+				s, err := node.OfflineStatus(repo)
+				if err != nil {
+					return err
+				}
+				st = *s
+			}
+			if jsonOut {
+				return printJSON(cmd.OutOrStdout(), st, false)
+			}
+			w := cmd.OutOrStdout()
+			state := "stopped"
+			if st.Running {
+				state = "running, API http://" + st.API
+			}
+			fmt.Fprintf(w, "peer ID      %s\nexperiment   %s\nstate        %s\n", st.PeerID, st.ExperimentID, state)
+			fmt.Fprintf(w, "population   %d alive, %d training (set-point %d)\n", st.Alive, st.Training, st.SetPoint)
+			fmt.Fprintf(w, "trained      %d (killed %d, abandoned %d, errors %d)\n", st.TrainedTotal, st.KilledTotal, st.Abandoned, st.ErrorsTotal)
+			fmt.Fprintf(w, "compute      %.3g FLOPs\n", st.FLOPsTotal)
+			fmt.Fprintf(w, "migrants     %d in, %d out, %d peers\n", st.MigrantsIn, st.MigrantsOut, st.Peers)
+			if st.Best != nil {
+				fmt.Fprintf(w, "best         %s  val %.4f  %d params  %d FLOPs/image\n", st.Best.ID[:12], st.Best.ValAccuracy, st.Best.Params, st.Best.FLOPs)
+			}
+			return nil
+		},
+	}
+	repoFlag(cmd, &repo)
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func newLineageCmd() *cobra.Command {
+	var repo, id string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "lineage",
+		Short: "Print the ancestry of the best individual (or --id), with each mutation and fitness",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var l []node.Ancestor
+			path := "/api/v1/lineage"
+			if id != "" {
+				if _, err := dna.ParseID(id); err != nil {
+					return err
+				}
+				path += "?id=" + id
+			}
+			if err := daemonGet(repo, path, &l); err != nil {
+				if l, err = offlineLineage(repo, id); err != nil {
+					return err
+				}
+			}
+			if jsonOut {
+				return printJSON(cmd.OutOrStdout(), l, false)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%-4s %-12s %-26s %-8s %-9s %s\n", "gen", "id", "mutation", "val_acc", "status", "params")
+			for i, a := range l {
+				fmt.Fprintf(w, "%-4d %-12s %-26s %-8.4f %-9s %d\n", i, a.ID[:12], a.Mutation, a.Fitness, a.Status, a.Params)
+			}
+			return nil
+		},
+	}
+	repoFlag(cmd, &repo)
+	cmd.Flags().StringVar(&id, "id", "", "individual ID (default: the best alive)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func offlineLineage(repo, id string) ([]node.Ancestor, error) {
+	if _, err := node.LoadRepoExperiment(repo); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(repo, node.StoreDir), store.Options{MinFreeBytes: -1})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil, fmt.Errorf("another evoswarm daemon is using %s, but its API did not answer", repo)
+		}
+		return nil, err
+	}
+	defer st.Close()
+	var want dna.ID
+	if id != "" {
+		want, err = dna.ParseID(id)
+	} else {
+		want, err = node.BestID(st)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return node.Lineage(st, want)
+}

@@ -1,0 +1,297 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island"
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/store"
+	"github.com/evoswarm/evoswarm/train/dataset"
+	"github.com/evoswarm/evoswarm/train/kernels"
+)
+
+// Options are a daemon's run-time settings, beyond the experiment.
+type Options struct {
+	// APIAddr is the local API's listen address; it must be a loopback
+	// address. The default, "127.0.0.1:0", picks a free port.
+	APIAddr string
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+	// MaxChildren stops the island after that many children (0: never).
+	MaxChildren int
+	// MinFreeBytes is passed to the store (0: its default).
+	MinFreeBytes int64
+}
+
+// Node is a running evoswarm node over one repo.
+type Node struct {
+	dir     string
+	exp     *Experiment
+	peer    string
+	opts    Options
+	log     *slog.Logger
+	store   *store.Store
+	data    *dataset.Set
+	island  *island.Island
+	started time.Time
+	api     net.Listener
+}
+
+// Open opens the repo in dir: it takes the store's lock (a second daemon
+// fails here), checks the data set against the experiment, and abandons
+// any training a crash interrupted.
+func Open(dir string, opts Options) (*Node, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	exp, err := LoadRepoExperiment(dir)
+	if err != nil {
+		return nil, err
+	}
+	_, id, err := LoadIdentity(dir)
+	if err != nil {
+		return nil, err
+	}
+	sopts := store.DefaultOptions()
+	sopts.Logger = log
+	if opts.MinFreeBytes != 0 {
+		sopts.MinFreeBytes = opts.MinFreeBytes
+	}
+	st, err := store.Open(filepath.Join(dir, StoreDir), sopts)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil, fmt.Errorf("another evoswarm daemon is using %s", dir)
+		}
+		return nil, err
+	}
+	n := &Node{dir: dir, exp: exp, peer: id.String(), opts: opts, log: log, store: st}
+	if err := n.checkRun(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if n.data, err = dataset.Load(exp.Data, exp.DatasetOptions()); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if exp.DataIdentity != "" && n.data.Identity != exp.DataIdentity {
+		st.Close()
+		return nil, fmt.Errorf("node: data set %s has identity %s, but the experiment was created with %s: the files changed", exp.Data, n.data.Identity, exp.DataIdentity)
+	}
+	if k, err := st.AbandonTraining("interrupted: the node stopped while it trained", time.Now()); err != nil {
+		st.Close()
+		return nil, err
+	} else if k > 0 {
+		log.Info("abandoned trainings interrupted by the last stop", "count", k)
+	}
+	return n, nil
+}
+
+// checkRun records the experiment in a new store, and refuses a store
+// that belongs to another experiment.
+func (n *Node) checkRun() error {
+	canon := n.exp.Canonical()
+	return n.store.Update(func(tx *store.Tx) error {
+		old, err := tx.Config()
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err != nil {
+			if err := tx.SetConfig(canon); err != nil {
+				return err
+			}
+			return tx.SetSeed(n.exp.Seed)
+		}
+		if string(old) != string(canon) {
+			return fmt.Errorf("node: %s was changed after the run started (the store holds another experiment); restore it or start a new repo", filepath.Join(n.dir, ExperimentFile))
+		}
+		return nil
+	})
+}
+
+// Store returns the node's store.
+func (n *Node) Store() *store.Store { return n.store }
+
+// Experiment returns the node's experiment.
+func (n *Node) Experiment() *Experiment { return n.exp }
+
+// Run runs the island and the local API until ctx ends or the island stops
+// on a fatal error, which it returns. ready, if not nil, is called with the
+// API address once both are up.
+func (n *Node) Run(ctx context.Context, ready func(apiAddr string)) error {
+	mut, err := n.exp.MutateOptions()
+	if err != nil {
+		return err
+	}
+	kernels.Workers = max(1, runtime.GOMAXPROCS(0)/n.exp.Workers)
+	cfg := island.Config{
+		SetPoint: n.exp.Population, Workers: n.exp.Workers, Mode: n.exp.Selection, Mutation: mut,
+		Input: dna.Shape{H: n.data.H, W: n.data.W, C: n.data.C}, Classes: n.data.Classes,
+		LearningRate: n.exp.InitialLearningRate, Seed: n.exp.Seed, Origin: n.peer,
+		EmigrateEvery: n.exp.Migration.EveryReproductions, MaxChildren: n.opts.MaxChildren,
+		EmigrateInterval: time.Duration(n.exp.Migration.IntervalSeconds * float64(time.Second)),
+	}
+	n.island, err = island.New(cfg, population{n.store}, trainer{data: n.data, cfg: n.exp.Train}, nil, n.log)
+	if err != nil {
+		return err
+	}
+	addr := n.opts.APIAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if err := checkLoopback(addr); err != nil {
+		return err
+	}
+	if n.api, err = net.Listen("tcp", addr); err != nil {
+		return fmt.Errorf("node: API: %w", err)
+	}
+	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(n.api)
+	defer srv.Close()
+	apiAddr := n.api.Addr().String()
+	if err := writeFileAtomic(filepath.Join(n.dir, DaemonFile), fmt.Appendf(nil, "{\"api\":%q,\"pid\":%d}\n", apiAddr, os.Getpid()), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(filepath.Join(n.dir, DaemonFile))
+	gcCtx, stopGC := context.WithCancel(ctx)
+	defer stopGC()
+	if err := n.store.Start(gcCtx); err != nil {
+		return err
+	}
+	n.started = time.Now()
+	if ready != nil {
+		ready(apiAddr)
+	}
+	n.log.Info("node running", "peer", n.peer, "experiment", n.exp.ID(), "api", apiAddr)
+	return n.island.Run(ctx)
+}
+
+// Close releases the store.
+func (n *Node) Close() error { return n.store.Close() }
+
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("node: API address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("node: API address %q is not a loopback address; the API serves 127.0.0.1 only", addr)
+	}
+	return nil
+}
+
+// Status returns the node's status.
+func (n *Node) Status() (*Status, error) {
+	st := &Status{PeerID: n.peer, ExperimentID: n.exp.ID(), Running: true, SetPoint: n.exp.Population, StartedAt: n.started, Addrs: []string{}}
+	if n.api != nil {
+		st.API = n.api.Addr().String()
+	}
+	return st, readStatus(n.store, st)
+}
+
+// OfflineStatus reads a repo's status with no daemon running.
+func OfflineStatus(dir string) (*Status, error) {
+	exp, err := LoadRepoExperiment(dir)
+	if err != nil {
+		return nil, err
+	}
+	_, id, err := LoadIdentity(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(dir, StoreDir), store.Options{MinFreeBytes: -1})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil, fmt.Errorf("another evoswarm daemon is using %s, but its API did not answer", dir)
+		}
+		return nil, err
+	}
+	defer st.Close()
+	s := &Status{PeerID: id.String(), ExperimentID: exp.ID(), SetPoint: exp.Population, Addrs: []string{}}
+	return s, readStatus(st, s)
+}
+
+// handler serves the read-only local JSON API.
+func (n *Node) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := n.Status()
+		reply(w, st, err)
+	})
+	mux.HandleFunc("GET /api/v1/lineage", func(w http.ResponseWriter, r *http.Request) {
+		var id dna.ID
+		var err error
+		if s := r.URL.Query().Get("id"); s != "" {
+			id, err = dna.ParseID(s)
+		} else {
+			id, err = BestID(n.store)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		l, err := Lineage(n.store, id)
+		reply(w, l, err)
+	})
+	mux.HandleFunc("GET /api/v1/individuals", func(w http.ResponseWriter, r *http.Request) {
+		list, err := Individuals(n.store)
+		reply(w, list, err)
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// Summary is one individual in GET /api/v1/individuals.
+type Summary struct {
+	ID        string  `json:"id"`
+	Status    string  `json:"status"`
+	Fitness   float64 `json:"val_accuracy"`
+	Parent    string  `json:"parent,omitempty"`
+	Mutation  string  `json:"mutation,omitempty"`
+	Origin    string  `json:"origin"`
+	Immigrant bool    `json:"immigrant"`
+	BirthSeq  uint64  `json:"birth_seq"`
+	Params    int64   `json:"params"`
+	Born      string  `json:"born"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// Individuals lists every individual the store has a record of.
+func Individuals(s *store.Store) ([]Summary, error) {
+	var out []Summary
+	err := s.View(func(tx *store.Tx) error {
+		return tx.Individuals(func(ind *store.Individual) error {
+			sm := Summary{ID: ind.ID.String(), Status: ind.Status.String(), Fitness: ind.Fitness, Mutation: ind.Mutation,
+				Origin: ind.Origin, Immigrant: ind.Immigrant, BirthSeq: ind.BirthSeq, Params: ind.Params,
+				Born: ind.Born.UTC().Format(time.RFC3339Nano), Error: ind.Error}
+			if !ind.Parent.IsZero() {
+				sm.Parent = ind.Parent.String()
+			}
+			out = append(out, sm)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Trainer returns the training engine configured for the experiment, as
+// the island uses it; tools use it to re-measure individuals.
+func (n *Node) Trainer() island.Trainer { return trainer{data: n.data, cfg: n.exp.Train} }

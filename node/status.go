@@ -1,0 +1,148 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/store"
+)
+
+// Status is what `evoswarm status --json` prints and GET /api/v1/status
+// returns.
+type Status struct {
+	PeerID       string    `json:"peer_id"`
+	ExperimentID string    `json:"experiment_id"`
+	Running      bool      `json:"running"`
+	Population   int       `json:"population"` // alive + in training
+	Alive        int       `json:"alive"`
+	Training     int       `json:"training"`
+	SetPoint     int       `json:"set_point"`
+	TrainedTotal uint64    `json:"trained_total"`
+	KilledTotal  uint64    `json:"killed_total"`
+	Abandoned    uint64    `json:"abandoned_total"`
+	ErrorsTotal  uint64    `json:"errors_total"`
+	Best         *Best     `json:"best"`
+	FLOPsTotal   float64   `json:"flops_total"`
+	StartedAt    time.Time `json:"started_at"`
+	MigrantsIn   uint64    `json:"migrants_in"`
+	MigrantsOut  uint64    `json:"migrants_out"`
+	Peers        int       `json:"peers"`
+	Addrs        []string  `json:"addrs"`
+	Topic        string    `json:"topic"`
+	API          string    `json:"api,omitempty"`
+}
+
+// Best describes the fittest live individual.
+type Best struct {
+	ID           string  `json:"id"`
+	ValAccuracy  float64 `json:"val_accuracy"`
+	TestAccuracy float64 `json:"test_accuracy,omitempty"`
+	Params       int64   `json:"params"`
+	FLOPs        int64   `json:"flops"` // forward FLOPs per image
+	Mutation     string  `json:"mutation,omitempty"`
+	Origin       string  `json:"origin"`
+}
+
+// readStatus fills the store's part of a Status.
+func readStatus(s *store.Store, st *Status) error {
+	return s.View(func(tx *store.Tx) error {
+		alive, err := tx.Alive()
+		if err != nil {
+			return err
+		}
+		training, err := tx.Training()
+		if err != nil {
+			return err
+		}
+		c, err := tx.Counters()
+		if err != nil {
+			return err
+		}
+		st.Alive, st.Training, st.Population = len(alive), len(training), len(alive)+len(training)
+		st.TrainedTotal, st.KilledTotal, st.Abandoned, st.ErrorsTotal = c.Trained, c.Killed, c.Abandoned, c.Errors
+		st.FLOPsTotal, st.MigrantsIn, st.MigrantsOut = c.FLOPs, c.MigrantsIn, c.MigrantsOut
+		if len(alive) == 0 {
+			return nil
+		}
+		best := alive[0]
+		for _, m := range alive[1:] {
+			if m.Fitness > best.Fitness {
+				best = m
+			}
+		}
+		rec, err := tx.Get(best.ID)
+		if err != nil {
+			return err
+		}
+		st.Best = &Best{ID: best.ID.String(), ValAccuracy: rec.Fitness, Params: rec.Params, Mutation: rec.Mutation, Origin: rec.Origin}
+		if rec.HasTest {
+			st.Best.TestAccuracy = rec.TestAccuracy
+		}
+		if g, err := dna.DecodeBinary(rec.Genome); err == nil {
+			st.Best.FLOPs = g.FLOPs()
+		}
+		return nil
+	})
+}
+
+// Ancestor is one step of a lineage.
+type Ancestor struct {
+	ID        string    `json:"id"`
+	Mutation  string    `json:"mutation"`
+	Fitness   float64   `json:"val_accuracy"`
+	Status    string    `json:"status"`
+	Born      time.Time `json:"born"`
+	Origin    string    `json:"origin"`
+	Immigrant bool      `json:"immigrant"`
+	Params    int64     `json:"params"`
+}
+
+// Lineage returns the ancestry of id, oldest first, following parent IDs
+// through the store's records (the dead's included). An ancestor not in
+// this store (it lived on another node) ends the walk.
+func Lineage(s *store.Store, id dna.ID) ([]Ancestor, error) {
+	var out []Ancestor
+	err := s.View(func(tx *store.Tx) error {
+		seen := map[dna.ID]bool{}
+		for cur := id; !cur.IsZero() && !seen[cur]; {
+			seen[cur] = true
+			rec, err := tx.Get(cur)
+			if errors.Is(err, store.ErrNotFound) {
+				if len(out) == 0 {
+					return fmt.Errorf("node: individual %s is not in this repo", cur.Short())
+				}
+				out = append(out, Ancestor{ID: cur.String(), Status: "elsewhere"})
+				break
+			}
+			if err != nil {
+				return err
+			}
+			mut := rec.Mutation
+			if mut == "" {
+				mut = "initial"
+			}
+			out = append(out, Ancestor{ID: cur.String(), Mutation: mut, Fitness: rec.Fitness, Status: rec.Status.String(),
+				Born: rec.Born, Origin: rec.Origin, Immigrant: rec.Immigrant, Params: rec.Params})
+			cur = rec.Parent
+		}
+		return nil
+	})
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, err
+}
+
+// BestID returns the ID of the fittest live individual.
+func BestID(s *store.Store) (dna.ID, error) {
+	var st Status
+	if err := readStatus(s, &st); err != nil {
+		return dna.ID{}, err
+	}
+	if st.Best == nil {
+		return dna.ID{}, errors.New("node: the population is empty")
+	}
+	return dna.ParseID(st.Best.ID)
+}

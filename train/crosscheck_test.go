@@ -1,0 +1,285 @@
+package train
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+// The PyTorch cross-check: the same genome, weights and batches run here
+// and in PyTorch (scripts/torchnet.py, driven by scripts/crosscheck.py) must
+// give the same logits, losses and trained weights. It needs /usr/bin/python3
+// with torch and is skipped without it.
+
+const crossCheckPython = "/usr/bin/python3"
+
+// crossCheckWeightTol bounds the trained weights' differences. It is
+// tighter than the 1e-4 the acceptance criterion asks for (the two sides
+// agree to about 1e-7) so that weight decay wrongly applied to batch norm's
+// scale, which moves it by about 5e-5 in three steps, is caught.
+const crossCheckWeightTol = 1e-5
+
+// crossCheckTorch skips the test unless the Python interpreter imports torch.
+func crossCheckTorch(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command(crossCheckPython, "-c", "import torch").CombinedOutput(); err != nil {
+		t.Skipf("%s cannot import torch: %v %s", crossCheckPython, err, bytes.TrimSpace(out))
+	}
+}
+
+// crossCheckGenome is input 13x11x3 -> conv 3x3 stride 2 to 8 channels ->
+// BN-ReLU vertex a (7x6x8) -> conv 3x5 stride 1 to 5 channels -> linear
+// vertex b (7x6x5) -> output (7x6x5), 5 classes, with two skips: input -> b
+// (13x11x3 resized to 7x6 with uneven source indices, zero-padded to 5
+// channels) and a -> output (8 channels truncated to 5).
+func crossCheckGenome() *dna.Genome {
+	bb, skip := dna.BackbonePrecedence, dna.SkipPrecedence
+	conv := func(id, from, to uint32, c, kh, kw, s int, w uint32) dna.Edge {
+		return dna.Edge{ID: id, From: from, To: to, Type: dna.Conv, Channels: c, FilterH: kh, FilterW: kw,
+			StrideLog2: s, WeightID: w, DepthPrecedence: bb, ScalePrecedence: bb}
+	}
+	ident := func(id, from, to uint32, p int) dna.Edge {
+		return dna.Edge{ID: id, From: from, To: to, Type: dna.Identity, DepthPrecedence: p, ScalePrecedence: p}
+	}
+	return &dna.Genome{
+		LearningRate: 0.1,
+		Input:        dna.Shape{H: 13, W: 11, C: 3},
+		Classes:      5,
+		InputVertex:  0,
+		OutputVertex: 1,
+		FCWeightID:   3,
+		NextID:       13,
+		Vertices: []dna.Vertex{
+			{ID: 0, Type: dna.Linear, OutputsMutable: true},
+			{ID: 1, Type: dna.Linear, InputsMutable: true},
+			{ID: 4, Type: dna.BNReLU, InputsMutable: true, OutputsMutable: true, WeightID: 5},
+			{ID: 8, Type: dna.Linear, InputsMutable: true, OutputsMutable: true},
+		},
+		Edges: []dna.Edge{
+			ident(2, 8, 1, bb),
+			conv(6, 0, 4, 8, 3, 3, 1, 7),
+			conv(9, 4, 8, 5, 3, 5, 0, 10),
+			ident(11, 0, 8, skip),
+			ident(12, 4, 1, skip),
+		},
+	}
+}
+
+// crossCheckWeights draws every tensor of g from a fixed seed: normal
+// kernels scaled by fan-in, BN scale near 1, offsets and means near 0,
+// variances in [0.5, 1.5).
+func crossCheckWeights(t *testing.T, g *dna.Genome) *Weights {
+	t.Helper()
+	r, err := g.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	w := &Weights{Tensors: map[string]*Tensor{}}
+	add := func(key string, shape []int, f func() float64) {
+		tn := &Tensor{Shape: shape}
+		tn.Data = make([]float32, tn.Size())
+		for i := range tn.Data {
+			tn.Data[i] = float32(f())
+		}
+		w.Tensors[key] = tn
+	}
+	normal := func(mean, std float64) func() float64 {
+		return func() float64 { return mean + std*rng.NormFloat64() }
+	}
+	for j, e := range g.Edges {
+		if e.Type == dna.Conv {
+			cin := r.VertexShape[vertexIndex(g, e.From)].C
+			add(convKey(e.WeightID), []int{r.EdgeShape[j].C, cin, e.FilterH, e.FilterW},
+				normal(0, math.Sqrt(2/float64(cin*e.FilterH*e.FilterW))))
+		}
+	}
+	for i, v := range g.Vertices {
+		if v.Type == dna.BNReLU {
+			c := []int{r.VertexShape[i].C}
+			add(bnKey(v.WeightID, "scale"), c, normal(1, 0.2))
+			add(bnKey(v.WeightID, "offset"), c, normal(0, 0.2))
+			add(bnKey(v.WeightID, "mean"), c, normal(0, 0.3))
+			add(bnKey(v.WeightID, "var"), c, func() float64 { return 0.5 + rng.Float64() })
+		}
+	}
+	c := r.VertexShape[vertexIndex(g, g.OutputVertex)].C
+	add(fcKey(g.FCWeightID, "weight"), []int{g.Classes, c}, normal(0, math.Sqrt(1/float64(c))))
+	add(fcKey(g.FCWeightID, "bias"), []int{g.Classes}, normal(0, 0.1))
+	return w
+}
+
+type crossCheckBatch struct {
+	X      []float32 `json:"x"`
+	Labels []int32   `json:"labels"`
+}
+
+type crossCheckResult struct {
+	LogitsBefore []float64            `json:"logits_before"`
+	Losses       []float64            `json:"losses"`
+	LogitsAfter  []float64            `json:"logits_after"`
+	Weights      map[string][]float64 `json:"weights"`
+}
+
+// crossCheckWrite writes each value as the JSON file of its name in dir.
+func crossCheckWrite(t *testing.T, dir string, files map[string]any) {
+	t.Helper()
+	for name, v := range files {
+		data, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// crossCheckDiff returns the largest absolute difference, failing on a
+// length mismatch.
+func crossCheckDiff[T float32 | float64](t *testing.T, what string, got []T, want []float64) float64 {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values here, %d in PyTorch", what, len(got), len(want))
+	}
+	var d float64
+	for i := range got {
+		d = max(d, math.Abs(float64(got[i])-want[i]))
+	}
+	return d
+}
+
+func TestCrossCheckTorch(t *testing.T) {
+	crossCheckTorch(t)
+	g := crossCheckGenome()
+	cfg := DefaultConfig()
+	cfg.BatchSize, cfg.EvalBatch, cfg.Steps = 4, 4, 3
+	if err := g.Validate(cfg.Bounds); err != nil {
+		t.Fatal(err)
+	}
+	w := crossCheckWeights(t, g)
+	in := g.Input
+	shape := []int{cfg.BatchSize, in.C, in.H, in.W}
+	rng := rand.New(rand.NewPCG(3, 5))
+	newBatch := func() crossCheckBatch {
+		b := crossCheckBatch{X: make([]float32, cfg.BatchSize*in.C*in.H*in.W), Labels: make([]int32, cfg.BatchSize)}
+		for i := range b.X {
+			b.X[i] = float32(rng.NormFloat64())
+		}
+		for i := range b.Labels {
+			b.Labels[i] = int32(rng.IntN(g.Classes))
+		}
+		return b
+	}
+	eval := newBatch()
+	train := make([]crossCheckBatch, cfg.Steps)
+	for i := range train {
+		train[i] = newBatch()
+	}
+
+	dir := t.TempDir()
+	weightsJSON := map[string]any{}
+	for k, tn := range w.Tensors {
+		weightsJSON[k] = map[string]any{"shape": tn.Shape, "data": tn.Data}
+	}
+	crossCheckWrite(t, dir, map[string]any{
+		"genome.json":  g,
+		"weights.json": weightsJSON,
+		"batch.json":   map[string]any{"shape": shape, "eval": eval, "train": train},
+		"config.json": map[string]any{"lr": g.LearningRate, "momentum": cfg.Momentum, "weight_decay": cfg.WeightDecay,
+			"bn_momentum": cfg.BNMomentum, "bn_epsilon": cfg.BNEpsilon, "steps": cfg.Steps},
+	})
+
+	net, err := NewNetwork(g, w, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	before, err := net.Logits(eval.X, cfg.BatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	losses := make([]float64, cfg.Steps)
+	for s, b := range train {
+		loss, err := net.TrainStep(b.X, b.Labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses[s] = loss
+	}
+	after, err := net.Logits(eval.X, cfg.BatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(crossCheckPython, filepath.Join("..", "scripts", "crosscheck.py"), dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("crosscheck.py: %v\n%s", err, stderr.Bytes())
+	}
+	var py crossCheckResult
+	if err := json.Unmarshal(out, &py); err != nil {
+		t.Fatalf("crosscheck.py output: %v\n%s", err, out)
+	}
+
+	check := func(what string, d, tol float64) {
+		t.Helper()
+		msg := fmt.Sprintf("%-28s max |Go - PyTorch| = %.3g (tolerance %g)", what, d, tol)
+		if !(d <= tol) {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
+	}
+	t.Logf("losses: Go %v, PyTorch %v", losses, py.Losses)
+	check("logits before training", crossCheckDiff(t, "logits before", before, py.LogitsBefore), 1e-4)
+	check("losses of 3 training steps", crossCheckDiff(t, "losses", losses, py.Losses), 1e-4)
+	check("logits after training", crossCheckDiff(t, "logits after", after, py.LogitsAfter), 1e-3)
+	trained := net.Weights()
+	if len(py.Weights) != len(trained.Tensors) {
+		t.Errorf("PyTorch has %d tensors, Go %d", len(py.Weights), len(trained.Tensors))
+	}
+	var wd float64
+	for _, k := range trained.Keys() {
+		pw, ok := py.Weights[k]
+		if !ok {
+			t.Errorf("PyTorch lacks tensor %s", k)
+			continue
+		}
+		d := crossCheckDiff(t, k, trained.Tensors[k].Data, pw)
+		if d > crossCheckWeightTol {
+			t.Errorf("tensor %s after training: max |Go - PyTorch| = %.3g", k, d)
+		}
+		wd = max(wd, d)
+	}
+	check("weights after training", wd, crossCheckWeightTol)
+	// The training must have moved the weights, or the comparison is empty.
+	if moved := crossCheckDiff(t, "initial weights", w.Tensors[convKey(7)].Data, py.Weights[convKey(7)]); moved < 1e-3 {
+		t.Errorf("conv/7 moved by at most %g in training", moved)
+	}
+}
+
+// TestCrossCheckReferenceCNN checks that scripts/bench/torch_ref.py's
+// hard-coded reference CNN is ReferenceCNN: the same function as
+// torchnet.py's network for ReferenceCNN's genome.
+func TestCrossCheckReferenceCNN(t *testing.T) {
+	crossCheckTorch(t)
+	dir := t.TempDir()
+	crossCheckWrite(t, dir, map[string]any{"reference.json": ReferenceCNN()})
+	cmd := exec.Command(crossCheckPython, filepath.Join("..", "scripts", "bench", "torch_ref.py"), "--check", filepath.Join(dir, "reference.json"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("torch_ref.py --check: %v\n%s", err, out)
+	}
+	t.Logf("%s", bytes.TrimSpace(out))
+}
