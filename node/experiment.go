@@ -143,28 +143,46 @@ func Preset(name string) (*Experiment, error) {
 	return e, nil
 }
 
-// ReadExperiment decodes an experiment file, refusing unknown fields, and
-// validates it. Errors are one line and name the field.
+// ReadExperiment decodes an experiment file and validates it. The file
+// need only name what differs from its preset: it starts from the preset
+// its "preset" field names (cpu-small when absent) and overrides field by
+// field. Unknown fields are refused. Errors are one line and name the field.
 func ReadExperiment(r io.Reader) (*Experiment, error) {
 	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
 		return nil, err
 	}
+	var head struct {
+		Preset string `json:"preset"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, jsonFieldError(err)
+	}
+	if head.Preset == "" {
+		head.Preset = "cpu-small"
+	}
+	e, err := Preset(head.Preset)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: preset: %s", strings.TrimPrefix(err.Error(), "node: "))
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var e Experiment
-	if err := dec.Decode(&e); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, fmt.Errorf("experiment: field %q: %s value where %s was expected", te.Field, te.Value, te.Type)
-		}
-		return nil, fmt.Errorf("experiment: %s", strings.ReplaceAll(err.Error(), "json: ", ""))
+	if err := dec.Decode(e); err != nil {
+		return nil, jsonFieldError(err)
 	}
 	e.Train.Bounds = e.Bounds.dna()
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	return &e, nil
+	return e, nil
+}
+
+func jsonFieldError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("experiment: field %q: %s value where %s was expected", te.Field, te.Value, te.Type)
+	}
+	return fmt.Errorf("experiment: %s", strings.ReplaceAll(err.Error(), "json: ", ""))
 }
 
 // LoadExperiment reads and validates an experiment file.

@@ -271,3 +271,77 @@ func offlineLineage(repo, id string) ([]node.Ancestor, error) {
 	}
 	return node.Lineage(st, want)
 }
+
+// verifyResult is what `evoswarm verify --json` prints.
+type verifyResult struct {
+	OK       bool     `json:"ok"`
+	Problems []string `json:"problems,omitempty"`
+	Alive    int      `json:"alive"`
+	Dead     int      `json:"dead"`
+	Training int      `json:"training"`
+	IDs      []string `json:"ids"`
+}
+
+func newVerifyCmd() *cobra.Command {
+	var repo string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check a stopped node's store for consistency (records, indexes, counters, history)",
+		Long: `Open the repo's store (the daemon must be stopped) and check that every
+record decodes, the alive and training indexes agree with the records, birth
+numbers are unique, the counters match the records and the event history has
+no gap. Exits 1 if anything is wrong.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := node.LoadRepoExperiment(repo); err != nil {
+				return err
+			}
+			st, err := store.Open(filepath.Join(repo, node.StoreDir), store.Options{MinFreeBytes: -1})
+			if err != nil {
+				if errors.Is(err, store.ErrLocked) {
+					return fmt.Errorf("another evoswarm daemon is using %s: stop it first", repo)
+				}
+				return err
+			}
+			defer st.Close()
+			res := verifyResult{OK: true, IDs: []string{}}
+			if err := st.Verify(); err != nil {
+				res.OK = false
+				res.Problems = strings.Split(err.Error(), "\n")
+			}
+			list, err := node.Individuals(st)
+			if err != nil {
+				return err
+			}
+			for _, s := range list {
+				res.IDs = append(res.IDs, s.ID)
+				switch s.Status {
+				case "alive":
+					res.Alive++
+				case "dead":
+					res.Dead++
+				case "training":
+					res.Training++
+				}
+			}
+			if jsonOut {
+				if err := printJSON(cmd.OutOrStdout(), res, false); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d individuals: %d alive, %d dead, %d training\n", len(res.IDs), res.Alive, res.Dead, res.Training)
+				for _, p := range res.Problems {
+					fmt.Fprintln(cmd.OutOrStdout(), p)
+				}
+			}
+			if !res.OK {
+				return &exitError{code: 1, err: fmt.Errorf("%d problems in %s", len(res.Problems), repo)}
+			}
+			return nil
+		},
+	}
+	repoFlag(cmd, &repo)
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON, with every individual's ID")
+	return cmd
+}

@@ -163,4 +163,3 @@ func progressBar(w io.Writer, total int) func(int, float64) {
 		}
 	}
 }
-

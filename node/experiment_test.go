@@ -1,0 +1,94 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPresetsValid(t *testing.T) {
+	for _, name := range Presets() {
+		e, err := Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Validate(); err != nil {
+			t.Errorf("preset %s: %v", name, err)
+		}
+	}
+	if p, _ := Preset("paper"); p.Train.Steps != 25600 || p.InsertMinChannels != 0 {
+		t.Errorf("paper preset: %d steps, insert_min_channels %d; want 25600 and the paper's rule (0)", p.Train.Steps, p.InsertMinChannels)
+	}
+}
+
+func TestExperimentID(t *testing.T) {
+	a, _ := Preset("cpu-small")
+	b, _ := Preset("cpu-small")
+	if a.ID() != b.ID() || len(a.FullID()) != 64 {
+		t.Fatalf("the same experiment has IDs %s and %s", a.ID(), b.ID())
+	}
+	b.Preset = "renamed"
+	if a.ID() != b.ID() {
+		t.Error("the preset label changed the ID")
+	}
+	b.Train.Steps++
+	if a.ID() == b.ID() {
+		t.Error("changing steps per child did not change the ID")
+	}
+	c, _ := Preset("cpu-small")
+	c.Mutations = map[string]float64{"identity": 1, "add-skip": 2}
+	d, _ := Preset("cpu-small")
+	d.Mutations = map[string]float64{"add-skip": 2, "identity": 1}
+	if c.ID() != d.ID() {
+		t.Error("the order of mutation weights changed the ID")
+	}
+}
+
+func TestReadExperimentOverridesPreset(t *testing.T) {
+	e, err := ReadExperiment(strings.NewReader(`{"preset":"smoke","population":7,"train":{"steps":9}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Population != 7 || e.Train.Steps != 9 || e.Train.BatchSize != 50 || e.ValSize != 200 {
+		t.Errorf("got population %d steps %d batch %d val_size %d; want the file's values over the smoke preset", e.Population, e.Train.Steps, e.Train.BatchSize, e.ValSize)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"workers":0}`, "experiment: workers: 0"},
+		{`{"selection":"best"}`, "experiment: selection"},
+		{`{"train":{"momentum":1.5}}`, "momentum"},
+		{`{"bounds":{"max_filter":4}}`, "max_filter"},
+		{`{"mutations":{"grow-wings":1}}`, `unknown mutation "grow-wings"`},
+		{`{"preset":"huge"}`, `unknown preset "huge"`},
+		{`{"initial_learning_rate":50}`, "initial_learning_rate"},
+	} {
+		_, err := ReadExperiment(strings.NewReader(tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %v, want one line mentioning %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+func TestInitAndExperimentChange(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo")
+	e, _ := Preset("smoke")
+	id, err := Init(dir, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id2, err := LoadIdentity(dir)
+	if err != nil || id2 != id {
+		t.Fatalf("identity reloads as %v (%v), want %v", id2, err, id)
+	}
+	fi, err := os.Stat(filepath.Join(dir, IdentityFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("identity.key mode %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := Init(dir, e); err == nil {
+		t.Error("Init on an existing repo succeeded")
+	}
+	got, err := LoadRepoExperiment(dir)
+	if err != nil || got.ID() != e.ID() {
+		t.Fatalf("experiment reloads with ID %v (%v), want %s", got.ID(), err, e.ID())
+	}
+}
