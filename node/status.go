@@ -1,8 +1,10 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/evoswarm/evoswarm/island/dna"
@@ -145,4 +147,42 @@ func BestID(s *store.Store) (dna.ID, error) {
 		return dna.ID{}, errors.New("node: the population is empty")
 	}
 	return dna.ParseID(st.Best.ID)
+}
+
+// Point is the best validation accuracy reached by a time.
+type Point struct {
+	Minutes float64 `json:"minutes"`
+	Best    float64 `json:"best_val_accuracy"`
+	BestID  string  `json:"best_id"`
+	Trained int     `json:"trained"`
+}
+
+// Progress returns the best-so-far curve of a run from its records: for
+// each individual born here, in birth order, the minutes since the first
+// birth and the best fitness so far. Immigrants count too: they are part
+// of what the node holds.
+func Progress(s *store.Store) ([]Point, error) {
+	var recs []*store.Individual
+	err := s.View(func(tx *store.Tx) error {
+		return tx.Individuals(func(ind *store.Individual) error {
+			if ind.BirthSeq > 0 {
+				recs = append(recs, ind)
+			}
+			return nil
+		})
+	})
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	slices.SortFunc(recs, func(a, b *store.Individual) int { return cmp.Compare(a.BirthSeq, b.BirthSeq) })
+	start := recs[0].Born
+	var out []Point
+	best, bestID := -1.0, ""
+	for i, r := range recs {
+		if r.Fitness > best {
+			best, bestID = r.Fitness, r.ID.String()
+		}
+		out = append(out, Point{Minutes: r.Born.Sub(start).Minutes(), Best: best, BestID: bestID, Trained: i + 1})
+	}
+	return out, nil
 }

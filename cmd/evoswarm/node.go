@@ -345,3 +345,53 @@ no gap. Exits 1 if anything is wrong.`,
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON, with every individual's ID")
 	return cmd
 }
+
+func newProgressCmd() *cobra.Command {
+	var repo string
+	var jsonOut bool
+	var every float64
+	cmd := &cobra.Command{
+		Use:   "progress",
+		Short: "Print the best validation accuracy against time for a stopped node",
+		Long: `Print the run's best-so-far curve from the store's records: minutes since
+the first individual was born, the best validation accuracy by then, and how
+many individuals had been born. The daemon must be stopped.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := node.LoadRepoExperiment(repo); err != nil {
+				return err
+			}
+			st, err := store.Open(filepath.Join(repo, node.StoreDir), store.Options{MinFreeBytes: -1})
+			if err != nil {
+				if errors.Is(err, store.ErrLocked) {
+					return fmt.Errorf("another evoswarm daemon is using %s: stop it first", repo)
+				}
+				return err
+			}
+			defer st.Close()
+			pts, err := node.Progress(st)
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return printJSON(cmd.OutOrStdout(), pts, false)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%8s  %10s  %7s  %s\n", "minutes", "best_val", "trained", "best_id")
+			next := 0.0
+			for i, p := range pts {
+				if p.Minutes >= next || i == len(pts)-1 {
+					fmt.Fprintf(w, "%8.1f  %10.4f  %7d  %s\n", p.Minutes, p.Best, p.Trained, p.BestID[:12])
+					for next <= p.Minutes {
+						next += every
+					}
+				}
+			}
+			return nil
+		},
+	}
+	repoFlag(cmd, &repo)
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print every point as JSON")
+	cmd.Flags().Float64Var(&every, "every", 1, "minutes between printed rows")
+	return cmd
+}
