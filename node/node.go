@@ -173,7 +173,15 @@ func (n *Node) Run(ctx context.Context, ready func(apiAddr string)) error {
 		ready(apiAddr)
 	}
 	n.log.Info("node running", "peer", n.peer, "experiment", n.exp.ID(), "api", apiAddr)
-	return n.island.Run(ctx)
+	err = n.island.Run(ctx)
+	// The workers have stopped: trainings they were running when ctx ended
+	// will not finish. Record them now rather than at the next start.
+	if k, aerr := n.store.AbandonTraining("stopped while training", time.Now()); aerr != nil {
+		n.log.Warn("recording interrupted trainings", "err", aerr)
+	} else if k > 0 {
+		n.log.Info("recorded interrupted trainings as abandoned", "count", k)
+	}
+	return err
 }
 
 // Close releases the store.

@@ -25,7 +25,7 @@ func (s *Store) checkFree(need int64) error {
 		return fmt.Errorf("store: measure free space in %s: %w", s.dir, err)
 	}
 	if free < uint64(need) {
-		return fmt.Errorf("%w: %s has %d MiB free, the store needs at least %d MiB to write safely: free some space (Options.MinFreeBytes sets the limit)",
+		return fmt.Errorf("%w: %s has %d MiB free, the store needs at least %d MiB to write safely",
 			ErrDiskFull, s.dir, free>>20, need>>20)
 	}
 	return nil

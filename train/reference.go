@@ -5,14 +5,16 @@ import "github.com/evoswarm/evoswarm/island/dna"
 // ReferenceCNN returns the reference network that benchmarks compare
 // against PyTorch, for 28x28x1 inputs and 10 classes: conv 3x3 32 stride 1,
 // BN-ReLU; conv 3x3 64 stride 2, BN-ReLU; conv 3x3 64 stride 2, BN-ReLU;
-// global average pool; fully connected to 10. Learning rate 0.1.
+// global average pool; fully connected to 10. Learning rate 0.05: with 0.1
+// it reached 79.4% validation accuracy after 1,000 steps, with 0.05 84.6%
+// (scripts/check-fashion.sh).
 func ReferenceCNN() *dna.Genome {
 	return ReferenceCNNFor(dna.Shape{H: 28, W: 28, C: 1}, 10)
 }
 
 // ReferenceCNNFor is ReferenceCNN for another input shape and class count.
 func ReferenceCNNFor(input dna.Shape, classes int) *dna.Genome {
-	return chain(input, classes, 0.1, []convSpec{{32, 3, 3, 0, true}, {64, 3, 3, 1, true}, {64, 3, 3, 1, true}})
+	return chain(input, classes, 0.05, []convSpec{{32, 3, 3, 0, true}, {64, 3, 3, 1, true}, {64, 3, 3, 1, true}})
 }
 
 type convSpec struct {

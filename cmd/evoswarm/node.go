@@ -86,6 +86,7 @@ loaded once to pin its identity. Refuses a directory that holds a repo.`,
 func newDaemonCmd() *cobra.Command {
 	var repo, api, logLevel string
 	var maxChildren int
+	var minFree int64
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run a node: evolve the repo's population and serve the local API",
@@ -93,7 +94,9 @@ func newDaemonCmd() *cobra.Command {
 and a read-only JSON API is served on 127.0.0.1 (GET /api/v1/status,
 /api/v1/individuals, /api/v1/lineage). It prints the API address and
 "ready" once started. SIGINT or SIGTERM stops it gracefully (trainings in
-progress are abandoned and recorded); a second signal forces it.`,
+progress are cancelled and recorded as abandoned); a second signal forces
+it. A full disk (less free space than --min-free) stops it with an error;
+nothing committed is lost, and it resumes when started again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -101,9 +104,9 @@ progress are abandoned and recorded); a second signal forces it.`,
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			n, err := node.Open(repo, node.Options{APIAddr: api, Logger: log, MaxChildren: maxChildren})
+			n, err := node.Open(repo, node.Options{APIAddr: api, Logger: log, MaxChildren: maxChildren, MinFreeBytes: minFree})
 			if err != nil {
-				return err
+				return diskFullHint(err)
 			}
 			defer n.Close()
 			ctx, cancel := context.WithCancel(cmd.Context())
@@ -123,16 +126,14 @@ progress are abandoned and recorded); a second signal forces it.`,
 			err = n.Run(ctx, func(addr string) {
 				fmt.Fprintf(out, "peer ID: %s\nexperiment: %s\nAPI listening on http://%s\nready\n", mustPeer(n), n.Experiment().ID(), addr)
 			})
-			if errors.Is(err, store.ErrDiskFull) {
-				return fmt.Errorf("stopped: %w; free some space and start the daemon again (nothing committed is lost)", err)
-			}
-			return err
+			return diskFullHint(err)
 		},
 	}
 	repoFlag(cmd, &repo)
 	cmd.Flags().StringVar(&api, "api", "127.0.0.1:0", "local API address (loopback only)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().IntVar(&maxChildren, "max-children", 0, "stop after this many children (0: run until stopped)")
+	cmd.Flags().Int64Var(&minFree, "min-free", 0, "stop with a disk-full error when the repo's file system has fewer free bytes than this (0: the store's default, 256 MiB)")
 	return cmd
 }
 
@@ -394,4 +395,16 @@ many individuals had been born. The daemon must be stopped.`,
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print every point as JSON")
 	cmd.Flags().Float64Var(&every, "every", 1, "minutes between printed rows")
 	return cmd
+}
+
+// diskFullHint turns a full-disk error into one line that says what to do.
+func diskFullHint(err error) error {
+	if errors.Is(err, store.ErrDiskFull) {
+		msg := err.Error()
+		if i := strings.Index(msg, "store: disk full: "); i >= 0 {
+			msg = msg[i+len("store: disk full: "):]
+		}
+		return fmt.Errorf("disk full: %s; free some space (or lower --min-free) and start the daemon again: nothing committed is lost", msg)
+	}
+	return err
 }

@@ -4,7 +4,7 @@
 Trains the reference CNN (train.ReferenceCNN: conv 3x3 32 stride 1, BN-ReLU;
 conv 3x3 64 stride 2, BN-ReLU; conv 3x3 64 stride 2, BN-ReLU; global average
 pool; linear to 10) on 28x28x1 images with evoswarm's settings: batch 50,
-SGD lr 0.1, momentum 0.9, weight decay 1e-4 on conv and fc weights, batch
+SGD lr 0.05, momentum 0.9, weight decay 1e-4 on conv and fc weights, batch
 norm momentum 0.1 and epsilon 1e-3. After a few warm-up steps it times
 --steps training steps and a forward-only evaluation (batch 500,
 torch.no_grad, model.eval()), and reports images per second for each and
@@ -153,7 +153,7 @@ def main():
     p.add_argument("--data", default=DEFAULT_DATA, help="directory of the Fashion-MNIST .gz files")
     p.add_argument("--synthetic", action="store_true", help="use random data")
     p.add_argument("--genome", help="benchmark this genome JSON (via torchnet.py) instead of the reference CNN")
-    p.add_argument("--lr", type=float, help="learning rate (default: 0.1, or the genome's)")
+    p.add_argument("--lr", type=float, help="learning rate (default: 0.05, or the genome's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--check", metavar="FILE", help="check the reference CNN against torchnet's build of FILE and exit")
     args = p.parse_args()
@@ -170,7 +170,7 @@ def main():
         shape, classes = (i["c"], i["h"], i["w"]), genome["classes"]
     else:
         model = reference_cnn()
-        opt = reference_sgd(model, args.lr or 0.1)
+        opt = reference_sgd(model, args.lr or 0.05)
         shape, classes = (1, 28, 28), 10
     xtr, ytr, xte, yte, data_name = load_data(args, shape, classes)
     # Per-channel normalisation with the training set's statistics; the
