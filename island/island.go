@@ -335,7 +335,7 @@ func (is *Island) emigrate(ctx context.Context) error {
 		}
 		return err
 	}
-	if err := is.ex.Send(ctx, Migrant{Genome: g, Fitness: pick.Fitness, Weights: w, Origin: is.cfg.Origin}); err != nil {
+	if err := is.ex.Send(ctx, Migrant{Genome: g, Fitness: pick.Fitness, Claimed: pick.Fitness, Weights: w, Origin: is.cfg.Origin}); err != nil {
 		is.log.Warn("emigration failed", "id", pick.ID.Short(), "err", err)
 		return nil
 	}
@@ -381,7 +381,7 @@ func (is *Island) immigrate(ctx context.Context) error {
 				return fmt.Errorf("%w: %w", ErrFatal, err)
 			}
 		}
-		ind := &Individual{Genome: m.Genome, Fitness: m.Fitness, Origin: m.Origin, Immigrant: true, Params: m.Genome.Params(), Born: time.Now()}
+		ind := &Individual{Genome: m.Genome, Fitness: m.Fitness, Claimed: m.Claimed, Origin: m.Origin, Immigrant: true, Params: m.Genome.Params(), Born: time.Now()}
 		if err := is.pop.Insert(ind, m.Weights); err != nil {
 			is.log.Warn("immigrant not inserted", "id", m.Genome.ID().Short(), "err", err)
 			continue

@@ -7,11 +7,15 @@ import (
 	"github.com/evoswarm/evoswarm/island/dna"
 )
 
-// Migrant is an individual travelling between islands: its genome, the
-// fitness its origin measured, and its weights.
+// Migrant is an individual travelling between islands: its genome, its
+// fitness, and its weights. Leaving an island, Fitness is what its origin
+// measured. Arriving over a network, the exchange re-measures it on the
+// local validation split: Fitness is then the local measure and Claimed
+// what the sender claimed; a claim is never trusted.
 type Migrant struct {
 	Genome  *dna.Genome
 	Fitness float64
+	Claimed float64
 	Weights []byte
 	Origin  string
 }

@@ -14,8 +14,11 @@ type Individual struct {
 	Fitness   float64 // validation accuracy
 	Origin    string  // the node that trained it
 	Immigrant bool
-	Params    int64
-	Steps     int
+	// Claimed is the fitness an immigrant's sender claimed (Fitness is
+	// the local measure); zero for local individuals.
+	Claimed float64
+	Params  int64
+	Steps   int
 	// TrainFLOPs and EvalFLOPs spent on it here (zero for an immigrant).
 	TrainFLOPs, EvalFLOPs int64
 	// Error says why it has fitness 0 (a diverged loss) or why it failed.

@@ -76,7 +76,7 @@ func record(ind *island.Individual) (*store.Individual, error) {
 	}
 	return &store.Individual{
 		ID: ind.Genome.ID(), Genome: gb, Fitness: ind.Fitness, Born: ind.Born,
-		Parent: ind.Genome.Parent, Mutation: mut, Origin: ind.Origin, Immigrant: ind.Immigrant,
+		Parent: ind.Genome.Parent, Mutation: mut, Origin: ind.Origin, Immigrant: ind.Immigrant, ClaimedFitness: ind.Claimed,
 		Params: ind.Params, TrainFLOPs: float64(ind.TrainFLOPs), EvalFLOPs: float64(ind.EvalFLOPs),
 		Steps: int64(ind.Steps), Error: ind.Error,
 	}, nil

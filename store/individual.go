@@ -63,6 +63,9 @@ type Individual struct {
 	Mutation  string // the mutation that made it: dna.Kind.String()
 	Origin    string // peer ID of the node that trained it
 	Immigrant bool   // received from another node
+	// ClaimedFitness is the fitness an immigrant's sender claimed; Fitness
+	// is what this node measured. Zero for local individuals.
+	ClaimedFitness float64
 
 	Params     int64   // trainable parameters
 	TrainFLOPs float64 // FLOPs spent training it
@@ -99,6 +102,7 @@ type record struct {
 	Mutation     string    `json:"mutation,omitempty"`
 	Origin       string    `json:"origin,omitempty"`
 	Immigrant    bool      `json:"immigrant,omitempty"`
+	Claimed      float64   `json:"claimed_fitness,omitempty"`
 	Params       int64     `json:"params"`
 	TrainFLOPs   float64   `json:"train_flops"`
 	EvalFLOPs    float64   `json:"eval_flops"`
@@ -113,7 +117,7 @@ func (ind *Individual) check() error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"fitness", ind.Fitness}, {"train FLOPs", ind.TrainFLOPs}, {"eval FLOPs", ind.EvalFLOPs}} {
+	}{{"fitness", ind.Fitness}, {"claimed fitness", ind.ClaimedFitness}, {"train FLOPs", ind.TrainFLOPs}, {"eval FLOPs", ind.EvalFLOPs}} {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			return fmt.Errorf("%w: individual %s: %s is %v: give a diverged child fitness 0 and record the cause in Error",
 				ErrInvalid, short, f.name, f.v)
@@ -147,6 +151,7 @@ func encodeIndividual(ind *Individual) ([]byte, error) {
 		Mutation:    ind.Mutation,
 		Origin:      ind.Origin,
 		Immigrant:   ind.Immigrant,
+		Claimed:     ind.ClaimedFitness,
 		Params:      ind.Params,
 		TrainFLOPs:  ind.TrainFLOPs,
 		EvalFLOPs:   ind.EvalFLOPs,
@@ -189,22 +194,23 @@ func decodeIndividual(id dna.ID, b []byte) (*Individual, error) {
 		return nil, fmt.Errorf("%w: individual %s: unknown status %q", ErrCorrupt, id, r.Status)
 	}
 	ind := &Individual{
-		ID:          id,
-		Genome:      r.Genome,
-		Fitness:     r.Fitness,
-		Status:      st,
-		Born:        r.Born,
-		Died:        r.Died,
-		BirthSeq:    r.BirthSeq,
-		Mutation:    r.Mutation,
-		Origin:      r.Origin,
-		Immigrant:   r.Immigrant,
-		Params:      r.Params,
-		TrainFLOPs:  r.TrainFLOPs,
-		EvalFLOPs:   r.EvalFLOPs,
-		Steps:       r.Steps,
-		Error:       r.Error,
-		DeathReason: r.DeathReason,
+		ID:             id,
+		Genome:         r.Genome,
+		Fitness:        r.Fitness,
+		Status:         st,
+		Born:           r.Born,
+		Died:           r.Died,
+		BirthSeq:       r.BirthSeq,
+		Mutation:       r.Mutation,
+		Origin:         r.Origin,
+		Immigrant:      r.Immigrant,
+		ClaimedFitness: r.Claimed,
+		Params:         r.Params,
+		TrainFLOPs:     r.TrainFLOPs,
+		EvalFLOPs:      r.EvalFLOPs,
+		Steps:          r.Steps,
+		Error:          r.Error,
+		DeathReason:    r.DeathReason,
 	}
 	if r.Parent != "" {
 		if ind.Parent, err = dna.ParseID(r.Parent); err != nil {
