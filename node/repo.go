@@ -62,6 +62,9 @@ func Init(dir string, e *Experiment) (peer.ID, error) {
 	if err := writeFileAtomic(filepath.Join(dir, IdentityFile), kb, 0o600); err != nil {
 		return "", err
 	}
+	if err := SaveConfig(dir, DefaultConfig()); err != nil {
+		return "", err
+	}
 	// The experiment file is written last: its presence marks a complete repo.
 	if err := writeFileAtomic(filepath.Join(dir, ExperimentFile), e.MarshalIndent(), 0o644); err != nil {
 		return "", err

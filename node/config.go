@@ -1,0 +1,139 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/multiformats/go-multiaddr"
+)
+
+// ConfigFile holds a node's own settings (not the experiment's): where it
+// listens and whom it knows.
+const ConfigFile = "config.json"
+
+// SwarmKeyFile, when present in the repo, makes the node join a private
+// swarm: only peers with the same key can connect, over TCP only.
+const SwarmKeyFile = "swarm.key"
+
+// Config is a node's network configuration, kept in config.json.
+type Config struct {
+	// Listen holds the multiaddrs to listen on. Empty means TCP and QUIC on
+	// all interfaces at random ports (TCP only with a swarm key).
+	Listen []string `json:"listen"`
+	// Bootstrap holds peers to connect to at start, as full multiaddrs
+	// ending in /p2p/<peer-id>.
+	Bootstrap []string `json:"bootstrap"`
+	// MDNS finds peers on the local network. Default true.
+	MDNS bool `json:"mdns"`
+	// DHT advertises and finds peers of the same experiment on the kad-dht.
+	// Default true.
+	DHT bool `json:"dht"`
+	// RelayService lets this node relay for peers behind NAT; for
+	// bootstrap nodes with a public address. Default false.
+	RelayService bool `json:"relay_service"`
+	// API is the local API's address (loopback only). Default 127.0.0.1:0.
+	API string `json:"api"`
+}
+
+// DefaultConfig returns a node's defaults.
+func DefaultConfig() *Config {
+	return &Config{Listen: []string{}, Bootstrap: []string{}, MDNS: true, DHT: true, API: "127.0.0.1:0"}
+}
+
+// Validate checks every address; the error names it.
+func (c *Config) Validate() error {
+	for _, a := range c.Listen {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("config: listen address %q: %w", a, err)
+		}
+	}
+	for _, a := range c.Bootstrap {
+		if err := checkBootstrap(a); err != nil {
+			return err
+		}
+	}
+	if c.API != "" {
+		if err := checkLoopback(c.API); err != nil {
+			return fmt.Errorf("config: api: %w", err)
+		}
+	}
+	return nil
+}
+
+func checkBootstrap(a string) error {
+	ma, err := multiaddr.NewMultiaddr(a)
+	if err != nil {
+		return fmt.Errorf("config: bootstrap address %q: %w", a, err)
+	}
+	if _, err := ma.ValueForProtocol(multiaddr.P_P2P); err != nil {
+		return fmt.Errorf("config: bootstrap address %q does not end in /p2p/<peer-id>", a)
+	}
+	return nil
+}
+
+// LoadConfig reads the repo's config.json, or the defaults if there is none.
+func LoadConfig(dir string) (*Config, error) {
+	c := DefaultConfig()
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	return c, nil
+}
+
+// SaveConfig writes the repo's config.json atomically.
+func SaveConfig(dir string, c *Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, ConfigFile), append(b, '\n'), 0o644)
+}
+
+// AddBootstrap adds addrs to the repo's bootstrap list, skipping duplicates.
+func AddBootstrap(dir string, addrs ...string) error {
+	c, err := LoadConfig(dir)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if err := checkBootstrap(a); err != nil {
+			return err
+		}
+		if !slices.Contains(c.Bootstrap, a) {
+			c.Bootstrap = append(c.Bootstrap, a)
+		}
+	}
+	return SaveConfig(dir, c)
+}
+
+// RemoveBootstrap removes addrs (or everything, with all) from the list.
+func RemoveBootstrap(dir string, all bool, addrs ...string) error {
+	c, err := LoadConfig(dir)
+	if err != nil {
+		return err
+	}
+	if all {
+		c.Bootstrap = []string{}
+	} else {
+		c.Bootstrap = slices.DeleteFunc(c.Bootstrap, func(a string) bool { return slices.Contains(addrs, a) })
+	}
+	return SaveConfig(dir, c)
+}
