@@ -207,6 +207,20 @@ func (n *Node) Status() (*Status, error) {
 	return st, readStatus(n.store, st)
 }
 
+// OpenStopped opens the store of a repo whose daemon is not running, for
+// tools that read it (status, lineage, verify, progress). It refuses, with
+// a readable message, a repo that a daemon is using.
+func OpenStopped(dir string) (*store.Store, error) {
+	if _, err := LoadRepoExperiment(dir); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(dir, StoreDir), store.Options{MinFreeBytes: -1})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("another evoswarm daemon is using %s: ask it through its API, or stop it first", dir)
+	}
+	return st, err
+}
+
 // OfflineStatus reads a repo's status with no daemon running.
 func OfflineStatus(dir string) (*Status, error) {
 	exp, err := LoadRepoExperiment(dir)
@@ -217,11 +231,8 @@ func OfflineStatus(dir string) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(dir, StoreDir), store.Options{MinFreeBytes: -1})
+	st, err := OpenStopped(dir)
 	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return nil, fmt.Errorf("another evoswarm daemon is using %s, but its API did not answer", dir)
-		}
 		return nil, err
 	}
 	defer st.Close()

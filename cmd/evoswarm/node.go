@@ -250,14 +250,8 @@ func newLineageCmd() *cobra.Command {
 }
 
 func offlineLineage(repo, id string) ([]node.Ancestor, error) {
-	if _, err := node.LoadRepoExperiment(repo); err != nil {
-		return nil, err
-	}
-	st, err := store.Open(filepath.Join(repo, node.StoreDir), store.Options{MinFreeBytes: -1})
+	st, err := node.OpenStopped(repo)
 	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return nil, fmt.Errorf("another evoswarm daemon is using %s, but its API did not answer", repo)
-		}
 		return nil, err
 	}
 	defer st.Close()
@@ -295,14 +289,8 @@ numbers are unique, the counters match the records and the event history has
 no gap. Exits 1 if anything is wrong.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := node.LoadRepoExperiment(repo); err != nil {
-				return err
-			}
-			st, err := store.Open(filepath.Join(repo, node.StoreDir), store.Options{MinFreeBytes: -1})
+			st, err := node.OpenStopped(repo)
 			if err != nil {
-				if errors.Is(err, store.ErrLocked) {
-					return fmt.Errorf("another evoswarm daemon is using %s: stop it first", repo)
-				}
 				return err
 			}
 			defer st.Close()
@@ -359,14 +347,8 @@ the first individual was born, the best validation accuracy by then, and how
 many individuals had been born. The daemon must be stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := node.LoadRepoExperiment(repo); err != nil {
-				return err
-			}
-			st, err := store.Open(filepath.Join(repo, node.StoreDir), store.Options{MinFreeBytes: -1})
+			st, err := node.OpenStopped(repo)
 			if err != nil {
-				if errors.Is(err, store.ErrLocked) {
-					return fmt.Errorf("another evoswarm daemon is using %s: stop it first", repo)
-				}
 				return err
 			}
 			defer st.Close()
