@@ -29,8 +29,9 @@ type Config struct {
 	Input        dna.Shape
 	Classes      int
 	LearningRate float64
-	// Seed is the root seed; worker i draws from a generator seeded with
-	// (Seed, i), so a run with one worker replays exactly.
+	// Seed is the root seed; worker i of a fresh run draws from a
+	// generator seeded with (Seed, i+1), so a run with one worker replays
+	// exactly. A resumed run mixes in the births so far.
 	Seed uint64
 	// Origin names this node in the records (its peer ID).
 	Origin string
@@ -118,12 +119,20 @@ var ErrFatal = errors.New("island: stopped")
 func (is *Island) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// A run that resumes a population must not replay the random streams
+	// of the run before it (it would breed genomes already recorded), so
+	// the streams also depend on how many individuals were born already:
+	// none for a fresh run, which therefore replays exactly.
+	births, err := is.pop.Births()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrFatal, err)
+	}
 	var wg sync.WaitGroup
 	for w := range is.cfg.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(is.cfg.Seed, uint64(w)+1))
+			rng := rand.New(rand.NewPCG(is.cfg.Seed, uint64(w)+1+births<<16))
 			if err := is.work(ctx, rng); err != nil {
 				cancel(err)
 			}

@@ -132,3 +132,15 @@ func TestIslandMigration(t *testing.T) {
 	}
 	t.Logf("poor island: %d immigrants accepted, %d alive now", isPoor.Stats().Immigrants.Load(), imm)
 }
+
+// TestIslandResumes: a second run over the same population (a restart)
+// breeds new genomes rather than replaying the first run's streams.
+func TestIslandResumes(t *testing.T) {
+	pop := newMemPop()
+	run(t, testConfig(1, 4, 10), pop, fakeTrainer{}, nil)
+	first := len(pop.inserted)
+	run(t, testConfig(1, 4, 10), pop, fakeTrainer{}, nil)
+	if len(pop.inserted) != first+10 {
+		t.Errorf("after a restart: %d inserted, want %d more than the first run's %d", len(pop.inserted)-first, 10, first)
+	}
+}

@@ -20,9 +20,10 @@ type population struct {
 
 var _ island.Population = population{}
 
-// conflict maps the store's conflict to the island's.
+// conflict maps the store's conflicts to the island's: an individual no
+// longer alive, or one already recorded (bred twice), ends the task.
 func conflict(err error) error {
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("%w: %w", island.ErrConflict, err)
 	}
 	return err
@@ -87,7 +88,7 @@ func (p population) Begin(ind *island.Individual) error {
 	if err != nil {
 		return err
 	}
-	return p.s.Update(func(tx *store.Tx) error { return tx.StartTraining(rec) })
+	return conflict(p.s.Update(func(tx *store.Tx) error { return tx.StartTraining(rec) }))
 }
 
 func (p population) Insert(ind *island.Individual, weights []byte) error {
