@@ -30,9 +30,13 @@ type Config struct {
 	Classes      int
 	LearningRate float64
 	// Seed is the root seed; worker i of a fresh run draws from a
-	// generator seeded with (Seed, i+1), so a run with one worker replays
-	// exactly. A resumed run mixes in the births so far.
+	// generator seeded with (Seed^Stream, i+1), so a run with one worker
+	// replays exactly. A resumed run mixes in the births so far.
 	Seed uint64
+	// Stream tells this node's random streams from other nodes' with the
+	// same experiment (and so the same Seed); the node derives it from its
+	// identity.
+	Stream uint64
 	// Origin names this node in the records (its peer ID).
 	Origin string
 	// EmigrateEvery and EmigrateInterval: every EmigrateEvery children or
@@ -132,7 +136,7 @@ func (is *Island) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(is.cfg.Seed, uint64(w)+1+births<<16))
+			rng := rand.New(rand.NewPCG(is.cfg.Seed^is.cfg.Stream, uint64(w)+1+births<<16))
 			if err := is.work(ctx, rng); err != nil {
 				cancel(err)
 			}

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,7 +139,7 @@ func (n *Node) Run(ctx context.Context, ready func(apiAddr string)) error {
 	cfg := island.Config{
 		SetPoint: n.exp.Population, Workers: n.exp.Workers, Mode: n.exp.Selection, Mutation: mut,
 		Input: dna.Shape{H: n.data.H, W: n.data.W, C: n.data.C}, Classes: n.data.Classes,
-		LearningRate: n.exp.InitialLearningRate, Seed: n.exp.Seed, Origin: n.peer,
+		LearningRate: n.exp.InitialLearningRate, Seed: n.exp.Seed, Stream: streamOf(n.peer), Origin: n.peer,
 		EmigrateEvery: n.exp.Migration.EveryReproductions, MaxChildren: n.opts.MaxChildren,
 		EmigrateInterval: time.Duration(n.exp.Migration.IntervalSeconds * float64(time.Second)),
 	}
@@ -186,6 +188,14 @@ func (n *Node) Run(ctx context.Context, ready func(apiAddr string)) error {
 
 // Close releases the store.
 func (n *Node) Close() error { return n.store.Close() }
+
+// streamOf derives a node's random stream from its peer ID, so that nodes
+// sharing an experiment (and its seed) breed different genomes. A run is
+// repeatable for the same experiment and the same identity.key.
+func streamOf(peerID string) uint64 {
+	sum := sha256.Sum256([]byte(peerID))
+	return binary.LittleEndian.Uint64(sum[:8])
+}
 
 func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)

@@ -128,6 +128,9 @@ func MutateWith(parent *Genome, k Kind, rng *rand.Rand, o MutateOptions) (*Genom
 		return nil, Change{}, fmt.Errorf("dna: %s: %w", k, err)
 	}
 	child.sortGraph()
+	if err := checkFlags(parent, child); err != nil {
+		return nil, Change{}, fmt.Errorf("dna: %s: %w", k, err)
+	}
 	child.Parent = parent.ID()
 	child.Mutation = k
 	child.Nonce = rng.Uint64()
@@ -177,6 +180,38 @@ func drawKind(rng *rand.Rand, weights map[Kind]float64) Kind {
 		}
 	}
 	return KeepTraining
+}
+
+// checkFlags enforces the mutability flags on any mutation's result: a
+// vertex whose inputs (outputs) are immutable keeps exactly the same
+// in-edges (out-edges), by edge ID, and a vertex may be removed only if
+// both its inputs and its outputs are mutable.
+func checkFlags(parent, child *Genome) error {
+	edgeSets := func(g *Genome) (in, out map[uint32][]uint32) {
+		in, out = map[uint32][]uint32{}, map[uint32][]uint32{}
+		for _, e := range g.Edges {
+			in[e.To] = append(in[e.To], e.ID)
+			out[e.From] = append(out[e.From], e.ID)
+		}
+		return in, out
+	}
+	pin, pout := edgeSets(parent)
+	cin, cout := edgeSets(child)
+	for _, v := range parent.Vertices {
+		if child.Vertex(v.ID) == nil {
+			if !v.InputsMutable || !v.OutputsMutable {
+				return fmt.Errorf("%w: it would remove vertex %d, which is protected", errNotApplicable, v.ID)
+			}
+			continue
+		}
+		if !v.InputsMutable && !slices.Equal(pin[v.ID], cin[v.ID]) {
+			return fmt.Errorf("%w: it would change the inputs of vertex %d, which are protected", errNotApplicable, v.ID)
+		}
+		if !v.OutputsMutable && !slices.Equal(pout[v.ID], cout[v.ID]) {
+			return fmt.Errorf("%w: it would change the outputs of vertex %d, which are protected", errNotApplicable, v.ID)
+		}
+	}
+	return nil
 }
 
 // Helpers shared by the mutations.
