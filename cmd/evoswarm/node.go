@@ -145,7 +145,7 @@ func mustPeer(n *node.Node) string {
 	return st.PeerID
 }
 
-// daemonStatus asks a running daemon for its status, or returns an error.
+// daemonGet asks the repo's running daemon for path, decoding JSON into v.
 func daemonGet(repo, path string, v any) error {
 	b, err := os.ReadFile(filepath.Join(repo, node.DaemonFile))
 	if err != nil {
@@ -157,8 +157,13 @@ func daemonGet(repo, path string, v any) error {
 	if err := json.Unmarshal(b, &d); err != nil {
 		return err
 	}
+	return getJSON(d.API, path, v)
+}
+
+// getJSON GETs http://api/path and decodes the JSON reply into v.
+func getJSON(api, path string, v any) error {
 	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + d.API + path)
+	resp, err := c.Get("http://" + api + path)
 	if err != nil {
 		return err
 	}
