@@ -47,6 +47,9 @@ type Config struct {
 	// MaxChildren stops the island after that many children, for tests and
 	// benchmarks; 0 runs until the context ends.
 	MaxChildren int
+	// Sent lists individuals emigrated by an earlier run; they are not sent
+	// again (peers would take the copy for a replay).
+	Sent []dna.ID
 }
 
 // Validate checks the settings; its errors name the field.
@@ -107,7 +110,11 @@ func New(cfg Config, pop Population, tr Trainer, ex Exchange, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Island{cfg: cfg, pop: pop, tr: tr, ex: ex, log: log.With("component", "island"), sent: map[dna.ID]bool{}}, nil
+	is := &Island{cfg: cfg, pop: pop, tr: tr, ex: ex, log: log.With("component", "island"), sent: map[dna.ID]bool{}}
+	for _, id := range cfg.Sent {
+		is.sent[id] = true
+	}
+	return is, nil
 }
 
 // Stats returns the island's running totals.

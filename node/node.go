@@ -20,6 +20,7 @@ import (
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train/dataset"
 	"github.com/evoswarm/evoswarm/train/kernels"
+	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
 // Options are a daemon's run-time settings, beyond the experiment.
@@ -39,6 +40,9 @@ type Options struct {
 type Node struct {
 	dir     string
 	exp     *Experiment
+	cfg     *Config
+	priv    crypto.PrivKey
+	ex      *exchange
 	peer    string
 	opts    Options
 	log     *slog.Logger
@@ -61,7 +65,11 @@ func Open(dir string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, id, err := LoadIdentity(dir)
+	priv, id, err := LoadIdentity(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +85,7 @@ func Open(dir string, opts Options) (*Node, error) {
 		}
 		return nil, err
 	}
-	n := &Node{dir: dir, exp: exp, peer: id.String(), opts: opts, log: log, store: st}
+	n := &Node{dir: dir, exp: exp, cfg: cfg, priv: priv, peer: id.String(), opts: opts, log: log, store: st}
 	if err := n.checkRun(); err != nil {
 		st.Close()
 		return nil, err
@@ -127,10 +135,10 @@ func (n *Node) Store() *store.Store { return n.store }
 // Experiment returns the node's experiment.
 func (n *Node) Experiment() *Experiment { return n.exp }
 
-// Run runs the island and the local API until ctx ends or the island stops
-// on a fatal error, which it returns. ready, if not nil, is called with the
-// API address once both are up.
-func (n *Node) Run(ctx context.Context, ready func(apiAddr string)) error {
+// Run runs the island, the gossip layer and the local API until ctx ends or
+// the island stops on a fatal error, which it returns. ready, if not nil,
+// is called once all are up.
+func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	mut, err := n.exp.MutateOptions()
 	if err != nil {
 		return err
@@ -143,11 +151,24 @@ func (n *Node) Run(ctx context.Context, ready func(apiAddr string)) error {
 		EmigrateEvery: n.exp.Migration.EveryReproductions, MaxChildren: n.opts.MaxChildren,
 		EmigrateInterval: time.Duration(n.exp.Migration.IntervalSeconds * float64(time.Second)),
 	}
-	n.island, err = island.New(cfg, population{n.store}, trainer{data: n.data, cfg: n.exp.Train}, nil, n.log)
+	if n.ex, err = n.startSwarm(ctx, n.priv); err != nil {
+		return err
+	}
+	defer n.ex.sw.Close()
+	exCtx, stopEx := context.WithCancel(ctx)
+	defer stopEx()
+	go n.ex.run(exCtx)
+	if cfg.Sent, err = n.emigrated(); err != nil {
+		return err
+	}
+	n.island, err = island.New(cfg, population{n.store}, trainer{data: n.data, cfg: n.exp.Train}, n.ex, n.log)
 	if err != nil {
 		return err
 	}
 	addr := n.opts.APIAddr
+	if addr == "" {
+		addr = n.cfg.API
+	}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -172,7 +193,7 @@ func (n *Node) Run(ctx context.Context, ready func(apiAddr string)) error {
 	}
 	n.started = time.Now()
 	if ready != nil {
-		ready(apiAddr)
+		ready(Ready{PeerID: n.peer, Experiment: n.exp.ID(), Topic: n.ex.sw.Topic(), Addrs: n.ex.sw.Addrs(), API: apiAddr})
 	}
 	n.log.Info("node running", "peer", n.peer, "experiment", n.exp.ID(), "api", apiAddr)
 	err = n.island.Run(ctx)
@@ -184,6 +205,24 @@ func (n *Node) Run(ctx context.Context, ready func(apiAddr string)) error {
 		n.log.Info("recorded interrupted trainings as abandoned", "count", k)
 	}
 	return err
+}
+
+// emigrated lists the individuals this node sent out in earlier runs.
+func (n *Node) emigrated() ([]dna.ID, error) {
+	var ids []dna.ID
+	err := n.store.Events(1, func(ev store.Event) error {
+		if ev.Type == store.EventEmigration {
+			ids = append(ids, ev.ID)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// Ready is what a started node reports.
+type Ready struct {
+	PeerID, Experiment, Topic, API string
+	Addrs                          []string
 }
 
 // Close releases the store.
@@ -213,6 +252,9 @@ func (n *Node) Status() (*Status, error) {
 	st := &Status{PeerID: n.peer, ExperimentID: n.exp.ID(), Running: true, SetPoint: n.exp.Population, StartedAt: n.started, Addrs: []string{}}
 	if n.api != nil {
 		st.API = n.api.Addr().String()
+	}
+	if n.ex != nil {
+		st.Addrs, st.Topic, st.Peers = n.ex.sw.Addrs(), n.ex.sw.Topic(), len(n.ex.sw.Peers())
 	}
 	return st, readStatus(n.store, st)
 }

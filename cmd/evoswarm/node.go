@@ -123,8 +123,12 @@ nothing committed is lost, and it resumes when started again.`,
 				os.Exit(130)
 			}()
 			out := cmd.OutOrStdout()
-			err = n.Run(ctx, func(addr string) {
-				fmt.Fprintf(out, "peer ID: %s\nexperiment: %s\nAPI listening on http://%s\nready\n", mustPeer(n), n.Experiment().ID(), addr)
+			err = n.Run(ctx, func(r node.Ready) {
+				fmt.Fprintf(out, "peer ID: %s\nexperiment: %s\ntopic: %s\n", r.PeerID, r.Experiment, r.Topic)
+				for _, a := range r.Addrs {
+					fmt.Fprintf(out, "listening on %s\n", a)
+				}
+				fmt.Fprintf(out, "API listening on http://%s\nready\n", r.API)
 			})
 			return diskFullHint(err)
 		},
@@ -135,14 +139,6 @@ nothing committed is lost, and it resumes when started again.`,
 	cmd.Flags().IntVar(&maxChildren, "max-children", 0, "stop after this many children (0: run until stopped)")
 	cmd.Flags().Int64Var(&minFree, "min-free", 0, "stop with a disk-full error when the repo's file system has fewer free bytes than this (0: the store's default, 256 MiB)")
 	return cmd
-}
-
-func mustPeer(n *node.Node) string {
-	st, err := n.Status()
-	if err != nil {
-		return "?"
-	}
-	return st.PeerID
 }
 
 // daemonGet asks the repo's running daemon for path, decoding JSON into v.

@@ -1,0 +1,182 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync/atomic"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+// Rejection reasons, as counted by Rejections and passed to OnReject.
+const (
+	ReasonOversized   = "oversized"        // more than MaxAnnouncementSize bytes
+	ReasonMalformed   = "malformed"        // not a well-formed announcement
+	ReasonVersion     = "version"          // another wire version
+	ReasonExperiment  = "wrong-experiment" // for another experiment
+	ReasonFitness     = "fitness"          // NaN or outside [0, 1]
+	ReasonWeightsSize = "weights-size"     // below 32 or above MaxWeightsBytes
+	ReasonStale       = "stale"            // sent more than MaxAge ago
+	ReasonFuture      = "future"           // sent more than MaxClockSkew ahead
+	ReasonOrigin      = "origin"           // origin and signer disagree with the relayed flag
+	ReasonGenome      = "genome"           // the genome does not decode
+	ReasonBounds      = "out-of-bounds"    // the genome is outside the experiment's Bounds
+	ReasonLineage     = "lineage"          // the lineage contradicts the genome
+	ReasonReplay      = "replay"           // announced before (see replayKey)
+)
+
+// Reasons lists every rejection reason.
+func Reasons() []string {
+	return []string{ReasonOversized, ReasonMalformed, ReasonVersion, ReasonExperiment, ReasonFitness,
+		ReasonWeightsSize, ReasonStale, ReasonFuture, ReasonOrigin, ReasonGenome, ReasonBounds,
+		ReasonLineage, ReasonReplay}
+}
+
+// ErrInvalid is wrapped by Publish's errors for an announcement that peers
+// would reject; the message names the reason.
+var ErrInvalid = errors.New("invalid announcement")
+
+// validator checks announcements against an experiment. It is the topic
+// validator of a Swarm, and Publish runs the same checks before sending.
+type validator struct {
+	experiment   string
+	bounds       dna.Bounds
+	maxSize      int
+	maxWeights   int64
+	maxAge, skew time.Duration
+	replay       *replayCache
+	counts       map[string]*atomic.Uint64 // read-only map of counters
+	onReject     func(string, peer.ID)
+	log          *slog.Logger
+}
+
+func newValidator(cfg *Config, log *slog.Logger, now time.Time) *validator {
+	v := &validator{
+		experiment: cfg.ExperimentID,
+		bounds:     cfg.Bounds,
+		maxSize:    cfg.MaxAnnouncementSize,
+		maxWeights: cfg.MaxWeightsBytes,
+		maxAge:     cfg.MaxAge,
+		skew:       cfg.MaxClockSkew,
+		replay:     newReplayCache(cfg.MaxAge+cfg.MaxClockSkew, cfg.ReplayCacheSize, now),
+		counts:     make(map[string]*atomic.Uint64),
+		onReject:   cfg.OnReject,
+		log:        log,
+	}
+	for _, r := range Reasons() {
+		v.counts[r] = new(atomic.Uint64)
+	}
+	return v
+}
+
+// validate is the pubsub topic validator. from is the peer that delivered
+// the message; the signer (msg.GetFrom) is the peer that published it,
+// which pubsub has already verified (StrictSign).
+func (v *validator) validate(self peer.ID) func(context.Context, peer.ID, *pubsub.Message) pubsub.ValidationResult {
+	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		if from == self {
+			return pubsub.ValidationAccept // our own: Publish has checked it
+		}
+		a, reason, err := v.check(msg.GetData(), msg.GetFrom(), time.Now())
+		if reason != "" {
+			v.reject(reason, from, msg.GetFrom(), err)
+			return pubsub.ValidationReject
+		}
+		msg.ValidatorData = a
+		return pubsub.ValidationAccept
+	}
+}
+
+func (v *validator) reject(reason string, from, signer peer.ID, err error) {
+	v.counts[reason].Add(1)
+	v.log.Debug("rejected migrant", "reason", reason, "from", from, "signer", signer, "err", err)
+	if v.onReject != nil {
+		v.onReject(reason, from)
+	}
+}
+
+// rejections returns the counters by reason, zeros included.
+func (v *validator) rejections() map[string]uint64 {
+	out := make(map[string]uint64, len(v.counts))
+	for r, c := range v.counts {
+		out[r] = c.Load()
+	}
+	return out
+}
+
+// check decodes and checks a message signed by signer, cheapest checks
+// first, and records it in the replay cache when it passes. It returns the
+// announcement, or the reason for rejecting it and the error.
+func (v *validator) check(data []byte, signer peer.ID, now time.Time) (*Announcement, string, error) {
+	if len(data) > v.maxSize {
+		return nil, ReasonOversized, fmt.Errorf("%d bytes, the limit is %d", len(data), v.maxSize)
+	}
+	env, err := decodeEnvelope(data)
+	if err != nil {
+		if errors.Is(err, ErrVersion) {
+			return nil, ReasonVersion, err
+		}
+		return nil, ReasonMalformed, err
+	}
+	a := &env.a
+	if reason, err := v.checkFields(a, signer, now); reason != "" {
+		return nil, reason, err
+	}
+	if err := env.decodeGenome(); err != nil {
+		return nil, ReasonGenome, err
+	}
+	if reason, err := v.checkGenome(a); reason != "" {
+		return nil, reason, err
+	}
+	if !v.replay.add(replayKey(a.ID, a.Relayed, signer), now) {
+		return nil, ReasonReplay, fmt.Errorf("individual %s was announced before", a.ID.Short())
+	}
+	return a, "", nil
+}
+
+// checkFields checks everything but the genome.
+func (v *validator) checkFields(a *Announcement, signer peer.ID, now time.Time) (string, error) {
+	switch {
+	case a.Experiment != v.experiment:
+		return ReasonExperiment, fmt.Errorf("experiment %q, this swarm runs %q", a.Experiment, v.experiment)
+	case math.IsNaN(a.Fitness) || a.Fitness < 0 || a.Fitness > 1:
+		return ReasonFitness, fmt.Errorf("fitness %v is outside [0, 1]", a.Fitness)
+	case a.WeightsSize < 32 || a.WeightsSize > v.maxWeights:
+		return ReasonWeightsSize, fmt.Errorf("weights size %d is outside [32, %d]", a.WeightsSize, v.maxWeights)
+	case now.Sub(a.SentAt) > v.maxAge:
+		return ReasonStale, fmt.Errorf("sent at %v, more than %v ago", a.SentAt, v.maxAge)
+	case a.SentAt.Sub(now) > v.skew:
+		return ReasonFuture, fmt.Errorf("sent at %v, more than %v ahead", a.SentAt, v.skew)
+	case !a.Relayed && a.Origin != signer:
+		return ReasonOrigin, fmt.Errorf("original announcement from origin %s signed by %s", a.Origin, signer)
+	case a.Relayed && a.Origin == signer:
+		return ReasonOrigin, fmt.Errorf("announcement relayed by its own origin %s", signer)
+	}
+	return "", nil
+}
+
+// checkGenome checks the decoded genome against the bounds and the lineage.
+func (v *validator) checkGenome(a *Announcement) (string, error) {
+	if err := a.Genome.Validate(v.bounds); err != nil {
+		if errors.Is(err, dna.ErrOutOfBounds) {
+			return ReasonBounds, err
+		}
+		return ReasonGenome, err // decodes, but its shapes do not resolve
+	}
+	if len(a.Lineage) > 0 && a.Lineage[0].ID != a.Genome.Parent {
+		return ReasonLineage, fmt.Errorf("lineage starts at %s, but the genome's parent is %s", a.Lineage[0].ID.Short(), a.Genome.Parent.Short())
+	}
+	for i, anc := range a.Lineage {
+		if anc.ID.IsZero() {
+			return ReasonLineage, fmt.Errorf("lineage entry %d has the zero ID", i)
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,207 @@
+package gossip
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train"
+)
+
+// Weights stream, WeightsProtocol, one request per stream:
+//
+//	request:  individual ID [32]byte, then the client closes its side
+//	response: status u8; when statusOK, length u64 (little-endian) and
+//	          that many bytes (train's weights encoding)
+const (
+	statusOK          = 0
+	statusNotFound    = 1 // the peer does not hold them
+	statusUnavailable = 2 // the peer failed, is busy, or they exceed its MaxWeightsBytes
+
+	weightsService = "evoswarm-weights" // resource manager service name
+	maxServing     = 8                  // weights streams served at once
+)
+
+// Weights errors, wrapped by FetchWeights's error. ErrWeightsNotFound is
+// also what a WeightsSource returns for weights it does not hold.
+var (
+	ErrWeightsNotFound = errors.New("weights not found")
+	ErrDigestMismatch  = errors.New("weights do not match the announced digest")
+	ErrSizeMismatch    = errors.New("weights do not have the announced size")
+	errUnavailable     = errors.New("peer could not serve the weights")
+)
+
+// serveWeights answers one weights request.
+func (s *Swarm) serveWeights(st network.Stream) {
+	if err := st.Scope().SetService(weightsService); err != nil {
+		st.Reset()
+		return
+	}
+	st.SetDeadline(time.Now().Add(s.cfg.FetchTimeout))
+	select {
+	case s.serving <- struct{}{}:
+		defer func() { <-s.serving }()
+	default:
+		s.respond(st, statusUnavailable, nil) // busy: the asker retries
+		return
+	}
+	var id dna.ID
+	if _, err := io.ReadFull(st, id[:]); err != nil {
+		st.Reset()
+		return
+	}
+	status, blob := byte(statusNotFound), []byte(nil)
+	if s.cfg.Weights != nil {
+		b, err := s.cfg.Weights.Weights(id)
+		switch {
+		case errors.Is(err, ErrWeightsNotFound):
+		case err != nil:
+			s.log.Warn("could not read weights to serve", "id", id.Short(), "peer", st.Conn().RemotePeer(), "err", err)
+			status = statusUnavailable
+		case int64(len(b)) > s.cfg.MaxWeightsBytes:
+			s.log.Warn("weights exceed MaxWeightsBytes; not serving them", "id", id.Short(), "bytes", len(b))
+			status = statusUnavailable
+		default:
+			status, blob = statusOK, b
+		}
+	}
+	s.respond(st, status, blob)
+	s.log.Debug("served weights", "id", id.Short(), "peer", st.Conn().RemotePeer(), "status", status, "bytes", len(blob))
+}
+
+func (s *Swarm) respond(st network.Stream, status byte, blob []byte) {
+	hdr := []byte{status}
+	if status == statusOK {
+		hdr = binary.LittleEndian.AppendUint64(hdr, uint64(len(blob)))
+	}
+	if _, err := st.Write(hdr); err != nil {
+		st.Reset()
+		return
+	}
+	if _, err := st.Write(blob); err != nil {
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+// FetchWeights asks peer from for the weights of individual id, as
+// announced: size bytes whose digest (train.Digest, the trailing SHA-256 of
+// the encoding) is digest. It reads at most min(size, MaxWeightsBytes)
+// bytes, checks the length, the digest and that the digest is the SHA-256
+// of the rest of the blob, and returns the blob. Each attempt is bounded by
+// FetchTimeout; network failures are retried up to FetchAttempts times with
+// backoff, while a blob that fails the checks (ErrDigestMismatch,
+// ErrSizeMismatch) or a peer that does not hold the weights
+// (ErrWeightsNotFound) ends the fetch at once. Penalizing a peer that sent
+// a bogus blob is left to the caller.
+func (s *Swarm) FetchWeights(ctx context.Context, from peer.ID, id dna.ID, digest [32]byte, size int) ([]byte, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	if size < 32 || int64(size) > s.cfg.MaxWeightsBytes {
+		return nil, fmt.Errorf("gossip: fetch weights %s from %s: size %d is outside [32, %d]", id.Short(), from, size, s.cfg.MaxWeightsBytes)
+	}
+	backoff := s.cfg.FetchBackoff
+	var err error
+	for attempt := 1; attempt <= s.cfg.FetchAttempts; attempt++ {
+		if attempt > 1 {
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("gossip: fetch weights %s from %s: %w (after: %w)", id.Short(), from, ctx.Err(), err)
+			}
+			backoff *= 2
+		}
+		var blob []byte
+		blob, err = s.fetchOnce(ctx, from, id, digest, size)
+		if err == nil {
+			return blob, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("gossip: fetch weights %s from %s: %w (%w)", id.Short(), from, ctx.Err(), err)
+		}
+		if errors.Is(err, ErrWeightsNotFound) || errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch) {
+			return nil, fmt.Errorf("gossip: fetch weights %s from %s: %w", id.Short(), from, err)
+		}
+		s.log.Debug("weights fetch failed", "id", id.Short(), "peer", from, "attempt", attempt, "err", err)
+	}
+	return nil, fmt.Errorf("gossip: fetch weights %s from %s: giving up after %d attempts: %w", id.Short(), from, s.cfg.FetchAttempts, err)
+}
+
+func (s *Swarm) fetchOnce(ctx context.Context, from peer.ID, id dna.ID, digest [32]byte, size int) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
+	defer cancel()
+	st, err := s.host.NewStream(ctx, from, WeightsProtocol)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			st.Reset()
+		}
+	}()
+	if err := st.Scope().SetService(weightsService); err != nil {
+		return nil, err
+	}
+	if d, has := ctx.Deadline(); has {
+		st.SetDeadline(d)
+	}
+	if _, err := st.Write(id[:]); err != nil {
+		return nil, err
+	}
+	if err := st.CloseWrite(); err != nil {
+		return nil, err
+	}
+	var status [1]byte
+	if _, err := io.ReadFull(st, status[:]); err != nil {
+		return nil, err
+	}
+	switch status[0] {
+	case statusOK:
+	case statusNotFound:
+		return nil, ErrWeightsNotFound
+	case statusUnavailable:
+		return nil, errUnavailable
+	default:
+		return nil, fmt.Errorf("unknown status %d", status[0])
+	}
+	var lb [8]byte
+	if _, err := io.ReadFull(st, lb[:]); err != nil {
+		return nil, err
+	}
+	limit := min(int64(size), s.cfg.MaxWeightsBytes)
+	if n := binary.LittleEndian.Uint64(lb[:]); n != uint64(size) || n > uint64(limit) {
+		return nil, fmt.Errorf("%w: the peer offers %d bytes, %d were announced", ErrSizeMismatch, n, size)
+	}
+	blob := make([]byte, size)
+	if _, err := io.ReadFull(st, blob); err != nil {
+		return nil, err
+	}
+	ok = true
+	st.Close()
+	got, err := train.Digest(blob)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDigestMismatch, err)
+	}
+	if got != digest {
+		return nil, fmt.Errorf("%w: digest %x, announced %x", ErrDigestMismatch, got[:6], digest[:6])
+	}
+	// The digest is the blob's own checksum: the SHA-256 of what precedes it.
+	if body := sha256.Sum256(blob[:len(blob)-32]); !bytes.Equal(body[:], digest[:]) {
+		return nil, fmt.Errorf("%w: the blob's checksum does not match its content", ErrDigestMismatch)
+	}
+	return blob, nil
+}

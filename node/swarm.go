@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evoswarm/evoswarm/gossip"
+	"github.com/evoswarm/evoswarm/island"
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ClaimTolerance is how far a migrant's claimed fitness may be from what
+// this node measures before its sender is penalised. Different validation
+// splits and batch-norm statistics legitimately move accuracy a little;
+// a lie moves it a lot.
+const ClaimTolerance = 0.05
+
+// exchange is the island's Exchange over the gossip layer: emigrants are
+// announced on the experiment's topic; immigrants' weights are fetched from
+// their sender over a direct stream, verified against the announced
+// digest, and their fitness is re-measured on this node's validation split
+// before they may compete. A claim is never trusted.
+type exchange struct {
+	sw      *gossip.Swarm
+	exp     *Experiment
+	self    peer.ID
+	pop     population
+	measure func(ctx context.Context, g *dna.Genome, w []byte) (float64, error)
+	log     *slog.Logger
+	in      chan island.Migrant
+
+	mu     sync.Mutex
+	recent map[dna.ID][]byte // weights of recent emigrants, served even after they die
+	order  []dna.ID
+
+	Remeasured atomic.Int64
+	Penalized  atomic.Int64
+	Dropped    atomic.Int64
+}
+
+const recentEmigrants = 32
+
+// bogusWeightsPenalty is the score a peer loses for serving weights that do
+// not match what it announced: as much as a wildly wrong fitness claim.
+const bogusWeightsPenalty = 200
+
+// Weights serves a weights blob to a peer: a recent emigrant's, or any
+// alive individual's.
+func (x *exchange) Weights(id dna.ID) ([]byte, error) {
+	x.mu.Lock()
+	w, ok := x.recent[id]
+	x.mu.Unlock()
+	if ok {
+		return w, nil
+	}
+	w, err := x.pop.Weights(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", gossip.ErrWeightsNotFound, id.Short(), err)
+	}
+	return w, nil
+}
+
+// Send announces an emigrant.
+func (x *exchange) Send(ctx context.Context, m island.Migrant) error {
+	id := m.Genome.ID()
+	digest, err := train.Digest(m.Weights)
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	if _, ok := x.recent[id]; !ok {
+		x.recent[id] = m.Weights
+		x.order = append(x.order, id)
+		if len(x.order) > recentEmigrants {
+			delete(x.recent, x.order[0])
+			x.order = x.order[1:]
+		}
+	}
+	x.mu.Unlock()
+	a := gossip.Announcement{
+		Experiment: x.exp.FullID(), Genome: m.Genome, ID: id, Fitness: m.Fitness,
+		WeightsDigest: digest, WeightsSize: int64(len(m.Weights)),
+		Origin: x.self, SentAt: time.Now(),
+	}
+	if origin, err := peer.Decode(m.Origin); err == nil {
+		a.Origin = origin
+		a.Relayed = origin != x.self
+	}
+	return x.sw.Publish(ctx, a)
+}
+
+// Receive returns verified, re-measured immigrants.
+func (x *exchange) Receive() <-chan island.Migrant { return x.in }
+
+// run turns received announcements into immigrants until ctx ends.
+func (x *exchange) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-x.sw.Migrants():
+			m, err := x.admit(ctx, r)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				x.Dropped.Add(1)
+				x.log.Info("immigrant dropped", "id", r.ID.Short(), "from", r.From, "err", err)
+				continue
+			}
+			select {
+			case x.in <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// admit fetches an announced migrant's weights from its sender, checks
+// them, and measures its fitness here.
+func (x *exchange) admit(ctx context.Context, r gossip.Received) (island.Migrant, error) {
+	w, err := x.sw.FetchWeights(ctx, r.From, r.ID, r.WeightsDigest, int(r.WeightsSize))
+	if err != nil {
+		if errors.Is(err, gossip.ErrDigestMismatch) || errors.Is(err, gossip.ErrSizeMismatch) {
+			x.Penalized.Add(1)
+			x.sw.Penalize(r.From, bogusWeightsPenalty, fmt.Sprintf("served weights for %s that do not match their announcement", r.ID.Short()))
+		}
+		return island.Migrant{}, fmt.Errorf("fetching weights: %w", err)
+	}
+	measured, err := x.measure(ctx, r.Genome, w)
+	if err != nil {
+		return island.Migrant{}, fmt.Errorf("re-measuring: %w", err)
+	}
+	x.Remeasured.Add(1)
+	if off := math.Abs(r.Fitness - measured); off > ClaimTolerance {
+		x.Penalized.Add(1)
+		x.sw.Penalize(r.From, 10*off/ClaimTolerance, fmt.Sprintf("claimed fitness %.4f for %s, measured %.4f", r.Fitness, r.ID.Short(), measured))
+		x.log.Warn("claimed fitness far from the measured one", "id", r.ID.Short(), "from", r.From, "claimed", r.Fitness, "measured", measured)
+	}
+	return island.Migrant{Genome: r.Genome, Fitness: measured, Claimed: r.Fitness, Weights: w, Origin: r.Origin.String()}, nil
+}
+
+// startSwarm starts the gossip layer for the node.
+func (n *Node) startSwarm(ctx context.Context, priv crypto.PrivKey) (*exchange, error) {
+	cfg := gossip.DefaultConfig()
+	cfg.ExperimentID = n.exp.FullID()
+	cfg.Identity = priv
+	cfg.Bounds = n.exp.Bounds.dna()
+	cfg.MaxWeightsBytes = int64(maxWeightBytes(cfg.Bounds))
+	cfg.Logger = n.log
+	cfg.ListenAddrs = n.cfg.Listen
+	cfg.Bootstrap = n.cfg.Bootstrap
+	cfg.MDNS, cfg.DHT, cfg.RelayService = n.cfg.MDNS, n.cfg.DHT, n.cfg.RelayService
+	key, err := os.ReadFile(filepath.Join(n.dir, SwarmKeyFile))
+	switch {
+	case err == nil:
+		if cfg.SwarmKey, err = gossip.ParseSwarmKey(key); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(n.dir, SwarmKeyFile), err)
+		}
+	case !os.IsNotExist(err):
+		return nil, err
+	}
+	x := &exchange{
+		exp: n.exp, pop: population{n.store}, log: n.log.With("component", "exchange"),
+		in: make(chan island.Migrant, 16), recent: map[dna.ID][]byte{},
+	}
+	x.measure = func(ctx context.Context, g *dna.Genome, wb []byte) (float64, error) {
+		w, err := train.DecodeWeights(wb, maxWeightBytes(cfg.Bounds))
+		if err != nil {
+			return 0, err
+		}
+		return train.Evaluate(ctx, g, w, n.data, n.data.Val, n.exp.Train)
+	}
+	cfg.Weights = x
+	sw, err := gossip.New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	x.sw, x.self = sw, sw.ID()
+	return x, nil
+}
