@@ -1,0 +1,99 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/evoswarm/evoswarm/gossip"
+	"github.com/evoswarm/evoswarm/island"
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train"
+	"github.com/libp2p/go-libp2p/core/crypto"
+)
+
+// liarWeights serves one blob for any ID.
+type liarWeights []byte
+
+func (w liarWeights) Weights(dna.ID) ([]byte, error) { return w, nil }
+
+func loopbackSwarm(t *testing.T, exp string, w gossip.WeightsSource, bootstrap ...string) *gossip.Swarm {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gossip.LoopbackConfig()
+	c.ExperimentID, c.Identity, c.Weights, c.Bootstrap = exp, k, w, bootstrap
+	c.ScoreInspectInterval = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := gossip.New(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestLiarIsRemeasuredAndPenalised: a peer that claims 99% for the trivial
+// initial genome gets its migrant re-measured (the claim is never used), and
+// its score on the receiver falls.
+func TestLiarIsRemeasuredAndPenalised(t *testing.T) {
+	e, _ := Preset("smoke")
+	exp := e.FullID()
+	honest := loopbackSwarm(t, exp, nil)
+	w := &train.Weights{Tensors: map[string]*train.Tensor{"fc/3/weight": {Shape: []int{10, 1}, Data: make([]float32, 10)}, "fc/3/bias": {Shape: []int{10}, Data: make([]float32, 10)}}}
+	blob, err := w.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	liar := loopbackSwarm(t, exp, liarWeights(blob), honest.Addrs()[0])
+	x := &exchange{
+		sw: honest, exp: e, self: honest.ID(), in: make(chan island.Migrant, 4), recent: map[dna.ID][]byte{},
+		measure: func(context.Context, *dna.Genome, []byte) (float64, error) { return 0.10, nil },
+		log:     testLog(t),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go x.run(ctx)
+
+	digest, _ := train.Digest(blob)
+	before := honest.Score(liar.ID())
+	var got island.Migrant
+	for i := 0; ; i++ {
+		g := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+		g.Nonce = uint64(i + 1)
+		a := gossip.Announcement{Experiment: exp, Genome: g, ID: g.ID(), Fitness: 0.99, WeightsDigest: digest,
+			WeightsSize: int64(len(blob)), Origin: liar.ID(), SentAt: time.Now()}
+		if err := liar.Publish(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got = <-x.Receive():
+		case <-time.After(500 * time.Millisecond):
+			if ctx.Err() != nil {
+				t.Fatal("no migrant arrived from the liar")
+			}
+			continue
+		}
+		break
+	}
+	if got.Fitness != 0.10 || got.Claimed != 0.99 || got.Origin != liar.ID().String() {
+		t.Errorf("immigrant fitness %v, claimed %v, origin %s; want the measured 0.10 to compete, the claim 0.99 only recorded", got.Fitness, got.Claimed, got.Origin)
+	}
+	if x.Penalized.Load() == 0 {
+		t.Fatal("the liar was not penalised")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for honest.Score(liar.ID()) >= before && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after := honest.Score(liar.ID()); after >= before {
+		t.Errorf("the liar's score went from %.1f to %.1f; want it to fall", before, after)
+	}
+}
+
+func testLog(*testing.T) *slog.Logger { return slog.New(slog.DiscardHandler) }
