@@ -158,9 +158,13 @@ func (s *Swarm) start(ctx context.Context) error {
 		}
 	}
 	if s.cfg.MDNS {
+		// mDNS is a convenience for LANs: a machine with no multicast
+		// interface (a container, a bare loopback) still joins the swarm
+		// through its bootstrap peers and the DHT.
 		s.mdns = mdns.NewMdnsService(h, mdnsServiceName, mdnsNotifee{s})
 		if err := s.mdns.Start(); err != nil {
-			return fmt.Errorf("gossip: mDNS: %w", err)
+			s.log.Warn("mDNS is off: no local-network discovery", "err", err)
+			s.mdns = nil
 		}
 	}
 	s.log.Info("swarm started", "peer", h.ID(), "topic", topicName, "addrs", s.Addrs())

@@ -33,6 +33,10 @@ type Config struct {
 	// DHT advertises and finds peers of the same experiment on the kad-dht.
 	// Default true.
 	DHT bool `json:"dht"`
+	// NAT turns on NAT traversal for nodes behind a home router: AutoNAT,
+	// port mapping (UPnP/NAT-PMP on the LAN), relays and hole punching.
+	// Default true; off for loopback swarms.
+	NAT bool `json:"nat"`
 	// RelayService lets this node relay for peers behind NAT; for
 	// bootstrap nodes with a public address. Default false.
 	RelayService bool `json:"relay_service"`
@@ -42,7 +46,17 @@ type Config struct {
 
 // DefaultConfig returns a node's defaults.
 func DefaultConfig() *Config {
-	return &Config{Listen: []string{}, Bootstrap: []string{}, MDNS: true, DHT: true, API: "127.0.0.1:0"}
+	return &Config{Listen: []string{}, Bootstrap: []string{}, MDNS: true, DHT: true, NAT: true, API: "127.0.0.1:0"}
+}
+
+// LoopbackConfig returns the settings of a node that talks to 127.0.0.1
+// only: TCP on 127.0.0.1, no mDNS, no DHT, no NAT traversal. evoswarm local
+// and the tests use it; nothing leaves the loopback interface.
+func LoopbackConfig() *Config {
+	c := DefaultConfig()
+	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	c.MDNS, c.DHT, c.NAT = false, false, false
+	return c
 }
 
 // Validate checks every address; the error names it.

@@ -162,7 +162,7 @@ func (n *Node) startSwarm(ctx context.Context, priv crypto.PrivKey) (*exchange, 
 	cfg.Logger = n.log
 	cfg.ListenAddrs = n.cfg.Listen
 	cfg.Bootstrap = n.cfg.Bootstrap
-	cfg.MDNS, cfg.DHT, cfg.RelayService = n.cfg.MDNS, n.cfg.DHT, n.cfg.RelayService
+	cfg.MDNS, cfg.DHT, cfg.NAT, cfg.RelayService = n.cfg.MDNS, n.cfg.DHT, n.cfg.NAT, n.cfg.RelayService
 	key, err := os.ReadFile(filepath.Join(n.dir, SwarmKeyFile))
 	switch {
 	case err == nil:

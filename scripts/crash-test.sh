@@ -24,7 +24,7 @@ trap 'kill -9 "${pid:-0}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 go build -o "$tmp/evoswarm" ./cmd/evoswarm
 ev="$tmp/evoswarm"
 repo="$tmp/repo"
-"$ev" init --repo "$repo" --preset "$preset" > /dev/null
+"$ev" init --repo "$repo" --preset "$preset" --loopback > /dev/null
 : > "$tmp/seen"
 for i in $(seq 1 "$kills"); do
   "$ev" daemon --repo "$repo" --log-level error > "$tmp/out" &

@@ -67,7 +67,7 @@ mkdir -p "$mnt"
 mount -t tmpfs -o "size=${size_mib}m" tmpfs "$mnt"
 
 say "evoswarm init --repo $repo --preset $preset"
-"$ev" init --repo "$repo" --preset "$preset" > /dev/null
+"$ev" init --repo "$repo" --preset "$preset" --loopback > /dev/null
 
 avail() { df -B1 --output=avail "$mnt" | tail -1 | tr -d ' '; }
 

@@ -27,7 +27,7 @@ go build -tags "${EVOSWARM_TAGS:-openblas}" -o "$bin" ./cmd/evoswarm
 if [ -z "$repo" ]; then
   repo=$(mktemp -d)/repo
 fi
-"$bin" init --repo "$repo" --preset "$preset" --seed "$seed"
+"$bin" init --repo "$repo" --preset "$preset" --seed "$seed" --loopback
 "$bin" daemon --repo "$repo" --log-level warn &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT

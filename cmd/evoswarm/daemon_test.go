@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/evoswarm/evoswarm/node"
 )
 
 // needFashion skips when Fashion-MNIST is not installed (scripts/deps.sh
@@ -84,6 +86,7 @@ func initRepo(t *testing.T, preset string) string {
 	if _, errOut, code := run(t, nil, "init", "--repo", repo, "--preset", preset); code != 0 {
 		t.Fatalf("init: exit %d: %s", code, errOut)
 	}
+	loopbackOnly(t, repo)
 	return repo
 }
 
@@ -178,5 +181,14 @@ func TestKillNineRestarts(t *testing.T) {
 	}
 	if len(seen) == 0 {
 		t.Fatal("no individual was ever reported: the drill tested nothing")
+	}
+}
+
+// loopbackOnly makes a repo's node talk to 127.0.0.1 only: tests send no
+// traffic anywhere else (no mDNS, no DHT, no port mapping).
+func loopbackOnly(t *testing.T, repo string) {
+	t.Helper()
+	if err := node.SaveConfig(repo, node.LoopbackConfig()); err != nil {
+		t.Fatal(err)
 	}
 }

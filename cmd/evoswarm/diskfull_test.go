@@ -48,6 +48,7 @@ func TestDaemonStopsOnFullDisk(t *testing.T) {
 	if _, errOut, code := dfRun(t, time.Minute, "init", "--repo", repo, "--preset", "smoke"); code != 0 {
 		t.Fatalf("init: exit %d: %s", code, errOut)
 	}
+	loopbackOnly(t, repo)
 	minFreeArg := []string{"--min-free", strconv.Itoa(minFree)}
 
 	seen := map[string]bool{}

@@ -87,12 +87,7 @@ or on Ctrl-C, and prints the best individual found.`,
 						return err
 					}
 				}
-				c, err := node.LoadConfig(repo)
-				if err != nil {
-					return err
-				}
-				c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-				c.MDNS = false
+				c := node.LoopbackConfig()
 				if bootstrap != "" {
 					c.Bootstrap = []string{bootstrap}
 				}

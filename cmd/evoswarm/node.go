@@ -29,6 +29,7 @@ func repoFlag(cmd *cobra.Command, repo *string) {
 func newInitCmd() *cobra.Command {
 	var repo, preset, expFile, data string
 	var seed uint64
+	var loopback bool
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a repo: an experiment, an identity and an empty population",
@@ -67,6 +68,11 @@ loaded once to pin its identity. Refuses a directory that holds a repo.`,
 			if err != nil {
 				return err
 			}
+			if loopback {
+				if err := node.SaveConfig(repo, node.LoopbackConfig()); err != nil {
+					return err
+				}
+			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "initialized evoswarm repo in %s\n", repo)
 			fmt.Fprintf(w, "peer ID:    %s\n", id)
@@ -80,6 +86,7 @@ loaded once to pin its identity. Refuses a directory that holds a repo.`,
 	cmd.Flags().StringVar(&expFile, "experiment", "", "experiment JSON file (instead of a preset)")
 	cmd.Flags().StringVar(&data, "data", "", "data set name or directory (overrides the experiment's)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "root seed (overrides the experiment's)")
+	cmd.Flags().BoolVar(&loopback, "loopback", false, "network on 127.0.0.1 only (no mDNS, DHT or NAT traversal): for a node alone or with local peers")
 	return cmd
 }
 
