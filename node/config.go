@@ -50,12 +50,15 @@ func DefaultConfig() *Config {
 }
 
 // LoopbackConfig returns the settings of a node that talks to 127.0.0.1
-// only: TCP on 127.0.0.1, no mDNS, no DHT, no NAT traversal. evoswarm local
-// and the tests use it; nothing leaves the loopback interface.
+// only: TCP on 127.0.0.1, no mDNS, no NAT traversal. The DHT stays on: it
+// talks only to peers the node already knows (its bootstrap peers, here on
+// 127.0.0.1), and through it the nodes of a local swarm find each other
+// rather than all hanging off the first. evoswarm local and the tests use
+// it; nothing leaves the loopback interface.
 func LoopbackConfig() *Config {
 	c := DefaultConfig()
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	c.MDNS, c.DHT, c.NAT = false, false, false
+	c.MDNS, c.NAT = false, false
 	return c
 }
 

@@ -255,6 +255,8 @@ func (n *Node) Status() (*Status, error) {
 	}
 	if n.ex != nil {
 		st.Addrs, st.Topic, st.Peers = n.ex.sw.Addrs(), n.ex.sw.Topic(), len(n.ex.sw.Peers())
+		st.Received, st.Dropped, st.Penalized = n.ex.Remeasured.Load(), n.ex.Dropped.Load(), n.ex.Penalized.Load()
+		st.Rejected = n.ex.sw.Rejections()
 	}
 	return st, readStatus(n.store, st)
 }

@@ -28,12 +28,21 @@ type Status struct {
 	Best         *Best     `json:"best"`
 	FLOPsTotal   float64   `json:"flops_total"`
 	StartedAt    time.Time `json:"started_at"`
-	MigrantsIn   uint64    `json:"migrants_in"`
-	MigrantsOut  uint64    `json:"migrants_out"`
-	Peers        int       `json:"peers"`
-	Addrs        []string  `json:"addrs"`
-	Topic        string    `json:"topic"`
-	API          string    `json:"api,omitempty"`
+	MigrantsIn   uint64    `json:"migrants_in"`  // immigrants that won their tournament
+	MigrantsOut  uint64    `json:"migrants_out"` // emigrations
+	// Received counts announcements whose weights were fetched and whose
+	// fitness was re-measured here (running daemon only); Dropped those
+	// given up (weights unreachable or bogus); Penalized the claims far
+	// from the measure; Rejected the announcements the topic validator
+	// refused, by reason.
+	Received  int64             `json:"migrants_received"`
+	Dropped   int64             `json:"migrants_dropped"`
+	Penalized int64             `json:"claims_penalized"`
+	Rejected  map[string]uint64 `json:"rejected"`
+	Peers     int               `json:"peers"`
+	Addrs     []string          `json:"addrs"`
+	Topic     string            `json:"topic"`
+	API       string            `json:"api,omitempty"`
 }
 
 // Best describes the fittest live individual.

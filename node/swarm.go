@@ -103,28 +103,45 @@ func (x *exchange) Send(ctx context.Context, m island.Migrant) error {
 // Receive returns verified, re-measured immigrants.
 func (x *exchange) Receive() <-chan island.Migrant { return x.in }
 
+// admitters is how many announcements are admitted at once, so that one
+// slow or unreachable weights holder does not stall the others.
+const admitters = 3
+
 // run turns received announcements into immigrants until ctx ends.
 func (x *exchange) run(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-x.sw.Migrants():
-			m, err := x.admit(ctx, r)
-			if err != nil {
-				if ctx.Err() != nil {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for range admitters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var r gossip.Received
+				var ok bool
+				select {
+				case <-ctx.Done():
+					return
+				case r, ok = <-x.sw.Migrants():
+					if !ok {
+						return
+					}
+				}
+				m, err := x.admit(ctx, r)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					x.Dropped.Add(1)
+					x.log.Info("immigrant dropped", "id", r.ID.Short(), "from", r.From, "err", err)
+					continue
+				}
+				select {
+				case x.in <- m:
+				case <-ctx.Done():
 					return
 				}
-				x.Dropped.Add(1)
-				x.log.Info("immigrant dropped", "id", r.ID.Short(), "from", r.From, "err", err)
-				continue
 			}
-			select {
-			case x.in <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
+		}()
 	}
 }
 

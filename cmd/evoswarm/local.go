@@ -282,7 +282,7 @@ func stopAll(procs []*localNode, out io.Writer) {
 }
 
 func printTable(w io.Writer, procs []*localNode) {
-	fmt.Fprintf(w, "%s\n%-5s %6s %8s %9s %10s %5s %5s %5s\n", time.Now().Format(time.TimeOnly), "node", "alive", "trained", "best_val", "flops", "in", "out", "peers")
+	fmt.Fprintf(w, "%s\n%-5s %6s %8s %9s %10s %5s %5s %5s %5s\n", time.Now().Format(time.TimeOnly), "node", "alive", "trained", "best_val", "flops", "out", "recv", "won", "peers")
 	for i, p := range procs {
 		var st node.Status
 		if err := getJSON(p.api, "/api/v1/status", &st); err != nil {
@@ -293,6 +293,6 @@ func printTable(w io.Writer, procs []*localNode) {
 		if st.Best != nil {
 			best = st.Best.ValAccuracy
 		}
-		fmt.Fprintf(w, "%-5d %6d %8d %9.4f %10.3g %5d %5d %5d\n", i, st.Alive, st.TrainedTotal, best, st.FLOPsTotal, st.MigrantsIn, st.MigrantsOut, st.Peers)
+		fmt.Fprintf(w, "%-5d %6d %8d %9.4f %10.3g %5d %5d %5d %5d\n", i, st.Alive, st.TrainedTotal, best, st.FLOPsTotal, st.MigrantsOut, st.Received, st.MigrantsIn, st.Peers)
 	}
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // TestLocalSwarm runs `evoswarm local` with three nodes over 127.0.0.1 for
-// a few seconds: every node must receive immigrants (re-measured migrants
-// from the others), and every store must verify after the clean stop.
+// a few seconds: every node must send migrants and receive (fetch and
+// re-measure) some from the others, some immigrants must win their
+// tournaments, and every store must verify after the clean stop.
 func TestLocalSwarm(t *testing.T) {
 	needFashion(t)
 	dir := t.TempDir()
@@ -21,26 +22,45 @@ func TestLocalSwarm(t *testing.T) {
 	if !strings.Contains(out, "all nodes stopped") {
 		t.Fatalf("local did not stop its nodes:\n%s", out)
 	}
+	accepted := 0
 	for i := range 3 {
 		repo := filepath.Join(dir, fmt.Sprintf("node-%d", i))
-		js, errOut, code := run(t, nil, "status", "--repo", repo, "--json")
-		if code != 0 {
-			t.Fatalf("node %d status: %s", i, errOut)
-		}
 		var st struct {
 			TrainedTotal int `json:"trained_total"`
 			MigrantsIn   int `json:"migrants_in"`
 			MigrantsOut  int `json:"migrants_out"`
 		}
+		js, errOut, code := run(t, nil, "status", "--repo", repo, "--json")
+		if code != 0 {
+			t.Fatalf("node %d status: %s", i, errOut)
+		}
 		if err := json.Unmarshal([]byte(js), &st); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("node %d: trained %d, migrants in %d, out %d", i, st.TrainedTotal, st.MigrantsIn, st.MigrantsOut)
-		if st.TrainedTotal == 0 || st.MigrantsOut == 0 || st.MigrantsIn == 0 {
-			t.Errorf("node %d: trained %d, sent %d, accepted %d migrants; want all > 0", i, st.TrainedTotal, st.MigrantsOut, st.MigrantsIn)
+		received := lastReceived(out, i)
+		t.Logf("node %d: trained %d, sent %d, received %d, accepted %d", i, st.TrainedTotal, st.MigrantsOut, received, st.MigrantsIn)
+		if st.TrainedTotal == 0 || st.MigrantsOut == 0 || received == 0 {
+			t.Errorf("node %d: trained %d, sent %d, received %d migrants; want all > 0", i, st.TrainedTotal, st.MigrantsOut, received)
 		}
+		accepted += st.MigrantsIn
 		if out, errOut, code := run(t, nil, "verify", "--repo", repo); code != 0 {
 			t.Errorf("node %d verify: %s %s", i, out, errOut)
 		}
 	}
+	if accepted == 0 {
+		t.Error("no immigrant won a tournament on any node")
+	}
+}
+
+// lastReceived reads node i's "recv" column from the last status table
+// `evoswarm local` printed.
+func lastReceived(out string, i int) int {
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 9 && f[0] == fmt.Sprint(i) {
+			fmt.Sscan(f[6], &n)
+		}
+	}
+	return n
 }
