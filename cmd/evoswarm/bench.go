@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,9 +43,9 @@ type benchTrainResult struct {
 
 func newBenchTrainCmd() *cobra.Command {
 	var (
-		steps                     int
-		jsonOut                   bool
-		dataName, genomePath, out string
+		steps                              int
+		jsonOut                            bool
+		dataName, genomePath, out, profile string
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -85,7 +86,20 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 			cfg := train.DefaultConfig()
 			cfg.Steps = steps
 			ctx := cmd.Context()
+			if profile != "" {
+				f, err := os.Create(profile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+			}
 			res, err := train.Train(ctx, g, nil, data, cfg, train.RunOptions{Seed: 1})
+			if profile != "" {
+				pprof.StopCPUProfile()
+			}
 			if err != nil {
 				return err
 			}
@@ -117,6 +131,7 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 	cmd.Flags().StringVar(&dataName, "data", "fashion-mnist", "data set name or directory")
 	cmd.Flags().StringVar(&genomePath, "genome", "", "benchmark this genome instead of the reference CNN")
 	cmd.Flags().StringVar(&out, "genome-out", "", "write the benchmarked genome's JSON to this file")
+	cmd.Flags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the training run (go tool pprof) to this file")
 	return cmd
 }
 

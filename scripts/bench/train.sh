@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# Measure evoswarm's training engine against PyTorch on the same network, in
-# one run: the reference CNN, Fashion-MNIST, batch 50, 2 threads.
+# Measure evoswarm's training engine against PyTorch on the same networks, in
+# one run: batch 50, 2 threads, Fashion-MNIST.
 #
-#   scripts/bench/train.sh [--steps N] [--genome FILE]
+#   scripts/bench/train.sh [--steps N] [--extra-steps N] [--genome FILE | --reference-only]
 #
-# Builds evoswarm twice (pure-Go BLAS and OpenBLAS), runs `evoswarm bench
-# train` with each and scripts/bench/torch_ref.py, and prints images/s,
-# the ratios to PyTorch, and peak RSS. Needs libopenblas-dev and
-# python3-torch (scripts/deps.sh installs both).
+# Builds evoswarm twice (pure-Go BLAS and OpenBLAS) and, for the reference CNN
+# and the evolved-looking genomes in scripts/bench/genomes (deep and narrow,
+# wide, skips of mismatched shapes), runs `evoswarm bench train` with each
+# build and scripts/bench/torch_ref.py, then prints images/s for training and
+# evaluation, the ratios to PyTorch, and peak RSS. The ratios are the figure:
+# compare them within one run on an otherwise idle machine. Needs
+# libopenblas-dev and python3-torch (scripts/deps.sh installs both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 steps=200
+extra_steps=60
 genome=""
+extras=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) steps="$2"; shift 2 ;;
-    --genome) genome="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --extra-steps) extra_steps="$2"; shift 2 ;;
+    --genome) genome="$2"; extras=0; shift 2 ;;
+    --reference-only) extras=0; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "train.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -27,33 +34,44 @@ trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/evoswarm-gonum" ./cmd/evoswarm
 go build -tags openblas -o "$tmp/evoswarm-openblas" ./cmd/evoswarm
 
-gargs=(--steps "$steps")
+# name|genome file|steps
+runs=()
 if [ -n "$genome" ]; then
-  gargs+=(--genome "$genome")
-  cp "$genome" "$tmp/genome.json"
+  runs+=("$(basename "$genome" .json)|$genome|$steps")
 else
-  gargs+=(--genome-out "$tmp/genome.json")
+  "$tmp/evoswarm-gonum" bench train --steps 0 --genome-out "$tmp/reference.json" > /dev/null
+  runs+=("reference CNN|$tmp/reference.json|$steps")
+fi
+if [ "$extras" = 1 ]; then
+  for f in scripts/bench/genomes/*.json; do
+    runs+=("$(basename "$f" .json)|$f|$extra_steps")
+  done
 fi
 
-echo "benchmarking gorgonia (pure-Go BLAS)..." >&2
-"$tmp/evoswarm-gonum" bench train --json "${gargs[@]}" > "$tmp/gonum.json"
-echo "benchmarking gorgonia (OpenBLAS)..." >&2
-"$tmp/evoswarm-openblas" bench train --json "${gargs[@]}" > "$tmp/openblas.json"
-echo "benchmarking PyTorch..." >&2
-/usr/bin/python3 scripts/bench/torch_ref.py --steps "$steps" --threads 2 --genome "$tmp/genome.json" --json > "$tmp/torch.json"
+i=0
+for r in "${runs[@]}"; do
+  IFS='|' read -r name file n <<< "$r"
+  echo "benchmarking $name ($n steps): gorgonia pure Go, gorgonia OpenBLAS, PyTorch..." >&2
+  "$tmp/evoswarm-gonum" bench train --json --steps "$n" --genome "$file" > "$tmp/$i.gonum.json"
+  "$tmp/evoswarm-openblas" bench train --json --steps "$n" --genome "$file" > "$tmp/$i.openblas.json"
+  /usr/bin/python3 scripts/bench/torch_ref.py --steps "$n" --threads 2 --genome "$file" --json > "$tmp/$i.torch.json"
+  echo "$name" > "$tmp/$i.name"
+  i=$((i + 1))
+done
 
-/usr/bin/python3 - "$tmp" <<'PY'
+/usr/bin/python3 - "$tmp" "$i" <<'PY'
 import json, sys
-d = sys.argv[1]
-g = json.load(open(f"{d}/gonum.json"))
-o = json.load(open(f"{d}/openblas.json"))
-t = json.load(open(f"{d}/torch.json"))
-print(f"network: genome {g['genome']}, {g['steps']} steps, batch 50, 2 threads")
-print(f"{'engine':<28}{'train img/s':>12}{'eval img/s':>12}{'train ratio':>13}{'eval/train':>12}{'peak RSS MiB':>14}")
-for name, r in (("evoswarm gorgonia, gonum", g), ("evoswarm gorgonia, OpenBLAS", o)):
-    print(f"{name:<28}{r['train_images_per_second']:>12.1f}{r['eval_images_per_second']:>12.1f}"
-          f"{r['train_images_per_second']/t['train_images_per_second']:>13.3f}"
-          f"{r['eval_images_per_second']/r['train_images_per_second']:>12.2f}{r['peak_rss_mib']:>14.1f}")
-print(f"{'PyTorch ' + t.get('torch', ''):<28}{t['train_images_per_second']:>12.1f}{t['eval_images_per_second']:>12.1f}"
-      f"{1.0:>13.3f}{t['eval_images_per_second']/t['train_images_per_second']:>12.2f}{t['peak_rss_mib']:>14.1f}")
+d, n = sys.argv[1], int(sys.argv[2])
+print(f"batch 50, 2 threads; ratios are evoswarm / PyTorch on the same network")
+print(f"{'network':<14}{'engine':<20}{'train img/s':>12}{'eval img/s':>12}{'train ratio':>13}{'eval/train':>12}{'peak RSS MiB':>14}")
+for i in range(n):
+    name = open(f"{d}/{i}.name").read().strip()
+    g = json.load(open(f"{d}/{i}.gonum.json"))
+    o = json.load(open(f"{d}/{i}.openblas.json"))
+    t = json.load(open(f"{d}/{i}.torch.json"))
+    for eng, r in (("gorgonia, gonum", g), ("gorgonia, OpenBLAS", o), ("PyTorch " + t.get("torch", ""), t)):
+        print(f"{name:<14}{eng:<20}{r['train_images_per_second']:>12.1f}{r['eval_images_per_second']:>12.1f}"
+              f"{r['train_images_per_second']/t['train_images_per_second']:>13.3f}"
+              f"{r['eval_images_per_second']/r['train_images_per_second']:>12.2f}{r['peak_rss_mib']:>14.1f}")
+        name = ""
 PY
