@@ -207,7 +207,13 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(w, "population   %d alive, %d training (set-point %d)\n", st.Alive, st.Training, st.SetPoint)
 			fmt.Fprintf(w, "trained      %d (killed %d, abandoned %d, errors %d)\n", st.TrainedTotal, st.KilledTotal, st.Abandoned, st.ErrorsTotal)
 			fmt.Fprintf(w, "compute      %.3g FLOPs\n", st.FLOPsTotal)
-			fmt.Fprintf(w, "migrants     %d in, %d out, %d peers\n", st.MigrantsIn, st.MigrantsOut, st.Peers)
+			fmt.Fprintf(w, "migrants     %d sent, %d received and re-measured, %d won their tournament, %d dropped; %d peers\n", st.MigrantsOut, st.Received, st.MigrantsIn, st.Dropped, st.Peers)
+			if st.Topic != "" {
+				fmt.Fprintf(w, "topic        %s\n", st.Topic)
+			}
+			for _, a := range st.Addrs {
+				fmt.Fprintf(w, "address      %s\n", a)
+			}
 			if st.Best != nil {
 				fmt.Fprintf(w, "best         %s  val %.4f  %d params  %d FLOPs/image\n", st.Best.ID[:12], st.Best.ValAccuracy, st.Best.Params, st.Best.FLOPs)
 			}
