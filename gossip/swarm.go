@@ -47,6 +47,7 @@ type Swarm struct {
 
 	migrants chan Received
 	dropped  atomic.Uint64
+	stats    swarmStats // Stats: published, accepted, delays
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc

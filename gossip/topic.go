@@ -62,6 +62,7 @@ func (s *Swarm) Publish(ctx context.Context, a Announcement) error {
 		s.val.replay.forget(key)
 		return fmt.Errorf("gossip: publish %s: %w", a.ID.Short(), err)
 	}
+	s.stats.onPublish()
 	s.log.Debug("published migrant", "id", a.ID.Short(), "fitness", a.Fitness, "relayed", a.Relayed, "bytes", len(data))
 	return nil
 }
@@ -90,6 +91,7 @@ func (s *Swarm) readLoop() {
 			continue
 		}
 		r := Received{Announcement: *a, From: msg.GetFrom(), Via: msg.ReceivedFrom, At: time.Now()}
+		s.stats.onAccept(r.At.Sub(r.SentAt))
 		select {
 		case s.migrants <- r:
 		default:

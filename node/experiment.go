@@ -126,7 +126,6 @@ func Preset(name string) (*Experiment, error) {
 		e.Train.MemoryBudget = 2 << 30
 	case "smoke":
 		e.Train.Steps = 5
-		e.Train.EvalBatch = 200
 		e.Population = 4
 		e.Workers = 1
 		e.InsertMinChannels = 4

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -257,6 +258,8 @@ func (n *Node) Status() (*Status, error) {
 		st.Addrs, st.Topic, st.Peers = n.ex.sw.Addrs(), n.ex.sw.Topic(), len(n.ex.sw.Peers())
 		st.Received, st.Dropped, st.Penalized = n.ex.Remeasured.Load(), n.ex.Dropped.Load(), n.ex.Penalized.Load()
 		st.Rejected = n.ex.sw.Rejections()
+		gs := n.ex.sw.Stats()
+		st.Gossip = &gs
 	}
 	return st, readStatus(n.store, st)
 }
@@ -316,6 +319,10 @@ func (n *Node) handler() http.Handler {
 		l, err := Lineage(n.store, id)
 		reply(w, l, err)
 	})
+	// Go's profiler, for operators diagnosing a node (loopback only, like
+	// the rest of the API).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /api/v1/individuals", func(w http.ResponseWriter, r *http.Request) {
 		list, err := Individuals(n.store)
 		reply(w, list, err)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/evoswarm/evoswarm/gossip"
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/store"
 )
@@ -43,6 +44,9 @@ type Status struct {
 	Addrs     []string          `json:"addrs"`
 	Topic     string            `json:"topic"`
 	API       string            `json:"api,omitempty"`
+	// Gossip is the migrants topic's delivery counters and propagation
+	// delays (running daemon only).
+	Gossip *gossip.Stats `json:"gossip,omitempty"`
 }
 
 // Best describes the fittest live individual.

@@ -6,7 +6,7 @@ conv 3x3 64 stride 2, BN-ReLU; conv 3x3 64 stride 2, BN-ReLU; global average
 pool; linear to 10) on 28x28x1 images with evoswarm's settings: batch 50,
 SGD lr 0.05, momentum 0.9, weight decay 1e-4 on conv and fc weights, batch
 norm momentum 0.1 and epsilon 1e-3. After a few warm-up steps it times
---steps training steps and a forward-only evaluation (batch 500,
+--steps training steps and a forward-only evaluation (batch 100,
 torch.no_grad, model.eval()), and reports images per second for each and
 the peak resident memory.
 
@@ -148,7 +148,7 @@ def main():
     p.add_argument("--warmup", type=int, default=5, help="untimed training steps first (default 5)")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     p.add_argument("--batch", type=int, default=50, help="training batch (default 50)")
-    p.add_argument("--eval-batch", type=int, default=500, help="evaluation batch (default 500)")
+    p.add_argument("--eval-batch", type=int, default=100, help="evaluation batch (default 100, as evoswarm)")
     p.add_argument("--eval-images", type=int, default=10000, help="images to evaluate, at most the test set (default 10000)")
     p.add_argument("--data", default=DEFAULT_DATA, help="directory of the Fashion-MNIST .gz files")
     p.add_argument("--synthetic", action="store_true", help="use random data")
