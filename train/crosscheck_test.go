@@ -97,7 +97,7 @@ func crossCheckWeights(t *testing.T, g *dna.Genome) *Weights {
 	}
 	for j, e := range g.Edges {
 		if e.Type == dna.Conv {
-			cin := r.VertexShape[vertexIndex(g, e.From)].C
+			cin := r.VertexShape[g.VertexIndex(e.From)].C
 			add(convKey(e.WeightID), []int{r.EdgeShape[j].C, cin, e.FilterH, e.FilterW},
 				normal(0, math.Sqrt(2/float64(cin*e.FilterH*e.FilterW))))
 		}
@@ -111,7 +111,7 @@ func crossCheckWeights(t *testing.T, g *dna.Genome) *Weights {
 			add(bnKey(v.WeightID, "var"), c, func() float64 { return 0.5 + rng.Float64() })
 		}
 	}
-	c := r.VertexShape[vertexIndex(g, g.OutputVertex)].C
+	c := r.VertexShape[g.VertexIndex(g.OutputVertex)].C
 	add(fcKey(g.FCWeightID, "weight"), []int{g.Classes, c}, normal(0, math.Sqrt(1/float64(c))))
 	add(fcKey(g.FCWeightID, "bias"), []int{g.Classes}, normal(0, 0.1))
 	return w

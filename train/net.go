@@ -82,7 +82,7 @@ func newModel(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng 
 		if e.Type != dna.Conv {
 			continue
 		}
-		cin := r.VertexShape[vertexIndex(g, e.From)].C
+		cin := r.VertexShape[g.VertexIndex(e.From)].C
 		key := convKey(e.WeightID)
 		add(key, []int{r.EdgeShape[j].C, cin, e.FilterH, e.FilterW}, he(cin*e.FilterH*e.FilterW))
 		m.decay[key], m.train[key] = true, true
@@ -104,7 +104,7 @@ func newModel(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng 
 			eps:      float32(cfg.BNEpsilon),
 		}
 	}
-	c := r.VertexShape[vertexIndex(g, g.OutputVertex)].C
+	c := r.VertexShape[g.VertexIndex(g.OutputVertex)].C
 	add(fcKey(g.FCWeightID, "weight"), []int{g.Classes, c}, he(c))
 	add(fcKey(g.FCWeightID, "bias"), []int{g.Classes}, fill(0))
 	m.decay[fcKey(g.FCWeightID, "weight")] = true
@@ -130,15 +130,6 @@ func sameShape(a, b []int) bool {
 		}
 	}
 	return true
-}
-
-func vertexIndex(g *dna.Genome, id uint32) int {
-	for i := range g.Vertices {
-		if g.Vertices[i].ID == id {
-			return i
-		}
-	}
-	return -1
 }
 
 // graph is one gorgonia expression graph over a model, for a fixed batch
@@ -195,7 +186,7 @@ func (m *model) build(batch int, training bool) (gr *graph, err error) {
 		var need []bool
 		for _, j := range r.In[i] {
 			e := g.Edges[j]
-			src := vertexIndex(g, e.From)
+			src := g.VertexIndex(e.From)
 			n, needs := nodes[src], grad[src]
 			if e.Type == dna.Conv {
 				if n, err = convNode(n, param(convKey(e.WeightID)), e.Stride(), needs); err != nil {
@@ -226,7 +217,7 @@ func (m *model) build(batch int, training bool) (gr *graph, err error) {
 		}
 		nodes[i] = n
 	}
-	out := vertexIndex(g, g.OutputVertex)
+	out := g.VertexIndex(g.OutputVertex)
 	pooled, err := gapNode(nodes[out], grad[out])
 	if err != nil {
 		return nil, err
@@ -304,7 +295,7 @@ func workspaceFloats(g *dna.Genome, r *dna.Resolved, batch int, training bool) i
 		if e.Type != dna.Conv {
 			continue
 		}
-		src := r.VertexShape[vertexIndex(g, e.From)]
+		src := r.VertexShape[g.VertexIndex(e.From)]
 		k := kernels.NewConv(batch, src.C, src.H, src.W, r.EdgeShape[j].C, e.FilterH, e.FilterW, e.Stride())
 		n += int64(k.WorkspaceFloats())
 	}

@@ -297,7 +297,7 @@ func (s *sgd) step(lr float64) {
 func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
 	var act int64 // floats per image of every node's output
 	for j, e := range g.Edges {
-		to := vertexIndex(g, e.To)
+		to := g.VertexIndex(e.To)
 		if e.Type == dna.Conv {
 			act += r.EdgeShape[j].Size()
 		}

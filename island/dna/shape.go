@@ -201,6 +201,10 @@ func (g *Genome) backboneEdges(r *Resolved) []uint32 {
 	return es
 }
 
+// VertexIndex returns the index in g.Vertices of the vertex with the given
+// ID, or -1.
+func (g *Genome) VertexIndex(id uint32) int { return g.vertexIndex(id) }
+
 func (g *Genome) vertexIndex(id uint32) int {
 	i, ok := slices.BinarySearchFunc(g.Vertices, id, func(v Vertex, id uint32) int { return cmpU32(v.ID, id) })
 	if !ok {
