@@ -95,6 +95,10 @@ type Config struct {
 	// the AutoNAT service, hole punching and AutoRelay through the
 	// bootstrap peers. DefaultConfig sets it; LoopbackConfig does not.
 	NAT bool
+	// ForcePrivate declares the host unreachable from outside (behind NAT)
+	// instead of letting AutoNAT find out, so that it reserves a slot on
+	// its relays at once. For networks where every address is private.
+	ForcePrivate bool
 	// RelayService runs a circuit relay v2 service and forces public
 	// reachability; set it on bootstrap nodes with a public address.
 	RelayService bool

@@ -3,6 +3,7 @@ package gossip
 import (
 	"errors"
 	"fmt"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -61,8 +62,17 @@ func newHost(cfg *Config, boot []peer.AddrInfo, gater *banList) (host.Host, erro
 			opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(boot))
 		}
 	}
+	if cfg.ForcePrivate {
+		// Behind NAT for sure: reserve a slot on the relays now rather than
+		// wait for AutoNAT, which cannot tell in a network of private
+		// addresses (a lab, a campus).
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
+	}
 	if cfg.RelayService {
-		opts = append(opts, libp2p.EnableRelayService(), libp2p.ForceReachabilityPublic())
+		// Unlimited circuits: GossipSub does not use relayed connections
+		// that carry limits (2 minutes, 128 KiB by default), so peers that
+		// can only meet through the relay would exchange no migrants.
+		opts = append(opts, libp2p.EnableRelayService(relayv2.WithInfiniteLimits()), libp2p.ForceReachabilityPublic())
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {

@@ -37,6 +37,10 @@ type Config struct {
 	// port mapping (UPnP/NAT-PMP on the LAN), relays and hole punching.
 	// Default true; off for loopback swarms.
 	NAT bool `json:"nat"`
+	// ForcePrivate tells the node it is behind NAT without waiting for
+	// AutoNAT, so it reserves a relay slot at once; for labs and campuses
+	// where every address is private. Default false.
+	ForcePrivate bool `json:"force_private"`
 	// RelayService lets this node relay for peers behind NAT; for
 	// bootstrap nodes with a public address. Default false.
 	RelayService bool `json:"relay_service"`

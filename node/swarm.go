@@ -180,6 +180,7 @@ func (n *Node) startSwarm(ctx context.Context, priv crypto.PrivKey) (*exchange, 
 	cfg.ListenAddrs = n.cfg.Listen
 	cfg.Bootstrap = n.cfg.Bootstrap
 	cfg.MDNS, cfg.DHT, cfg.NAT, cfg.RelayService = n.cfg.MDNS, n.cfg.DHT, n.cfg.NAT, n.cfg.RelayService
+	cfg.ForcePrivate = n.cfg.ForcePrivate
 	key, err := os.ReadFile(filepath.Join(n.dir, SwarmKeyFile))
 	switch {
 	case err == nil:
