@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"fmt"
+	ma "github.com/multiformats/go-multiaddr"
 	"time"
 
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
@@ -148,12 +149,44 @@ func (s *Swarm) findOnce(rd *drouting.RoutingDiscovery) int {
 			continue
 		}
 		if err := s.host.Connect(ctx, ai); err != nil {
+			if s.connectViaRelay(ctx, ai.ID) {
+				continue
+			}
 			s.log.Debug("could not connect to a peer found in the DHT", "peer", ai.ID, "err", err)
 			continue
 		}
 		s.log.Debug("connected to a peer found in the DHT", "peer", ai.ID)
 	}
 	return n
+}
+
+// connectViaRelay reaches a peer that cannot be dialled directly (both
+// behind NAT) through a circuit on one of our bootstrap peers, which may be
+// relays: /p2p/<relay>/p2p-circuit/p2p/<peer>. Relays on private networks
+// hand out no circuit addresses of their own (libp2p advertises public
+// addresses only), so the circuit is built here from the relay's identity;
+// the relay must hold a reservation for the peer. Once connected, DCUtR
+// may upgrade the connection to a direct one.
+func (s *Swarm) connectViaRelay(ctx context.Context, p peer.ID) bool {
+	if !s.cfg.NAT {
+		return false
+	}
+	for _, relay := range s.boot {
+		if s.host.Network().Connectedness(relay.ID) != network.Connected {
+			continue
+		}
+		circuit, err := ma.NewMultiaddr("/p2p/" + relay.ID.String() + "/p2p-circuit")
+		if err != nil {
+			continue
+		}
+		if err := s.host.Connect(ctx, peer.AddrInfo{ID: p, Addrs: []ma.Multiaddr{circuit}}); err != nil {
+			s.log.Debug("could not reach a peer through a relay", "peer", p, "relay", relay.ID, "err", err)
+			continue
+		}
+		s.log.Info("connected to a peer through a relay", "peer", p, "relay", relay.ID)
+		return true
+	}
+	return false
 }
 
 // mdnsNotifee connects to peers found on the local network.

@@ -181,7 +181,7 @@ start_daemon() {
   local ns=$1 repo=$2 level=$3
   # --api explicitly: the daemon's --api default (127.0.0.1:0) wins over
   # config.json's "api". Each namespace has its own 127.0.0.1.
-  ip netns exec "$ns" "$bin" daemon --repo "$repo" --api 127.0.0.1:8080 --log-level "$level" > "$repo.out" 2> "$repo.log" &
+  ip netns exec "$ns" env GOLOG_LOG_LEVEL="${GOLOG_LOG_LEVEL:-error}" "$bin" daemon --repo "$repo" --api 127.0.0.1:8080 --log-level "$level" > "$repo.out" 2> "$repo.log" &
   local p=$!
   pids+=("$p")
   local i
