@@ -141,7 +141,7 @@ nothing committed is lost, and it resumes when started again.`,
 		},
 	}
 	repoFlag(cmd, &repo)
-	cmd.Flags().StringVar(&api, "api", "127.0.0.1:0", "local API address (loopback only)")
+	cmd.Flags().StringVar(&api, "api", "", "local API address, loopback only (default: config.json's api, 127.0.0.1:0)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().IntVar(&maxChildren, "max-children", 0, "stop after this many children (0: run until stopped)")
 	cmd.Flags().Int64Var(&minFree, "min-free", 0, "stop with a disk-full error when the repo's file system has fewer free bytes than this (0: the store's default, 256 MiB)")
