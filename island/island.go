@@ -50,6 +50,9 @@ type Config struct {
 	// Sent lists individuals emigrated by an earlier run; they are not sent
 	// again (peers would take the copy for a replay).
 	Sent []dna.ID
+	// OnTrained, if set, is called with the seconds each training took
+	// (for metrics); it must be safe for concurrent use and not block.
+	OnTrained func(seconds float64)
 }
 
 // Validate checks the settings; its errors name the field.
@@ -303,7 +306,11 @@ func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte,
 	}
 	start := time.Now()
 	out, err := is.tr.Train(ctx, g, parentWeights, rng.Uint64())
-	is.stat.TrainingSec.Add(time.Since(start).Milliseconds())
+	took := time.Since(start)
+	is.stat.TrainingSec.Add(took.Milliseconds())
+	if is.cfg.OnTrained != nil && ctx.Err() == nil {
+		is.cfg.OnTrained(took.Seconds())
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err() // left in training; abandoned at the next start

@@ -52,6 +52,7 @@ type Node struct {
 	island  *island.Island
 	started time.Time
 	api     net.Listener
+	metrics *metrics
 }
 
 // Open opens the repo in dir: it takes the store's lock (a second daemon
@@ -155,6 +156,8 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	if n.ex, err = n.startSwarm(ctx, n.priv); err != nil {
 		return err
 	}
+	n.metrics = newMetrics(n.store, n.ex) // before n.ex.run: it hooks the exchange
+	cfg.OnTrained = n.metrics.observeTraining
 	defer n.ex.sw.Close()
 	exCtx, stopEx := context.WithCancel(ctx)
 	defer stopEx()
@@ -323,10 +326,12 @@ func (n *Node) handler() http.Handler {
 	// the rest of the API).
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /api/v1/individuals", func(w http.ResponseWriter, r *http.Request) {
 		list, err := Individuals(n.store)
 		reply(w, list, err)
 	})
+	n.mountDashboard(mux) // GET / and GET /api/v1/genome (dashboard.go)
 	return mux
 }
 

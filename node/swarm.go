@@ -47,6 +47,8 @@ type exchange struct {
 	Remeasured atomic.Int64
 	Penalized  atomic.Int64
 	Dropped    atomic.Int64
+
+	onClaim func(off float64) // if set, sees |claimed - measured| of each re-measured migrant
 }
 
 const recentEmigrants = 32
@@ -161,7 +163,11 @@ func (x *exchange) admit(ctx context.Context, r gossip.Received) (island.Migrant
 		return island.Migrant{}, fmt.Errorf("re-measuring: %w", err)
 	}
 	x.Remeasured.Add(1)
-	if off := math.Abs(r.Fitness - measured); off > ClaimTolerance {
+	off := math.Abs(r.Fitness - measured)
+	if x.onClaim != nil {
+		x.onClaim(off)
+	}
+	if off > ClaimTolerance {
 		x.Penalized.Add(1)
 		x.sw.Penalize(r.From, 10*off/ClaimTolerance, fmt.Sprintf("claimed fitness %.4f for %s, measured %.4f", r.Fitness, r.ID.Short(), measured))
 		x.log.Warn("claimed fitness far from the measured one", "id", r.ID.Short(), "from", r.From, "claimed", r.Fitness, "measured", measured)

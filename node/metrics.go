@@ -1,0 +1,190 @@
+package node
+
+import (
+	"net/http"
+	"runtime"
+
+	"github.com/evoswarm/evoswarm/internal/version"
+	"github.com/evoswarm/evoswarm/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are a node's Prometheus metrics, served at GET /metrics on the
+// loopback API. They live on a registry of their own (not the global one),
+// so that one process, a test say, can run several nodes.
+//
+// Most values are read at scrape time (collector): the store's counters,
+// which survive restarts, the population, and the exchange's and gossip
+// layer's counters. Only what needs one observation per event is updated
+// as it happens, through hooks: the training time of each individual
+// (island.Config.OnTrained) and how far each re-measured migrant's claimed
+// fitness was from the measure (exchange.onClaim).
+type metrics struct {
+	reg      *prometheus.Registry
+	training prometheus.Histogram
+	claims   prometheus.Histogram
+}
+
+// newMetrics builds the metrics of a node over its store and its exchange
+// (nil before the gossip layer runs, and in tests), and hooks the claim
+// histogram into the exchange. Call it before the exchange runs.
+func newMetrics(s *store.Store, ex *exchange) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		training: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "evoswarm_training_seconds",
+			Help:    "Wall time spent training (and evaluating) each individual trained here.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 15), // 1 s to about 4.5 h
+		}),
+		claims: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "evoswarm_migrant_claim_error_ratio",
+			Help:    "Absolute difference between a migrant's claimed validation accuracy and the one measured here.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.02, ClaimTolerance, 0.1, 0.2, 0.5, 1},
+		}),
+	}
+	m.reg.MustRegister(m.training, m.claims, &collector{s: s, ex: ex})
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "evoswarm_build_info",
+		Help:        "Always 1; the labels name the build.",
+		ConstLabels: prometheus.Labels{"version": version.Version, "goversion": runtime.Version()},
+	}, func() float64 { return 1 }))
+	if ex != nil {
+		ex.onClaim = m.claims.Observe
+	}
+	return m
+}
+
+// observeTraining records one individual's training time; it is the
+// island's OnTrained hook. Safe on a nil receiver.
+func (m *metrics) observeTraining(seconds float64) {
+	if m != nil {
+		m.training.Observe(seconds)
+	}
+}
+
+// handler serves the metrics in the Prometheus text format. A failing
+// store read drops its metrics from the scrape rather than failing it.
+func (m *metrics) handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// metricsHandler serves the node's metrics once Run has built them.
+func (n *Node) metricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.metrics.handler().ServeHTTP(w, r) })
+}
+
+// Descriptions of the metrics read at scrape time.
+var (
+	descTrained = prometheus.NewDesc("evoswarm_individuals_trained_total",
+		"Individuals trained here and inserted into the population.", nil, nil)
+	descKilled = prometheus.NewDesc("evoswarm_individuals_killed_total",
+		"Individuals killed by a tournament.", nil, nil)
+	descAbandoned = prometheus.NewDesc("evoswarm_tasks_abandoned_total",
+		"Tournament tasks given up after a conflict, and trainings a stop interrupted.", nil, nil)
+	descErrors = prometheus.NewDesc("evoswarm_training_errors_total",
+		"Trainings that went wrong (diverged or failed).", nil, nil)
+	descFLOPs = prometheus.NewDesc("evoswarm_flops_total",
+		"Floating-point operations spent training and evaluating here.", nil, nil)
+	descBest = prometheus.NewDesc("evoswarm_best_validation_accuracy_ratio",
+		"Validation accuracy of the fittest live individual (absent while the population is empty).", nil, nil)
+	descAlive = prometheus.NewDesc("evoswarm_population_alive",
+		"Live individuals in the population.", nil, nil)
+	descTraining = prometheus.NewDesc("evoswarm_population_training",
+		"Individuals being trained.", nil, nil)
+	descSent = prometheus.NewDesc("evoswarm_migrants_sent_total",
+		"Emigrants announced to the swarm.", nil, nil)
+	descAccepted = prometheus.NewDesc("evoswarm_migrants_accepted_total",
+		"Immigrants that won their tournament and joined the population.", nil, nil)
+	descReceived = prometheus.NewDesc("evoswarm_migrants_received_total",
+		"Announced migrants whose weights were fetched and whose fitness was re-measured here.", nil, nil)
+	descDropped = prometheus.NewDesc("evoswarm_migrants_dropped_total",
+		"Announced migrants given up: weights unreachable or not matching their announcement.", nil, nil)
+	descRejected = prometheus.NewDesc("evoswarm_migrants_rejected_total",
+		"Announcements the topic validator refused, by reason.", []string{"reason"}, nil)
+	descPenalized = prometheus.NewDesc("evoswarm_claims_penalized_total",
+		"Migrant claims (fitness or weights) far from what was measured here; their senders were penalised.", nil, nil)
+	descPeers = prometheus.NewDesc("evoswarm_peers",
+		"Connected peers.", nil, nil)
+)
+
+// collector reads the store and the exchange at scrape time.
+type collector struct {
+	s  *store.Store
+	ex *exchange // may be nil
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descTrained, descKilled, descAbandoned, descErrors, descFLOPs, descBest,
+		descAlive, descTraining, descSent, descAccepted, descReceived, descDropped, descRejected, descPenalized, descPeers} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.collectStore(ch)
+	if c.ex == nil {
+		return
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	counter(descReceived, float64(c.ex.Remeasured.Load()))
+	counter(descDropped, float64(c.ex.Dropped.Load()))
+	counter(descPenalized, float64(c.ex.Penalized.Load()))
+	if c.ex.sw == nil {
+		return
+	}
+	for reason, k := range c.ex.sw.Rejections() {
+		counter(descRejected, float64(k), reason)
+	}
+	ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, float64(len(c.ex.sw.Peers())))
+}
+
+// collectStore reads the counters and the population in one transaction.
+func (c *collector) collectStore(ch chan<- prometheus.Metric) {
+	var cnt store.Counters
+	var alive []store.Member
+	var training int
+	err := c.s.View(func(tx *store.Tx) error {
+		var err error
+		if cnt, err = tx.Counters(); err != nil {
+			return err
+		}
+		if alive, err = tx.Alive(); err != nil {
+			return err
+		}
+		tr, err := tx.Training()
+		training = len(tr)
+		return err
+	})
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descTrained, err)
+		return
+	}
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	counter(descTrained, float64(cnt.Trained))
+	counter(descKilled, float64(cnt.Killed))
+	counter(descAbandoned, float64(cnt.Abandoned))
+	counter(descErrors, float64(cnt.Errors))
+	counter(descFLOPs, cnt.FLOPs)
+	counter(descSent, float64(cnt.MigrantsOut))
+	counter(descAccepted, float64(cnt.MigrantsIn))
+	gauge(descAlive, float64(len(alive)))
+	gauge(descTraining, float64(training))
+	if len(alive) > 0 {
+		best := alive[0].Fitness
+		for _, m := range alive[1:] {
+			best = max(best, m.Fitness)
+		}
+		gauge(descBest, best)
+	}
+}

@@ -1,0 +1,479 @@
+// evoswarm dashboard: polls the node's loopback JSON API and draws it with
+// plain SVG. No library, nothing fetched from any other host. Every string
+// that came from the swarm (peer IDs, mutation names) goes in as text,
+// never as markup.
+"use strict";
+
+const POLL_MS = 3000;
+const SVGNS = "http://www.w3.org/2000/svg"; // a namespace name, never fetched
+const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#9333ea", "#ea580c"];
+
+const state = {
+  status: null,
+  individuals: [],
+  selected: null,      // an individual ID the user clicked, or null: follow the best
+  genomeKey: "",       // the ID whose genome is drawn
+  lineageKey: "",
+  sortKey: "val_accuracy",
+  sortDir: -1,
+  origins: new Map(),  // origin peer -> colour index, in order of first sight
+};
+
+const $ = (id) => document.getElementById(id);
+
+function svg(tag, attrs, parent) {
+  const el = document.createElementNS(SVGNS, tag);
+  for (const k in attrs || {}) el.setAttribute(k, attrs[k]);
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+function html(tag, attrs, text, parent) {
+  const el = document.createElement(tag);
+  for (const k in attrs || {}) el.setAttribute(k, attrs[k]);
+  if (text !== undefined && text !== null) el.textContent = text;
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
+
+function title(el, text) { svg("title", {}, el).textContent = text; }
+
+const short = (id) => (id || "").slice(0, 12);
+const pct = (x) => (x * 100).toFixed(2) + "%";
+
+function si(x, unit) {
+  if (!isFinite(x)) return "–";
+  const p = [["E", 1e18], ["P", 1e15], ["T", 1e12], ["G", 1e9], ["M", 1e6], ["k", 1e3]];
+  for (const [s, v] of p) if (Math.abs(x) >= v) return (x / v).toFixed(2) + " " + s + (unit || "");
+  return String(Math.round(x)) + (unit ? " " + unit : "");
+}
+
+function duration(ms) {
+  if (!isFinite(ms) || ms < 0) ms = 0;
+  let s = Math.floor(ms / 1000);
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  if (d) return d + "d " + h + "h";
+  if (h) return h + "h " + m + "m";
+  if (m) return m + "m " + s + "s";
+  return s + "s";
+}
+
+function originName(o) {
+  if (state.status && o === state.status.peer_id) return "local";
+  return short(o) || "?";
+}
+
+function originColour(o) {
+  if (state.status && o === state.status.peer_id) return "#374151";
+  if (!state.origins.has(o)) state.origins.set(o, state.origins.size);
+  return PALETTE[state.origins.get(o) % PALETTE.length];
+}
+
+async function getJSON(path) {
+  const r = await fetch(path, { cache: "no-store" });
+  if (!r.ok) throw new Error(path + ": " + r.status + " " + (await r.text()).trim());
+  return r.json();
+}
+
+// ---- polling ----------------------------------------------------------
+
+async function poll() {
+  try {
+    const [st, inds] = await Promise.all([getJSON("api/v1/status"), getJSON("api/v1/individuals")]);
+    state.status = st;
+    state.individuals = inds || [];
+    renderHeader();
+    renderStats();
+    renderScatter();
+    renderTable();
+    await renderSelection();
+    const c = $("conn");
+    c.textContent = st.running ? "live" : "stopped";
+    c.className = "pill ok";
+    $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+  } catch (e) {
+    const c = $("conn");
+    c.textContent = "unreachable";
+    c.className = "pill err";
+    c.title = String(e);
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+function renderHeader() {
+  const st = state.status;
+  $("peer").textContent = "peer " + short(st.peer_id);
+  $("experiment").textContent = st.experiment_id;
+}
+
+function kv(dl, rows) {
+  clear(dl);
+  for (const [k, v, cls] of rows) {
+    html("dt", {}, k, dl);
+    html("dd", cls ? { class: cls } : {}, v, dl);
+  }
+}
+
+function renderStats() {
+  const st = state.status;
+  const b = st.best;
+  kv($("best"), b ? [
+    ["id", short(b.id), "mono"],
+    ["val. accuracy", pct(b.val_accuracy)],
+    ["test accuracy", b.test_accuracy ? pct(b.test_accuracy) : "–"],
+    ["params", b.params.toLocaleString()],
+    ["FLOPs / image", si(b.flops)],
+    ["mutation", b.mutation || "initial"],
+    ["origin", originName(b.origin), "mono"],
+  ] : [["", "no individual yet"]]);
+  const up = st.started_at && !st.started_at.startsWith("0001") ? duration(Date.now() - Date.parse(st.started_at)) : "–";
+  kv($("compute"), [
+    ["FLOPs total", si(st.flops_total, "FLOP")],
+    ["trained", String(st.trained_total)],
+    ["killed", String(st.killed_total)],
+    ["errors / abandoned", st.errors_total + " / " + st.abandoned_total],
+    ["population", st.alive + " alive + " + st.training + " training (set point " + st.set_point + ")"],
+    ["uptime", up],
+  ]);
+  const g = st.gossip || {};
+  const d = g.delay || {};
+  kv($("network"), [
+    ["peers", String(st.peers)],
+    ["migrants sent", String(st.migrants_out)],
+    ["migrants received", String(st.migrants_received || 0)],
+    ["migrants accepted", String(st.migrants_in)],
+    ["migrants dropped", String(st.migrants_dropped || 0)],
+    ["claims penalised", String(st.claims_penalized || 0)],
+    ["gossip published / accepted", (g.published || 0) + " / " + (g.accepted || 0)],
+    ["delay p50 / p90", d.count ? d.p50_ms.toFixed(1) + " / " + d.p90_ms.toFixed(1) + " ms" : "–"],
+  ]);
+  const all = Object.entries(st.rejected || {});
+  const rej = all.filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+  kv($("rejected"), rej.length ? rej.map(([k, v]) => [k, String(v)]) : [["none", all.length ? "(" + all.length + " reasons checked)" : ""]]);
+}
+
+// ---- scatter (Figure 1) -----------------------------------------------
+
+function born(ind) { return Date.parse(ind.born); }
+
+function niceStep(range, n) {
+  const raw = range / n;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 5, 10]) if (raw <= m * mag) return m * mag;
+  return 10 * mag;
+}
+
+function renderScatter() {
+  const el = $("scatter");
+  clear(el);
+  const W = 900, H = 360, L = 56, R = 16, T = 12, B = 40;
+  const pts = state.individuals.filter((i) => i.birth_seq > 0 && i.status !== "training" && isFinite(born(i)));
+  if (!pts.length) {
+    svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, el).textContent = "waiting for the first individual…";
+    return;
+  }
+  const t0 = Math.min(...pts.map(born));
+  // The right edge is the latest birth: the daemon's clock, not the
+  // browser's, so that the two need not agree.
+  const now = Math.max(...pts.map(born));
+  const span = Math.max((now - t0) / 60000 * 1.03, 0.1); // minutes, a little room on the right
+  const useSec = span < 3;
+  const unit = useSec ? 1 / 60 : 1;
+  const xmax = span / unit;
+  let ylo = Math.min(...pts.map((p) => p.val_accuracy)), yhi = Math.max(...pts.map((p) => p.val_accuracy));
+  ylo = Math.max(0, Math.floor((ylo - 0.02) * 20) / 20);
+  yhi = Math.min(1, Math.ceil((yhi + 0.02) * 20) / 20);
+  if (yhi - ylo < 0.1) { ylo = Math.max(0, yhi - 0.1); }
+  const x = (t) => L + ((t - t0) / 60000 / unit) / xmax * (W - L - R);
+  const y = (a) => T + (1 - (a - ylo) / (yhi - ylo)) * (H - T - B);
+
+  const axis = svg("g", { class: "axis" }, el);
+  const ys = niceStep(yhi - ylo, 5);
+  for (let v = Math.ceil(ylo / ys) * ys; v <= yhi + 1e-9; v += ys) {
+    svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }, axis);
+    svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, axis).textContent = (v * 100).toFixed(0) + "%";
+  }
+  const xs = niceStep(xmax, 8);
+  for (let v = 0; v <= xmax + 1e-9; v += xs) {
+    const px = L + v / xmax * (W - L - R);
+    svg("line", { x1: px, x2: px, y1: H - B, y2: H - B + 4 }, axis);
+    svg("text", { x: px, y: H - B + 16, "text-anchor": "middle" }, axis).textContent = String(+v.toFixed(2));
+  }
+  svg("line", { x1: L, x2: W - R, y1: H - B, y2: H - B }, axis);
+  svg("line", { x1: L, x2: L, y1: T, y2: H - B }, axis);
+  svg("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle" }, axis).textContent =
+    "wall time since the first birth (" + (useSec ? "s" : "min") + ")";
+  svg("text", { x: 14, y: (T + H - B) / 2, "text-anchor": "middle", transform: "rotate(-90 14 " + (T + H - B) / 2 + ")" }, axis).textContent = "validation accuracy";
+
+  // Best so far: a step line over births in time order.
+  const sorted = pts.slice().sort((a, b) => born(a) - born(b) || a.birth_seq - b.birth_seq);
+  let best = -1, d = "";
+  for (const p of sorted) {
+    if (p.val_accuracy > best) {
+      const px = x(born(p)).toFixed(1);
+      d += d ? " H" + px + " V" + y(p.val_accuracy).toFixed(1) : "M" + px + " " + y(p.val_accuracy).toFixed(1);
+      best = p.val_accuracy;
+    }
+  }
+  d += " H" + x(now).toFixed(1);
+  svg("path", { d, class: "bestline" }, el);
+
+  // Dead first, so that the living are drawn on top.
+  const sel = currentID();
+  const order = sorted.slice().sort((a, b) => (a.status === "alive") - (b.status === "alive"));
+  const dots = svg("g", { id: "dots" }, el);
+  for (const p of order) {
+    const cx = x(born(p)), cy = y(Math.max(p.val_accuracy, ylo));
+    const alive = p.status === "alive";
+    const colour = alive ? originColour(p.origin) : "#9ca3af";
+    const r = alive ? 5 : 3;
+    let g;
+    if (p.immigrant) {
+      // An immigrant: a diamond in its origin's colour.
+      const s = r + 1.5;
+      g = svg("path", { d: `M${cx} ${cy - s}L${cx + s} ${cy}L${cx} ${cy + s}L${cx - s} ${cy}Z`, fill: p.status === "alive" ? colour : "none", stroke: originColour(p.origin), "stroke-width": 1.5 }, dots);
+    } else {
+      g = svg("circle", { cx, cy, r, fill: colour, stroke: alive ? "#111827" : "none", "stroke-width": alive ? 1 : 0 }, dots);
+    }
+    let cls = "dot " + (alive ? "alive" : "dead");
+    if (p.id === sel) cls += " selected";
+    g.setAttribute("class", cls);
+    g.dataset.id = p.id;
+    title(g, short(p.id) + "  " + pct(p.val_accuracy) + "  " + (p.mutation || "initial") + "  " + p.status + "  from " + originName(p.origin));
+    g.addEventListener("click", () => select(p.id));
+  }
+  renderLegend();
+}
+
+function renderLegend() {
+  const el = $("legend");
+  clear(el);
+  const item = (draw, label) => {
+    const s = html("span", {}, null, el);
+    const icon = document.createElementNS(SVGNS, "svg");
+    icon.setAttribute("viewBox", "0 0 14 14");
+    draw(icon);
+    s.appendChild(icon);
+    s.appendChild(document.createTextNode(label));
+  };
+  item((g) => svg("circle", { cx: 7, cy: 7, r: 5, fill: "#374151", stroke: "#111827" }, g), "alive (local)");
+  item((g) => svg("circle", { cx: 7, cy: 7, r: 3, fill: "#9ca3af" }, g), "dead");
+  item((g) => svg("path", { d: "M1 7H13", stroke: "#2563eb", "stroke-width": 2 }, g), "best so far");
+  const seen = new Set(state.individuals.filter((i) => i.immigrant).map((i) => i.origin));
+  for (const o of seen) {
+    const c = originColour(o);
+    item((g) => svg("path", { d: "M7 1L13 7L7 13L1 7Z", fill: c, stroke: c }, g), "immigrant from " + short(o));
+  }
+}
+
+// ---- population table -------------------------------------------------
+
+function sortValue(ind, key) {
+  switch (key) {
+    case "age": return -born(ind) || 0;
+    case "origin": return originName(ind.origin);
+    case "mutation": return ind.mutation || "initial";
+    default: return ind[key];
+  }
+}
+
+function renderTable() {
+  const showDead = $("show-dead").checked;
+  const rows = state.individuals.filter((i) => showDead || i.status !== "dead");
+  const { sortKey: k, sortDir: dir } = state;
+  rows.sort((a, b) => {
+    const va = sortValue(a, k), vb = sortValue(b, k);
+    return (va < vb ? -1 : va > vb ? 1 : 0) * dir || a.birth_seq - b.birth_seq;
+  });
+  for (const th of document.querySelectorAll("#population th")) {
+    th.classList.toggle("sorted-asc", th.dataset.key === k && dir > 0);
+    th.classList.toggle("sorted-desc", th.dataset.key === k && dir < 0);
+  }
+  $("popcount").textContent = rows.length + " shown of " + state.individuals.length + " recorded";
+  const body = document.querySelector("#population tbody");
+  const frag = document.createDocumentFragment();
+  const sel = currentID();
+  const now = Date.now();
+  for (const ind of rows) {
+    const tr = html("tr", { class: "ind " + ind.status + (ind.id === sel ? " selected" : "") }, null, frag);
+    tr.dataset.id = ind.id;
+    html("td", { class: "mono", title: ind.id }, short(ind.id), tr);
+    html("td", {}, ind.status, tr);
+    html("td", { class: "num" }, ind.birth_seq > 0 ? pct(ind.val_accuracy) : "–", tr);
+    html("td", { class: "num" }, ind.params ? ind.params.toLocaleString() : "–", tr);
+    html("td", { class: "num" }, ind.birth_seq > 0 ? duration(now - born(ind)) : "–", tr);
+    const o = html("td", { class: "mono", title: ind.origin }, null, tr);
+    const sw = html("span", { class: "swatch" }, null, o);
+    sw.setAttribute("data-colour", originColour(ind.origin));
+    o.appendChild(document.createTextNode(originName(ind.origin) + (ind.immigrant ? " (immigrant)" : "")));
+    html("td", { title: ind.error || "" }, (ind.mutation || "initial") + (ind.error ? " ⚠" : ""), tr);
+    tr.addEventListener("click", () => select(ind.id));
+  }
+  clear(body);
+  body.appendChild(frag);
+  // Swatch colours through the CSSOM (allowed by the page's CSP, unlike
+  // inline style attributes).
+  for (const s of body.querySelectorAll(".swatch")) s.style.background = s.getAttribute("data-colour");
+}
+
+function setupTable() {
+  for (const th of document.querySelectorAll("#population th")) {
+    th.addEventListener("click", () => {
+      const k = th.dataset.key;
+      if (state.sortKey === k) state.sortDir = -state.sortDir;
+      else { state.sortKey = k; state.sortDir = k === "id" || k === "origin" || k === "mutation" || k === "status" ? 1 : -1; }
+      renderTable();
+    });
+  }
+  $("show-dead").addEventListener("change", renderTable);
+  $("follow-best").addEventListener("click", (e) => { e.preventDefault(); select(null); });
+}
+
+// ---- selection: genome and lineage ------------------------------------
+
+function currentID() {
+  if (state.selected) return state.selected;
+  return state.status && state.status.best ? state.status.best.id : null;
+}
+
+function select(id) {
+  state.selected = id;
+  $("follow-best").classList.toggle("hidden", !id);
+  renderScatter();
+  renderTable();
+  renderSelection();
+}
+
+async function renderSelection() {
+  const id = currentID();
+  if (!id) return;
+  const label = state.selected ? "of " + short(id) : "of the best, " + short(id);
+  if (state.genomeKey !== id) {
+    try {
+      const g = await getJSON("api/v1/genome?id=" + encodeURIComponent(id));
+      state.genomeKey = id;
+      $("genome-title").textContent = label + " · " + g.params.toLocaleString() + " params · " + si(g.flops) + "FLOPs/image";
+      drawGenome(g);
+    } catch (e) {
+      $("genome-title").textContent = String(e.message || e);
+    }
+  }
+  try {
+    const l = await getJSON("api/v1/lineage?id=" + encodeURIComponent(id));
+    $("lineage-title").textContent = label + " · " + l.length + " generations";
+    drawLineage(l);
+  } catch (e) {
+    $("lineage-title").textContent = String(e.message || e);
+  }
+}
+
+function edgeLabel(e) {
+  if (e.type !== "conv") return "identity";
+  return e.filter_h + "×" + e.filter_w + " s" + e.stride + " →" + e.channels + "ch";
+}
+
+function drawGenome(g) {
+  const el = $("genome");
+  clear(el);
+  const BW = 150, BH = 34, GAP = 34, PADX = 120, PADY = 10;
+  // Layers: one vertex per row in topological order; the backbone in one
+  // column, any vertex off it shifted right; skips curve out on the left.
+  const rank = new Map(), pos = new Map();
+  const W = PADX + BW + 150;
+  g.vertices.forEach((v, i) => {
+    rank.set(v.id, i);
+    const x = PADX + (v.backbone ? 0 : BW * 0.7);
+    pos.set(v.id, { x, y: PADY + i * (BH + GAP) });
+  });
+  const H = PADY * 2 + g.vertices.length * (BH + GAP) - GAP;
+  el.setAttribute("viewBox", "0 0 " + W + " " + H);
+  el.setAttribute("width", W);
+  el.setAttribute("height", H);
+  const defs = svg("defs", {}, el);
+  const mk = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
+  svg("path", { d: "M0 0L10 5L0 10Z", fill: "#4b5563" }, mk);
+  const mk2 = svg("marker", { id: "arrow-skip", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
+  svg("path", { d: "M0 0L10 5L0 10Z", fill: "#d97706" }, mk2);
+
+  const edges = svg("g", {}, el);
+  for (const e of g.edges) {
+    const a = pos.get(e.from), b = pos.get(e.to);
+    if (!a || !b) continue;
+    const span = Math.abs(rank.get(e.to) - rank.get(e.from));
+    let p, lx, ly;
+    if (!e.skip && span === 1 && a.x === b.x) {
+      const cx = a.x + BW / 2;
+      p = svg("path", { d: `M${cx} ${a.y + BH}L${cx} ${b.y}`, class: "edge", "marker-end": "url(#arrow)" }, edges);
+      lx = cx + 6; ly = (a.y + BH + b.y) / 2 + 4;
+      svg("text", { x: lx, y: ly, class: "elabel" }, edges).textContent = edgeLabel(e);
+    } else {
+      // Curve out to the left, further for longer jumps.
+      const bend = Math.min(PADX - 8, 24 + span * 10);
+      const x1 = a.x, y1 = a.y + BH / 2, x2 = b.x, y2 = b.y + BH / 2;
+      p = svg("path", { d: `M${x1} ${y1}C${x1 - bend} ${y1} ${x2 - bend} ${y2} ${x2} ${y2}`,
+        class: "edge" + (e.skip ? " skip" : ""), "marker-end": e.skip ? "url(#arrow-skip)" : "url(#arrow)" }, edges);
+      lx = Math.min(x1, x2) - bend * 0.75 - 4; ly = (y1 + y2) / 2 + 4;
+      svg("text", { x: lx, y: ly, class: "elabel", "text-anchor": "end" }, edges).textContent = e.type === "conv" ? edgeLabel(e) : "skip";
+    }
+    title(p, "edge " + e.id + ": " + edgeLabel(e) + " → " + e.shape.h + "×" + e.shape.w + "×" + e.shape.c + (e.skip ? " (skip)" : ""));
+  }
+  const boxes = svg("g", {}, el);
+  const inputID = g.vertices.length ? g.vertices[0].id : -1;
+  for (const v of g.vertices) {
+    const { x, y } = pos.get(v.id);
+    const io = v.id === inputID || v.id === g.output_vertex;
+    svg("rect", { x, y, width: BW, height: BH, rx: 5, class: "vbox " + v.type + (io ? " io" : "") }, boxes);
+    const name = v.id === inputID ? "input" : v.id === g.output_vertex ? "output" : "v" + v.id;
+    svg("text", { x: x + 8, y: y + 14 }, boxes).textContent = name + " · " + v.type;
+    svg("text", { x: x + 8, y: y + 27, class: "shape" }, boxes).textContent = v.shape.h + "×" + v.shape.w + "×" + v.shape.c;
+  }
+}
+
+function drawLineage(l) {
+  const list = $("lineage");
+  clear(list);
+  let prev = null;
+  for (const a of l) {
+    const li = html("li", {}, null, list);
+    html("span", { class: "mono", title: a.id }, short(a.id), li);
+    li.appendChild(document.createTextNode(" · " + (a.mutation || "?") + " → "));
+    if (a.status === "elsewhere") {
+      li.appendChild(document.createTextNode("trained on another node"));
+    } else {
+      html("b", {}, pct(a.val_accuracy), li);
+      if (prev !== null) {
+        const dlt = a.val_accuracy - prev;
+        html("span", { class: dlt >= 0 ? "up" : "down" }, " (" + (dlt >= 0 ? "+" : "") + (dlt * 100).toFixed(2) + ")", li);
+      }
+      li.appendChild(document.createTextNode(" · " + a.status + (a.immigrant ? " · immigrant from " + short(a.origin) : "")));
+      prev = a.val_accuracy;
+    }
+  }
+  // A step chart of fitness along the lineage.
+  const el = $("lineage-chart");
+  clear(el);
+  const pts = l.map((a, i) => [i, a.status === "elsewhere" ? null : a.val_accuracy]).filter((p) => p[1] !== null);
+  if (!pts.length) return;
+  const W = 600, H = 150, L = 44, R = 10, T = 10, B = 20;
+  const lo = Math.max(0, Math.min(...pts.map((p) => p[1])) - 0.02), hi = Math.min(1, Math.max(...pts.map((p) => p[1])) + 0.02);
+  const n = Math.max(l.length - 1, 1);
+  const x = (i) => L + i / n * (W - L - R), y = (a) => T + (1 - (a - lo) / (hi - lo || 1)) * (H - T - B);
+  const ax = svg("g", { class: "axis" }, el);
+  svg("line", { x1: L, x2: W - R, y1: H - B, y2: H - B }, ax);
+  svg("line", { x1: L, x2: L, y1: T, y2: H - B }, ax);
+  svg("text", { x: L - 4, y: y(hi) + 4, "text-anchor": "end" }, ax).textContent = (hi * 100).toFixed(0) + "%";
+  svg("text", { x: L - 4, y: y(lo) + 4, "text-anchor": "end" }, ax).textContent = (lo * 100).toFixed(0) + "%";
+  svg("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, ax).textContent = "generation";
+  let d = "";
+  for (const [i, a] of pts) d += (d ? " L" : "M") + x(i).toFixed(1) + " " + y(a).toFixed(1);
+  svg("path", { d, class: "step" }, el);
+  for (const [i, a] of pts) title(svg("circle", { cx: x(i), cy: y(a), r: 3 }, el), l[i].mutation + " → " + pct(a));
+}
+
+setupTable();
+poll();
