@@ -90,8 +90,9 @@ func Presets() []string { return []string{"paper", "cpu-small", "smoke"} }
 //     300 steps per child, population 20, 2 workers, and inserted
 //     convolutions get at least 16 channels (a documented departure from
 //     the paper, which makes the climb from one-channel images slow).
-//   - smoke: a few steps per child and a population of 4, for tests and
-//     crash drills; not for results.
+//   - smoke: a few steps per child, a population of 4, small networks
+//     (16 vertices, 128 MiB per network), for tests, soaks and crash
+//     drills; not for results.
 func Preset(name string) (*Experiment, error) {
 	b := dna.DefaultBounds()
 	e := &Experiment{
@@ -133,7 +134,12 @@ func Preset(name string) (*Experiment, error) {
 		e.Bounds.MaxParams = 100_000
 		e.Bounds.MaxFLOPs = 10_000_000
 		e.Bounds.MaxChannels = 32
-		e.Train.MemoryBudget = 512 << 20
+		e.Bounds.MaxVertices = 16
+		e.Bounds.MaxEdges = 32
+		// Few FLOPs do not mean little memory: a chain of BN-ReLU vertices
+		// at 28x28x32 costs little compute but holds every activation and
+		// its gradient. Smoke nodes run many to a machine.
+		e.Train.MemoryBudget = 128 << 20
 		e.Migration = Migration{EveryReproductions: 2, IntervalSeconds: 5}
 	default:
 		return nil, fmt.Errorf("node: unknown preset %q (want one of %s)", name, strings.Join(Presets(), ", "))

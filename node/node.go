@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/evoswarm/evoswarm/island"
@@ -146,6 +147,7 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 		return err
 	}
 	kernels.Workers = max(1, runtime.GOMAXPROCS(0)/n.exp.Workers)
+	n.limitMemory()
 	cfg := island.Config{
 		SetPoint: n.exp.Population, Workers: n.exp.Workers, Mode: n.exp.Selection, Mutation: mut,
 		Input: dna.Shape{H: n.data.H, W: n.data.W, C: n.data.C}, Classes: n.data.Classes,
@@ -209,6 +211,22 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 		n.log.Info("recorded interrupted trainings as abandoned", "count", k)
 	}
 	return err
+}
+
+// limitMemory sets the Go runtime's soft memory limit from the experiment,
+// unless GOMEMLIMIT is set: every network a node builds is within the
+// memory budget, but with the collector's default pacing (the heap grows to
+// twice what is live) a node training one network while re-measuring
+// immigrants would hold twice that. The limit is what the node's own
+// networks may use (one per worker, and the immigrants being re-measured),
+// plus 512 MiB for the data set, the store and the swarm.
+func (n *Node) limitMemory() {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := int64(512<<20) + n.exp.Train.MemoryBudget*int64(n.exp.Workers+admitters)
+	debug.SetMemoryLimit(limit)
+	n.log.Info("memory limit", "mib", limit>>20)
 }
 
 // emigrated lists the individuals this node sent out in earlier runs.
