@@ -51,10 +51,9 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
 if [ -z "$bin" ]; then
-  bin=/tmp/nat-evoswarm
-  if [ ! -x "$bin" ]; then
-    go build -o "$bin" ./cmd/evoswarm
-  fi
+  # Build this checkout's evoswarm (never a stale binary from an earlier run).
+  bin="$(mktemp -d)/evoswarm"
+  go build -o "$bin" ./cmd/evoswarm
 fi
 if [ -z "$dir" ]; then
   dir=$(mktemp -d -t evoswarm-island-XXXX)

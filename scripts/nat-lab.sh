@@ -57,8 +57,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
 fi
 if [ -z "$bin" ]; then
-  bin=/tmp/nat-evoswarm
-  [ -x "$bin" ] || go build -o "$bin" ./cmd/evoswarm
+  # Build this checkout's evoswarm (never a stale binary from an earlier run).
+  bin="$(mktemp -d)/evoswarm"
+  go build -o "$bin" ./cmd/evoswarm
 fi
 bin=$(readlink -f "$bin")
 
