@@ -25,13 +25,7 @@ const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; i
 func (n *Node) mountDashboard(mux *http.ServeMux) {
 	mux.Handle("GET /", dashboardHandler())
 	mux.HandleFunc("GET /api/v1/genome", func(w http.ResponseWriter, r *http.Request) {
-		var id dna.ID
-		var err error
-		if s := r.URL.Query().Get("id"); s != "" {
-			id, err = dna.ParseID(s)
-		} else {
-			id, err = BestID(n.store)
-		}
+		id, err := n.idParam(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -326,13 +326,7 @@ func (n *Node) handler() http.Handler {
 		reply(w, st, err)
 	})
 	mux.HandleFunc("GET /api/v1/lineage", func(w http.ResponseWriter, r *http.Request) {
-		var id dna.ID
-		var err error
-		if s := r.URL.Query().Get("id"); s != "" {
-			id, err = dna.ParseID(s)
-		} else {
-			id, err = BestID(n.store)
-		}
+		id, err := n.idParam(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -351,6 +345,14 @@ func (n *Node) handler() http.Handler {
 	})
 	n.mountDashboard(mux) // GET / and GET /api/v1/genome (dashboard.go)
 	return mux
+}
+
+// idParam reads a request's ?id=, defaulting to the best live individual.
+func (n *Node) idParam(r *http.Request) (dna.ID, error) {
+	if s := r.URL.Query().Get("id"); s != "" {
+		return dna.ParseID(s)
+	}
+	return BestID(n.store)
 }
 
 func reply(w http.ResponseWriter, v any, err error) {
