@@ -196,39 +196,80 @@ func (gr *graph) accuracy(ctx context.Context, data *dataset.Set, split *dataset
 	if split.N == 0 {
 		return 0, nil
 	}
-	idx := make([]int, gr.batch)
+	pred, err := gr.predict(ctx, data, split)
+	if err != nil {
+		return 0, err
+	}
 	correct := 0
+	for i, p := range pred {
+		if p == int32(split.Labels[i]) {
+			correct++
+		}
+	}
+	return float64(correct) / float64(split.N), nil
+}
+
+// predict runs the forward-only graph over a split in batches and returns
+// the most likely class of every image; a short last batch is padded and its
+// padding ignored.
+func (gr *graph) predict(ctx context.Context, data *dataset.Set, split *dataset.Split) ([]int32, error) {
+	pred := make([]int32, 0, split.N)
+	idx := make([]int, gr.batch)
 	x := gr.xval.Float32s()
 	for lo := 0; lo < split.N; lo += gr.batch {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return nil, err
 		}
 		n := min(gr.batch, split.N-lo)
 		for i := range idx {
 			idx[i] = lo + min(i, n-1)
 		}
 		if err := data.Batch(split, idx, dataset.Augment{}, nil, x, gr.lb.y); err != nil {
-			return 0, err
+			return nil, err
 		}
 		if err := gr.run(); err != nil {
-			return 0, err
+			return nil, err
 		}
 		logits := f32s(gr.logits.Value())
 		classes := len(logits) / gr.batch
 		for i := range n {
-			row := logits[i*classes : (i+1)*classes]
-			best := 0
-			for j, v := range row {
-				if v > row[best] {
-					best = j
-				}
-			}
-			if int32(best) == gr.lb.y[i] {
-				correct++
-			}
+			pred = append(pred, int32(argmax(logits[i*classes:(i+1)*classes])))
 		}
 	}
-	return float64(correct) / float64(split.N), nil
+	return pred, nil
+}
+
+func argmax(row []float32) int {
+	best := 0
+	for j, v := range row {
+		if v > row[best] {
+			best = j
+		}
+	}
+	return best
+}
+
+// Predict returns the class g with weights w predicts for every image of a
+// split, with a forward-only graph.
+func Predict(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, split *dataset.Split, cfg Config) (pred []int32, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			pred, err = nil, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
+		}
+	}()
+	if _, err := check(g, data, &cfg); err != nil {
+		return nil, err
+	}
+	net, err := NewNetwork(g, w, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	ev, err := net.evalGraph(min(cfg.EvalBatch, max(split.N, 1)))
+	if err != nil {
+		return nil, err
+	}
+	return ev.predict(ctx, data, split)
 }
 
 // finite reports whether every tensor holds finite values.
