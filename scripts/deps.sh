@@ -5,7 +5,7 @@
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 
-pkgs=(dataset-fashion-mnist libopenblas-dev python3-torch python3-numpy graphviz curl chromium)
+pkgs=(dataset-fashion-mnist libopenblas-dev python3-torch python3-numpy python3-onnx graphviz curl chromium)
 
 if ! command -v go >/dev/null 2>&1; then
   echo "deps: Go is not installed; evoswarm needs Go 1.26.6 or newer (https://go.dev/dl/)" >&2

@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"github.com/evoswarm/evoswarm/internal/model"
+	"github.com/evoswarm/evoswarm/internal/onnx"
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/node"
 	"github.com/evoswarm/evoswarm/store"
@@ -30,7 +31,8 @@ func newExportCmd() *cobra.Command {
 		Use:   "export --repo DIR --out DIR [--top K]",
 		Short: "Write the best K live individuals of a stopped node as usable models",
 		Long: `Write the best K live individuals (by validation accuracy) of a stopped
-node, each into OUT/NN-ID/: genome.json, weights.evwt, and metrics.json with
+node, each into OUT/NN-ID/: genome.json, weights.evwt, model.onnx (ONNX,
+opset 13, input "images" NCHW, output "logits"), and metrics.json with
 the data set's identity, normalisation and class names, the validation
 accuracy, the test accuracy (measured now: the test split is used only here
 and in reports, never for fitness), parameters, FLOPs and lineage.`,
@@ -116,6 +118,17 @@ func exportOne(cmd *cobra.Command, st *store.Store, exp *node.Experiment, data *
 		m.Lineage = append(m.Lineage, model.Step{ID: a.ID, Mutation: a.Mutation, ValAccuracy: a.Fitness})
 	}
 	if err := model.Save(dir, g, wb, m); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, model.ONNXFile))
+	if err != nil {
+		return err
+	}
+	if err := onnx.Write(f, g, w, exp.Train.BNEpsilon); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", filepath.Join(dir, model.ONNXFile), err)
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s  val %.4f  test %.4f  %d params  -> %s\n", id.Short(), rec.Fitness, test, m.Params, dir)

@@ -29,6 +29,9 @@ func TestExportEvalPredict(t *testing.T) {
 	if len(dirs) != 2 {
 		t.Fatalf("export wrote %d models, want 2:\n%s", len(dirs), stdout)
 	}
+	if fi, err := os.Stat(filepath.Join(dirs[0], "model.onnx")); err != nil || fi.Size() == 0 {
+		t.Errorf("export wrote no ONNX model: %v", err)
+	}
 	var m struct {
 		TestAccuracy float64 `json:"test_accuracy"`
 		ValAccuracy  float64 `json:"val_accuracy"`

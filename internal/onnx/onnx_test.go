@@ -1,0 +1,185 @@
+package onnx
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train"
+)
+
+const checkPython = "/usr/bin/python3"
+
+// testGenome is train's cross-check genome: input 13x11x3 -> conv 3x3
+// stride 2 to 8 channels -> BN-ReLU vertex a (7x6x8) -> conv 3x5 stride 1
+// to 5 channels -> linear vertex b (7x6x5) -> output (7x6x5), 5 classes,
+// with two skips: input -> b (13x11x3 resized to 7x6 with uneven source
+// indices, zero-padded to 5 channels) and a -> output (8 channels
+// truncated to 5).
+func testGenome() *dna.Genome {
+	bb, skip := dna.BackbonePrecedence, dna.SkipPrecedence
+	conv := func(id, from, to uint32, c, kh, kw, s int, w uint32) dna.Edge {
+		return dna.Edge{ID: id, From: from, To: to, Type: dna.Conv, Channels: c, FilterH: kh, FilterW: kw,
+			StrideLog2: s, WeightID: w, DepthPrecedence: bb, ScalePrecedence: bb}
+	}
+	ident := func(id, from, to uint32, p int) dna.Edge {
+		return dna.Edge{ID: id, From: from, To: to, Type: dna.Identity, DepthPrecedence: p, ScalePrecedence: p}
+	}
+	return &dna.Genome{
+		LearningRate: 0.1,
+		Input:        dna.Shape{H: 13, W: 11, C: 3},
+		Classes:      5,
+		InputVertex:  0,
+		OutputVertex: 1,
+		FCWeightID:   3,
+		NextID:       13,
+		Vertices: []dna.Vertex{
+			{ID: 0, Type: dna.Linear, OutputsMutable: true},
+			{ID: 1, Type: dna.Linear, InputsMutable: true},
+			{ID: 4, Type: dna.BNReLU, InputsMutable: true, OutputsMutable: true, WeightID: 5},
+			{ID: 8, Type: dna.Linear, InputsMutable: true, OutputsMutable: true},
+		},
+		Edges: []dna.Edge{
+			ident(2, 8, 1, bb),
+			conv(6, 0, 4, 8, 3, 3, 1, 7),
+			conv(9, 4, 8, 5, 3, 5, 0, 10),
+			ident(11, 0, 8, skip),
+			ident(12, 4, 1, skip),
+		},
+	}
+}
+
+// testWeights draws every tensor of g from a fixed seed: normal kernels
+// scaled by fan-in, BN scale near 1, offsets and means near 0, variances in
+// [0.5, 1.5).
+func testWeights(t *testing.T, g *dna.Genome) *train.Weights {
+	t.Helper()
+	r, err := g.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	w := &train.Weights{Tensors: map[string]*train.Tensor{}}
+	add := func(key string, shape []int, f func() float64) {
+		tn := &train.Tensor{Shape: shape}
+		tn.Data = make([]float32, tn.Size())
+		for i := range tn.Data {
+			tn.Data[i] = float32(f())
+		}
+		w.Tensors[key] = tn
+	}
+	normal := func(mean, std float64) func() float64 {
+		return func() float64 { return mean + std*rng.NormFloat64() }
+	}
+	for j, e := range g.Edges {
+		if e.Type == dna.Conv {
+			cin := r.VertexShape[g.VertexIndex(e.From)].C
+			add(fmt.Sprintf("conv/%d", e.WeightID), []int{r.EdgeShape[j].C, cin, e.FilterH, e.FilterW},
+				normal(0, math.Sqrt(2/float64(cin*e.FilterH*e.FilterW))))
+		}
+	}
+	for i, v := range g.Vertices {
+		if v.Type == dna.BNReLU {
+			c := []int{r.VertexShape[i].C}
+			add(fmt.Sprintf("bn/%d/scale", v.WeightID), c, normal(1, 0.2))
+			add(fmt.Sprintf("bn/%d/offset", v.WeightID), c, normal(0, 0.2))
+			add(fmt.Sprintf("bn/%d/mean", v.WeightID), c, normal(0, 0.3))
+			add(fmt.Sprintf("bn/%d/var", v.WeightID), c, func() float64 { return 0.5 + rng.Float64() })
+		}
+	}
+	c := r.VertexShape[g.VertexIndex(g.OutputVertex)].C
+	add(fmt.Sprintf("fc/%d/weight", g.FCWeightID), []int{g.Classes, c}, normal(0, math.Sqrt(1/float64(c))))
+	add(fmt.Sprintf("fc/%d/bias", g.FCWeightID), []int{g.Classes}, normal(0, 0.1))
+	return w
+}
+
+func TestWriteMatchesNetwork(t *testing.T) {
+	if out, err := exec.Command(checkPython, "-c", "import onnx, numpy").CombinedOutput(); err != nil {
+		t.Skipf("%s cannot import onnx and numpy: %v %s", checkPython, err, bytes.TrimSpace(out))
+	}
+	g := testGenome()
+	w := testWeights(t, g)
+	cfg := train.DefaultConfig()
+	const batch = 4
+	in := g.Input
+	x := make([]float32, batch*in.C*in.H*in.W)
+	rng := rand.New(rand.NewPCG(3, 5))
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	net, err := train.NewNetwork(g, w, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	want, err := net.Logits(x, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	if err := Write(&buf, g, w, cfg.BNEpsilon); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "model.onnx")
+	if err := os.WriteFile(model, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bj, err := json.Marshal(map[string]any{"shape": []int{batch, in.C, in.H, in.W}, "x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batchFile := filepath.Join(dir, "batch.json")
+	if err := os.WriteFile(batchFile, bj, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(checkPython, filepath.Join("..", "..", "scripts", "onnx_check.py"), model, batchFile)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("onnx_check.py: %v\n%s", err, stderr.Bytes())
+	}
+	var got struct {
+		Shape  []int     `json:"shape"`
+		Logits []float64 `json:"logits"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("onnx_check.py output: %v\n%s", err, out)
+	}
+	if len(got.Shape) != 2 || got.Shape[0] != batch || got.Shape[1] != g.Classes || len(got.Logits) != len(want) {
+		t.Fatalf("ONNX logits have shape %v (%d values), want [%d %d]", got.Shape, len(got.Logits), batch, g.Classes)
+	}
+	var d, scale float64
+	for i := range want {
+		d = max(d, math.Abs(float64(want[i])-got.Logits[i]))
+		scale = max(scale, math.Abs(float64(want[i])))
+	}
+	msg := fmt.Sprintf("%d bytes of ONNX; max |Go - ONNX| logits = %.3g (largest |logit| %.3g, tolerance 1e-4)", buf.Len(), d, scale)
+	if !(d <= 1e-4) {
+		t.Fatal(msg)
+	}
+	t.Log(msg)
+}
+
+func TestWriteRefusesMissingTensor(t *testing.T) {
+	g := testGenome()
+	w := testWeights(t, g)
+	delete(w.Tensors, "bn/5/var")
+	if err := Write(&bytes.Buffer{}, g, w, 1e-3); err == nil {
+		t.Fatal("Write accepted weights without bn/5/var")
+	}
+	w = testWeights(t, g)
+	w.Tensors["conv/10"].Shape = []int{5, 8, 5, 3}
+	if err := Write(&bytes.Buffer{}, g, w, 1e-3); err == nil {
+		t.Fatal("Write accepted conv/10 with transposed filter shape")
+	}
+}
