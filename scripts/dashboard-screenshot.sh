@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# dashboard-screenshot.sh OUT.png [SECONDS]: starts a smoke daemon on a
-# fresh loopback-only repo, lets it evolve SECONDS (default 20), and takes
-# a PNG screenshot of its dashboard with headless Chromium. Chromium is
+# dashboard-screenshot.sh OUT.png [SECONDS [REPO]]: starts a smoke daemon on
+# a fresh loopback-only repo (or on a copy of REPO, a stopped node's repo),
+# lets it evolve SECONDS (default 20), and takes a PNG screenshot of its
+# dashboard with headless Chromium. Chromium is
 # installed from Debian if missing, and reaches nothing but 127.0.0.1.
 set -euo pipefail
 out=${1:?usage: $0 OUT.png [SECONDS]}
@@ -20,7 +21,12 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2> /dev/null && wait "$pid" 2> /dev/nul
 trap cleanup EXIT
 
 go build -o "$tmp/evoswarm" ./cmd/evoswarm
-"$tmp/evoswarm" init --repo "$tmp/repo" --preset smoke --loopback > /dev/null
+if [ -n "${3:-}" ]; then
+  cp -r "$3" "$tmp/repo"
+  rm -f "$tmp/repo/daemon.json"
+else
+  "$tmp/evoswarm" init --repo "$tmp/repo" --preset smoke --loopback > /dev/null
+fi
 : > "$tmp/out"
 "$tmp/evoswarm" daemon --repo "$tmp/repo" --log-level error > "$tmp/out" &
 pid=$!
