@@ -96,7 +96,11 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 					return err
 				}
 			}
-			res, err := train.Train(ctx, g, nil, data, cfg, train.RunOptions{Seed: 1})
+			opt := train.RunOptions{Seed: 1}
+			if !jsonOut && isTerminal(cmd.ErrOrStderr()) {
+				opt.Progress = progressBar(cmd.ErrOrStderr(), steps)
+			}
+			res, err := train.Train(ctx, g, nil, data, cfg, opt)
 			if profile != "" {
 				pprof.StopCPUProfile()
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestDashboardInBrowser(t *testing.T) {
 				born++
 			}
 		}
-		if born > 0 {
+		if born >= 5 { // the scatter is to show at least 5 points
 			break
 		}
 		if time.Now().After(deadline) {
@@ -74,7 +75,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("chromium: %v", err)
 		}
 		dom = string(out)
-		if len(dots.FindAllString(dom, -1)) > 0 && len(rows.FindAllString(dom, -1)) > 0 {
+		if len(dots.FindAllString(dom, -1)) >= 5 && len(rows.FindAllString(dom, -1)) > 0 {
 			break
 		}
 		t.Logf("attempt %d: the page had not drawn yet", attempt)
@@ -82,9 +83,51 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	nd, nr := len(dots.FindAllString(dom, -1)), len(rows.FindAllString(dom, -1))
 	t.Logf("rendered: %d dots in the scatter, %d table rows", nd, nr)
-	if nd == 0 {
-		t.Errorf("the scatter has no dots")
+	if nd < 5 {
+		t.Errorf("the scatter has %d dots, want at least 5", nd)
 	}
+	// The table lists the population the daemon reports: every row is an
+	// individual the node holds, and there are as many rows as status
+	// reported alive and training just before, give or take the children
+	// born and the individuals killed while the page loaded.
+	var st struct {
+		Population int `json:"population"`
+	}
+	if err := d.get(t, "/api/v1/status", &st); err != nil {
+		t.Fatal(err)
+	}
+	var all []struct {
+		ID string `json:"id"`
+	}
+	if err := d.get(t, "/api/v1/individuals", &all); err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, s := range all {
+		known[s.ID] = true
+	}
+	rowIDs := regexp.MustCompile(`<tr class="ind [^"]*"[^>]*data-id="([0-9a-f]{64})"`).FindAllStringSubmatch(dom, -1)
+	if len(rowIDs) != nr {
+		t.Errorf("%d table rows but %d carry an individual's ID", nr, len(rowIDs))
+	}
+	for _, m := range rowIDs {
+		if !known[m[1]] {
+			t.Errorf("the table lists %s, which the node does not hold", m[1][:12])
+		}
+	}
+	if nr < st.Population-2 || nr > st.Population+2 {
+		t.Errorf("the table has %d rows; status reports a population of %d", nr, st.Population)
+	}
+	// A screenshot for people to look at when this test fails.
+	shot := filepath.Join(os.TempDir(), "evoswarm-dashboard-test.png")
+	sctx, scancel := context.WithTimeout(context.Background(), 90*time.Second)
+	sargs := append(chromiumArgs(t.TempDir()), "--virtual-time-budget=8000", "--window-size=1400,2400", "--screenshot="+shot, "http://"+d.api+"/")
+	if err := exec.CommandContext(sctx, chromiumPath, sargs...).Run(); err != nil {
+		t.Errorf("screenshot: %v", err)
+	} else {
+		t.Logf("screenshot: %s", shot)
+	}
+	scancel()
 	if nr == 0 {
 		t.Errorf("the population table has no rows")
 	}

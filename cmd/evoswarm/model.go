@@ -65,7 +65,11 @@ and in reports, never for fitness), parameters, FLOPs and lineage.`,
 				return errors.New("the population is empty: nothing to export")
 			}
 			slices.SortFunc(alive, func(a, b store.Member) int { return cmp.Compare(b.Fitness, a.Fitness) })
-			for rank, m := range alive[:min(top, len(alive))] {
+			chosen := alive[:min(top, len(alive))]
+			for rank, m := range chosen {
+				if isTerminal(cmd.ErrOrStderr()) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "\rexporting %d/%d: measuring test accuracy...", rank+1, len(chosen))
+				}
 				dir := filepath.Join(out, fmt.Sprintf("%02d-%s", rank+1, m.ID.Short()))
 				if err := exportOne(cmd, st, exp, data, m.ID, dir); err != nil {
 					return err
@@ -131,6 +135,9 @@ func exportOne(cmd *cobra.Command, st *store.Store, exp *node.Experiment, data *
 	if err := f.Close(); err != nil {
 		return err
 	}
+	if isTerminal(cmd.ErrOrStderr()) {
+		fmt.Fprint(cmd.ErrOrStderr(), "\r\033[K")
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s  val %.4f  test %.4f  %d params  -> %s\n", id.Short(), rec.Fitness, test, m.Params, dir)
 	return nil
 }
@@ -166,7 +173,10 @@ func newEvalCmd() *cobra.Command {
 			for i := range votes {
 				votes[i] = make([]int, data.Classes)
 			}
-			for _, m := range models {
+			for i, m := range models {
+				if isTerminal(cmd.ErrOrStderr()) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "\revaluating model %d/%d on %d test images...", i+1, len(models), data.Test.N)
+				}
 				data.Mean, data.Std = m.Metrics.Mean, m.Metrics.Std
 				cfg.BNEpsilon = m.Metrics.BNEpsilon
 				pred, err := train.Predict(cmd.Context(), m.Genome, m.Weights, data, data.Test, cfg)
@@ -176,6 +186,9 @@ func newEvalCmd() *cobra.Command {
 				for i, p := range pred {
 					votes[i][p]++
 				}
+			}
+			if isTerminal(cmd.ErrOrStderr()) {
+				fmt.Fprintln(cmd.ErrOrStderr())
 			}
 			res := evalResult{Models: dirs, Images: data.Test.N, Confusion: make([][]int, data.Classes)}
 			for i := range res.Confusion {
