@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evoswarm/evoswarm/internal/report"
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/node"
 	"github.com/evoswarm/evoswarm/store"
@@ -164,4 +165,39 @@ func TestMetricsAndPlotAfterRun(t *testing.T) {
 		t.Fatalf("plot: exit %d: %s", code, errOut)
 	}
 	decodePNG(t, out, 8*96, 5*96)
+}
+
+// TestPlotDataMatchesHistory: the data behind the plot is the stored
+// history, dot for dot: every individual born, its birth time, fitness,
+// whether it is alive and whether it immigrated.
+func TestPlotDataMatchesHistory(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo")
+	e, _ := node.Preset("smoke")
+	if _, err := node.Init(repo, e); err != nil {
+		t.Fatal(err)
+	}
+	fillRepo(t, repo, 12, 7)
+	s, err := report.Load(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Dots) != 12 {
+		t.Fatalf("%d dots, want the 12 stored individuals", len(s.Dots))
+	}
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	want := map[time.Time]report.Dot{}
+	for i := range 12 {
+		born := start.Add(time.Duration(i) * time.Minute)
+		want[born] = report.Dot{Born: born, Fitness: 0.1 + 0.8*float64(i)/12, Alive: i >= 6, Immigrant: i%4 == 3}
+	}
+	for _, d := range s.Dots {
+		w, ok := want[d.Born.UTC()]
+		if !ok || w.Fitness != d.Fitness || w.Alive != d.Alive || w.Immigrant != d.Immigrant {
+			t.Errorf("dot %+v does not match the stored individual %+v", d, w)
+		}
+		delete(want, d.Born.UTC())
+	}
+	if len(want) != 0 {
+		t.Errorf("%d stored individuals have no dot", len(want))
+	}
 }
