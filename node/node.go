@@ -275,6 +275,9 @@ func (n *Node) Status() (*Status, error) {
 	if n.api != nil {
 		st.API = n.api.Addr().String()
 	}
+	if n.island != nil {
+		st.TrainingSeconds = float64(n.island.Stats().TrainingSec.Load()) / 1000
+	}
 	if n.ex != nil {
 		st.Addrs, st.Topic, st.Peers = n.ex.sw.Addrs(), n.ex.sw.Topic(), len(n.ex.sw.Peers())
 		st.Received, st.Dropped, st.Penalized = n.ex.Remeasured.Load(), n.ex.Dropped.Load(), n.ex.Penalized.Load()
@@ -375,6 +378,7 @@ type Summary struct {
 	Immigrant bool    `json:"immigrant"`
 	BirthSeq  uint64  `json:"birth_seq"`
 	Params    int64   `json:"params"`
+	FLOPs     int64   `json:"flops"` // forward FLOPs per image
 	Born      string  `json:"born"`
 	Error     string  `json:"error,omitempty"`
 }
@@ -389,6 +393,9 @@ func Individuals(s *store.Store) ([]Summary, error) {
 				Born: ind.Born.UTC().Format(time.RFC3339Nano), Error: ind.Error}
 			if !ind.Parent.IsZero() {
 				sm.Parent = ind.Parent.String()
+			}
+			if g, err := dna.DecodeBinary(ind.Genome); err == nil {
+				sm.FLOPs = g.FLOPs()
 			}
 			out = append(out, sm)
 			return nil

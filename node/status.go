@@ -15,22 +15,25 @@ import (
 // Status is what `evoswarm status --json` prints and GET /api/v1/status
 // returns.
 type Status struct {
-	PeerID       string    `json:"peer_id"`
-	ExperimentID string    `json:"experiment_id"`
-	Running      bool      `json:"running"`
-	Population   int       `json:"population"` // alive + in training
-	Alive        int       `json:"alive"`
-	Training     int       `json:"training"`
-	SetPoint     int       `json:"set_point"`
-	TrainedTotal uint64    `json:"trained_total"`
-	KilledTotal  uint64    `json:"killed_total"`
-	Abandoned    uint64    `json:"abandoned_total"`
-	ErrorsTotal  uint64    `json:"errors_total"`
-	Best         *Best     `json:"best"`
-	FLOPsTotal   float64   `json:"flops_total"`
-	StartedAt    time.Time `json:"started_at"`
-	MigrantsIn   uint64    `json:"migrants_in"`  // immigrants that won their tournament
-	MigrantsOut  uint64    `json:"migrants_out"` // emigrations
+	PeerID       string  `json:"peer_id"`
+	ExperimentID string  `json:"experiment_id"`
+	Running      bool    `json:"running"`
+	Population   int     `json:"population"` // alive + in training
+	Alive        int     `json:"alive"`
+	Training     int     `json:"training"`
+	SetPoint     int     `json:"set_point"`
+	TrainedTotal uint64  `json:"trained_total"`
+	KilledTotal  uint64  `json:"killed_total"`
+	Abandoned    uint64  `json:"abandoned_total"`
+	ErrorsTotal  uint64  `json:"errors_total"`
+	Best         *Best   `json:"best"`
+	FLOPsTotal   float64 `json:"flops_total"`
+	// TrainingSeconds is the wall time the workers spent training since
+	// the daemon started (running daemon only).
+	TrainingSeconds float64   `json:"training_seconds"`
+	StartedAt       time.Time `json:"started_at"`
+	MigrantsIn      uint64    `json:"migrants_in"`  // immigrants that won their tournament
+	MigrantsOut     uint64    `json:"migrants_out"` // emigrations
 	// Received counts announcements whose weights were fetched and whose
 	// fitness was re-measured here (running daemon only); Dropped those
 	// given up (weights unreachable or bogus); Penalized the claims far

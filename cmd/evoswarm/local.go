@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -104,6 +106,20 @@ or on Ctrl-C, and prints the best individual found.`,
 				}
 				fmt.Fprintf(out, "node %d: peer %s  API http://%s  repo %s\n", i, short(p.peer), p.api, repo)
 			}
+			view, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			viewSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: node.SwarmView(func() []string {
+				apis := make([]string, len(procs))
+				for i, p := range procs {
+					apis[i] = p.api
+				}
+				return apis
+			})}
+			go viewSrv.Serve(view)
+			defer viewSrv.Close()
+			fmt.Fprintf(out, "swarm dashboard: http://%s/ (each node's own: its API address)\n", view.Addr())
 			deadline := time.After(duration)
 			if duration <= 0 {
 				deadline = nil

@@ -134,6 +134,7 @@ function renderStats() {
   const up = st.started_at && !st.started_at.startsWith("0001") ? duration(Date.now() - Date.parse(st.started_at)) : "–";
   kv($("compute"), [
     ["FLOPs total", si(st.flops_total, "FLOP")],
+    ["training time", (st.training_seconds / 3600).toFixed(2) + " worker-hours"],
     ["trained", String(st.trained_total)],
     ["killed", String(st.killed_total)],
     ["errors / abandoned", st.errors_total + " / " + st.abandoned_total],
@@ -306,6 +307,7 @@ function renderTable() {
     html("td", {}, ind.status, tr);
     html("td", { class: "num" }, ind.birth_seq > 0 ? pct(ind.val_accuracy) : "–", tr);
     html("td", { class: "num" }, ind.params ? ind.params.toLocaleString() : "–", tr);
+    html("td", { class: "num" }, ind.flops ? si(ind.flops) : "–", tr);
     html("td", { class: "num" }, ind.birth_seq > 0 ? duration(now - born(ind)) : "–", tr);
     const o = html("td", { class: "mono", title: ind.origin }, null, tr);
     const sw = html("span", { class: "swatch" }, null, o);

@@ -1,0 +1,116 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// SwarmView serves the dashboard for several nodes at once, as one swarm:
+// the same page, over a read-only API that merges the nodes' own (summed
+// counters, the best of the bests, every individual of every node).
+// apis returns the nodes' API addresses (host:port on 127.0.0.1).
+// evoswarm local serves it.
+func SwarmView(apis func() []string) http.Handler {
+	c := &http.Client{Timeout: 5 * time.Second}
+	get := func(api, path string, v any) error {
+		resp, err := c.Get("http://" + api + path)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+		}
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /", dashboardHandler())
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+		var all Status
+		all.Rejected = map[string]uint64{}
+		nodes := apis()
+		for _, api := range nodes {
+			var st Status
+			if err := get(api, "/api/v1/status", &st); err != nil {
+				continue // a node stopping or starting: merge the others
+			}
+			all.ExperimentID, all.Running = st.ExperimentID, true
+			all.Population += st.Population
+			all.Alive += st.Alive
+			all.Training += st.Training
+			all.SetPoint += st.SetPoint
+			all.TrainedTotal += st.TrainedTotal
+			all.KilledTotal += st.KilledTotal
+			all.Abandoned += st.Abandoned
+			all.ErrorsTotal += st.ErrorsTotal
+			all.FLOPsTotal += st.FLOPsTotal
+			all.TrainingSeconds += st.TrainingSeconds
+			all.MigrantsIn += st.MigrantsIn
+			all.MigrantsOut += st.MigrantsOut
+			all.Received += st.Received
+			all.Dropped += st.Dropped
+			all.Penalized += st.Penalized
+			for k, v := range st.Rejected {
+				all.Rejected[k] += v
+			}
+			if all.StartedAt.IsZero() || st.StartedAt.Before(all.StartedAt) {
+				all.StartedAt = st.StartedAt
+			}
+			if st.Best != nil && (all.Best == nil || st.Best.ValAccuracy > all.Best.ValAccuracy) {
+				all.Best = st.Best
+			}
+		}
+		all.PeerID = fmt.Sprintf("swarm of %d nodes", len(nodes))
+		all.Peers = len(nodes)
+		all.Addrs = []string{}
+		reply(w, all, nil)
+	})
+	mux.HandleFunc("GET /api/v1/individuals", func(w http.ResponseWriter, r *http.Request) {
+		out := []Summary{}
+		for _, api := range apis() {
+			var list []Summary
+			if err := get(api, "/api/v1/individuals", &list); err == nil {
+				out = append(out, list...)
+			}
+		}
+		reply(w, out, nil)
+	})
+	// An individual's genome or lineage is asked of each node in turn; with
+	// no ID, of the node holding the swarm's best.
+	forward := func(path string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			q := r.URL.RawQuery
+			if q == "" {
+				var best *Best
+				for _, api := range apis() {
+					var st Status
+					if err := get(api, "/api/v1/status", &st); err == nil && st.Best != nil && (best == nil || st.Best.ValAccuracy > best.ValAccuracy) {
+						best = st.Best
+					}
+				}
+				if best == nil {
+					http.Error(w, "node: the population is empty", http.StatusNotFound)
+					return
+				}
+				q = "id=" + best.ID
+			}
+			for _, api := range apis() {
+				var v json.RawMessage
+				if err := get(api, path+"?"+q, &v); err == nil {
+					w.Header().Set("Content-Type", "application/json")
+					w.Write(v)
+					return
+				}
+			}
+			http.Error(w, "node: no node of the swarm holds that individual", http.StatusNotFound)
+		}
+	}
+	mux.HandleFunc("GET /api/v1/genome", forward("/api/v1/genome"))
+	mux.HandleFunc("GET /api/v1/lineage", forward("/api/v1/lineage"))
+	return mux
+}

@@ -1,0 +1,69 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// fakeNode serves a node's status and individuals.
+func fakeNode(t *testing.T, st Status, inds []Summary) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, st, nil) })
+	mux.HandleFunc("GET /api/v1/individuals", func(w http.ResponseWriter, r *http.Request) { reply(w, inds, nil) })
+	mux.HandleFunc("GET /api/v1/lineage", func(w http.ResponseWriter, r *http.Request) {
+		for _, s := range inds {
+			if r.URL.Query().Get("id") == s.ID {
+				reply(w, []Ancestor{{ID: s.ID}}, nil)
+				return
+			}
+		}
+		http.Error(w, "not here", http.StatusNotFound)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func TestSwarmViewMerges(t *testing.T) {
+	a := fakeNode(t, Status{Alive: 3, TrainedTotal: 10, FLOPsTotal: 1e9, Rejected: map[string]uint64{"replay": 2},
+		Best: &Best{ID: strings.Repeat("a", 64), ValAccuracy: 0.5}}, []Summary{{ID: strings.Repeat("a", 64)}})
+	b := fakeNode(t, Status{Alive: 4, TrainedTotal: 5, FLOPsTotal: 2e9, Rejected: map[string]uint64{"replay": 1, "stale": 4},
+		Best: &Best{ID: strings.Repeat("b", 64), ValAccuracy: 0.7}}, []Summary{{ID: strings.Repeat("b", 64)}, {ID: strings.Repeat("c", 64)}})
+	view := httptest.NewServer(SwarmView(func() []string { return []string{a, b} }))
+	defer view.Close()
+	get := func(path string, v any) {
+		resp, err := http.Get(view.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st Status
+	get("/api/v1/status", &st)
+	if st.Alive != 7 || st.TrainedTotal != 15 || st.FLOPsTotal != 3e9 || st.Rejected["replay"] != 3 || st.Rejected["stale"] != 4 {
+		t.Errorf("merged status %+v: want sums of the nodes'", st)
+	}
+	if st.Best == nil || st.Best.ValAccuracy != 0.7 || st.Peers != 2 {
+		t.Errorf("merged best %+v, peers %d: want the best of the bests and 2 nodes", st.Best, st.Peers)
+	}
+	var inds []Summary
+	get("/api/v1/individuals", &inds)
+	if len(inds) != 3 {
+		t.Errorf("%d individuals, want all 3", len(inds))
+	}
+	var l []Ancestor
+	get("/api/v1/lineage", &l) // no id: the swarm's best, held by node b
+	if len(l) != 1 || l[0].ID != strings.Repeat("b", 64) {
+		t.Errorf("lineage %+v: want the best's, from the node that holds it", l)
+	}
+}
