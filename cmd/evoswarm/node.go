@@ -252,6 +252,10 @@ func newLineageCmd() *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%-4s %-12s %-26s %-8s %-9s %s\n", "gen", "id", "mutation", "val_acc", "status", "params")
 			for i, a := range l {
+				if a.Status == "elsewhere" {
+					fmt.Fprintf(w, "%-4d %-12s (an ancestor that lived on another node; the lineage continues there)\n", i, a.ID[:12])
+					continue
+				}
 				fmt.Fprintf(w, "%-4d %-12s %-26s %-8.4f %-9s %d\n", i, a.ID[:12], a.Mutation, a.Fitness, a.Status, a.Params)
 			}
 			return nil
