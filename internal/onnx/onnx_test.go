@@ -11,50 +11,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/evoswarm/evoswarm/internal/testnet"
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/train"
 )
 
 const checkPython = "/usr/bin/python3"
-
-// testGenome is train's cross-check genome: input 13x11x3 -> conv 3x3
-// stride 2 to 8 channels -> BN-ReLU vertex a (7x6x8) -> conv 3x5 stride 1
-// to 5 channels -> linear vertex b (7x6x5) -> output (7x6x5), 5 classes,
-// with two skips: input -> b (13x11x3 resized to 7x6 with uneven source
-// indices, zero-padded to 5 channels) and a -> output (8 channels
-// truncated to 5).
-func testGenome() *dna.Genome {
-	bb, skip := dna.BackbonePrecedence, dna.SkipPrecedence
-	conv := func(id, from, to uint32, c, kh, kw, s int, w uint32) dna.Edge {
-		return dna.Edge{ID: id, From: from, To: to, Type: dna.Conv, Channels: c, FilterH: kh, FilterW: kw,
-			StrideLog2: s, WeightID: w, DepthPrecedence: bb, ScalePrecedence: bb}
-	}
-	ident := func(id, from, to uint32, p int) dna.Edge {
-		return dna.Edge{ID: id, From: from, To: to, Type: dna.Identity, DepthPrecedence: p, ScalePrecedence: p}
-	}
-	return &dna.Genome{
-		LearningRate: 0.1,
-		Input:        dna.Shape{H: 13, W: 11, C: 3},
-		Classes:      5,
-		InputVertex:  0,
-		OutputVertex: 1,
-		FCWeightID:   3,
-		NextID:       13,
-		Vertices: []dna.Vertex{
-			{ID: 0, Type: dna.Linear, OutputsMutable: true},
-			{ID: 1, Type: dna.Linear, InputsMutable: true},
-			{ID: 4, Type: dna.BNReLU, InputsMutable: true, OutputsMutable: true, WeightID: 5},
-			{ID: 8, Type: dna.Linear, InputsMutable: true, OutputsMutable: true},
-		},
-		Edges: []dna.Edge{
-			ident(2, 8, 1, bb),
-			conv(6, 0, 4, 8, 3, 3, 1, 7),
-			conv(9, 4, 8, 5, 3, 5, 0, 10),
-			ident(11, 0, 8, skip),
-			ident(12, 4, 1, skip),
-		},
-	}
-}
 
 // testWeights draws every tensor of g from a fixed seed: normal kernels
 // scaled by fan-in, BN scale near 1, offsets and means near 0, variances in
@@ -104,7 +66,7 @@ func TestWriteMatchesNetwork(t *testing.T) {
 	if out, err := exec.Command(checkPython, "-c", "import onnx, numpy").CombinedOutput(); err != nil {
 		t.Skipf("%s cannot import onnx and numpy: %v %s", checkPython, err, bytes.TrimSpace(out))
 	}
-	g := testGenome()
+	g := testnet.CrossCheck()
 	w := testWeights(t, g)
 	cfg := train.DefaultConfig()
 	const batch = 4
@@ -171,7 +133,7 @@ func TestWriteMatchesNetwork(t *testing.T) {
 }
 
 func TestWriteRefusesMissingTensor(t *testing.T) {
-	g := testGenome()
+	g := testnet.CrossCheck()
 	w := testWeights(t, g)
 	delete(w.Tensors, "bn/5/var")
 	if err := Write(&bytes.Buffer{}, g, w, 1e-3); err == nil {
