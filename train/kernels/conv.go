@@ -41,10 +41,16 @@ func (c *Conv) WorkspaceFloats() int {
 	return Workers * (c.K()*c.OH*c.OW + c.Cout*c.K())
 }
 
-func (c *Conv) col(worker int) []float32 {
-	if c.workspace == nil {
-		c.workspace = make([][]float32, Workers)
+// prepare sizes the per-worker workspace table before workers start: they
+// fill in only their own entries (a table made lazily inside the workers
+// was a data race).
+func (c *Conv) prepare() {
+	if len(c.workspace) < Workers {
+		c.workspace = append(c.workspace, make([][]float32, Workers-len(c.workspace))...)
 	}
+}
+
+func (c *Conv) col(worker int) []float32 {
 	if c.workspace[worker] == nil {
 		c.workspace[worker] = make([]float32, c.K()*c.OH*c.OW)
 	}
@@ -118,6 +124,7 @@ func gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32,
 
 // Forward computes out = conv(x, w).
 func (c *Conv) Forward(x, w, out []float32) {
+	c.prepare()
 	in, o, ohw, k := c.Cin*c.H*c.W, c.Cout*c.OH*c.OW, c.OH*c.OW, c.K()
 	parallel(c.B, func(worker, lo, hi int) {
 		for b := lo; b < hi; b++ {
@@ -134,6 +141,7 @@ func (c *Conv) Forward(x, w, out []float32) {
 
 // BackwardData computes dx = conv^T(dout, w), overwriting dx.
 func (c *Conv) BackwardData(w, dout, dx []float32) {
+	c.prepare()
 	in, o, ohw, k := c.Cin*c.H*c.W, c.Cout*c.OH*c.OW, c.OH*c.OW, c.K()
 	parallel(c.B, func(worker, lo, hi int) {
 		for b := lo; b < hi; b++ {
@@ -154,9 +162,10 @@ func (c *Conv) BackwardData(w, dout, dx []float32) {
 // BackwardFilter computes dw = sum over the batch of dout_b x col_b^T,
 // overwriting dw.
 func (c *Conv) BackwardFilter(x, dout, dw []float32) {
+	c.prepare()
 	in, o, ohw, k := c.Cin*c.H*c.W, c.Cout*c.OH*c.OW, c.OH*c.OW, c.K()
-	if c.filterGradParts == nil {
-		c.filterGradParts = make([][]float32, Workers)
+	if len(c.filterGradParts) < Workers {
+		c.filterGradParts = append(c.filterGradParts, make([][]float32, Workers-len(c.filterGradParts))...)
 	}
 	used := make([]bool, Workers)
 	parallel(c.B, func(worker, lo, hi int) {
