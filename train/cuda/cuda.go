@@ -1,0 +1,882 @@
+//go:build gpu
+
+package cuda
+
+// The GPU device: gorgonia.org/cu for the driver API (context, memory,
+// module, launches) and gorgonia.org/cu/blas for SGEMM.
+//
+// Threading. A CUDA context is current per OS thread. Begin locks the
+// calling goroutine to its thread and pushes the device's context; end pops
+// it and unlocks. A mutex held from Begin to end keeps two goroutines from
+// interleaving on one device. Every method called outside Begin binds the
+// device for its own duration the same way, so a lone call works too (at
+// the cost of a push and a pop), from any goroutine: it waits for the
+// goroutine between Begin and end, if another, to finish. The owner is
+// recognised by its OS thread (locked to it, so no other goroutine runs
+// there).
+//
+// Ordering. Kernels, cuBLAS and memset/copies all go to the context's
+// legacy default stream (stream 0, which cuBLAS handles also use unless
+// told otherwise), so they run in issue order; launches return at once and
+// Download (a synchronous copy) or Sync waits for them.
+
+/*
+#include <stdlib.h>
+#include <dlfcn.h>
+#include <cuda.h>
+
+#ifndef RTLD_NEXT
+#define RTLD_NEXT ((void *)-1l)
+#endif
+
+// gorgonia.org/cu calls cuInit(0) in its package init and exits the
+// process when it fails. This definition of cuInit, in the executable,
+// takes the place of the driver's for cu's call: it calls the driver's
+// (the next cuInit in the search order, libcuda.so.1's) and keeps the
+// result for Count to report, but tells cu that it succeeded, so that a
+// machine whose driver cannot start (no GPU, a driver and library version
+// mismatch, the stub library) gets an error from Count, and the program
+// can go on without the GPU, instead of an exit during initialisation.
+int evoswarm_cuinit_result = -1;
+
+CUresult CUDAAPI cuInit(unsigned int flags)
+{
+	CUresult (*real)(unsigned int) = (CUresult(*)(unsigned int))dlsym(RTLD_NEXT, "cuInit");
+	CUresult r = real ? real(flags) : CUDA_ERROR_NOT_INITIALIZED;
+	if (evoswarm_cuinit_result <= 0)
+		evoswarm_cuinit_result = (int)r;
+	return CUDA_SUCCESS;
+}
+
+static const char* evoswarm_cu_error_name(int code)
+{
+	const char* s = 0;
+	if (cuGetErrorName((CUresult)code, &s) != CUDA_SUCCESS)
+		return 0;
+	return s;
+}
+
+static const char* evoswarm_cu_error_string(int code)
+{
+	const char* s = 0;
+	if (cuGetErrorString((CUresult)code, &s) != CUDA_SUCCESS)
+		return 0;
+	return s;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"github.com/evoswarm/evoswarm/train/device"
+	"gonum.org/v1/gonum/blas"
+	"gorgonia.org/cu"
+	cublas "gorgonia.org/cu/blas"
+)
+
+func init() { device.Register("cuda", backend{}) }
+
+type backend struct{}
+
+// Count reports the number of CUDA devices, or why the driver did not
+// initialise (gorgonia.org/cu calls cuInit in its package init; see the
+// cuInit above). A binary built with -tags gpu needs libcuda.so.1 and
+// libcublas.so.13 to start at all.
+func (backend) Count() (int, error) {
+	if r := int(C.evoswarm_cuinit_result); r != 0 {
+		if r < 0 {
+			return 0, errors.New("cuda: cuInit was not called")
+		}
+		return 0, fmt.Errorf("cuda: the driver did not initialise (cuInit: %s)", cuErrorText(r))
+	}
+	n, err := cu.NumDevices()
+	if err != nil {
+		return 0, fmt.Errorf("cuda: cuDeviceGetCount: %w (driver version %d)", err, cu.Version())
+	}
+	return n, nil
+}
+
+func (backend) Open(ordinal int) (device.Device, error) { return Open(ordinal) }
+
+// cuErrorText names a CUresult, with the driver's words when it has them.
+func cuErrorText(code int) string {
+	name, desc := C.evoswarm_cu_error_name(C.int(code)), C.evoswarm_cu_error_string(C.int(code))
+	if name != nil && desc != nil {
+		return fmt.Sprintf("%s, %s (%d)", C.GoString(name), C.GoString(desc), code)
+	}
+	switch code { // the likely ones, for a driver that cannot say
+	case 3:
+		return "CUDA_ERROR_NOT_INITIALIZED (3)"
+	case 34:
+		return "CUDA_ERROR_STUB_LIBRARY (34): libcuda.so.1 is a stub, not the NVIDIA driver"
+	case 35:
+		return "CUDA_ERROR_INSUFFICIENT_DRIVER (35)"
+	case 100:
+		return "CUDA_ERROR_NO_DEVICE (100)"
+	case 803:
+		return "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH (803)"
+	case 804:
+		return "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE (804)"
+	}
+	return fmt.Sprintf("CUresult %d", code)
+}
+
+// PTXEnv names the environment variable that, when set, names a PTX file
+// to load instead of the embedded kernels.ptx.
+const PTXEnv = "EVOSWARM_CUDA_PTX"
+
+// SyncEnv names the environment variable that, set to 1, makes every
+// launch synchronous and checked (to find which kernel fails).
+const SyncEnv = "EVOSWARM_CUDA_SYNC"
+
+// Device is one CUDA GPU. Open one with Open.
+type Device struct {
+	mu    sync.Mutex   // held from Begin to end
+	owner atomic.Int64 // the OS thread between Begin and end, or 0
+
+	ordinal int
+	dev     cu.Device
+	ctx     cu.CUContext
+	blas    *cublas.Standard
+	mod     cu.Module
+	fns     [NumKernels]cu.Function
+	name    string
+	ptxFrom string
+	maxGrid int
+	syncAll bool
+
+	errMu  sync.Mutex
+	err    error // the first failure (sticky)
+	allocs map[*alloc]struct{}
+	closed bool
+
+	slots  [16]uint64
+	params [16]unsafe.Pointer
+}
+
+var _ device.Device = (*Device)(nil)
+
+type alloc struct {
+	ptr   cu.DevicePtr
+	n     int
+	freed bool
+}
+
+// buf is a device.Buf of this package: n values of an allocation from off.
+type buf struct {
+	dev *Device
+	a   *alloc
+	off int
+	n   int
+}
+
+func (b *buf) Len() int { return b.n }
+
+func (b *buf) ptr() cu.DevicePtr { return b.a.ptr + cu.DevicePtr(4*b.off) }
+
+// Open opens device ordinal: a context of its own (left not current),
+// a cuBLAS handle and the kernels' module.
+func Open(ordinal int) (d *Device, err error) {
+	n, err := backend{}.Count()
+	if err != nil {
+		return nil, err
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, fmt.Errorf("cuda: device %d of %d", ordinal, n)
+	}
+	ptx, from := kernelsPTX, "embedded kernels.ptx"
+	if f := os.Getenv(PTXEnv); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("cuda: %s: %w", PTXEnv, err)
+		}
+		ptx, from = string(b), f
+	}
+	if err := CheckPTX(ptx); err != nil {
+		return nil, fmt.Errorf("cuda: %s: %w", from, err)
+	}
+
+	d = &Device{ordinal: ordinal, ptxFrom: from, allocs: map[*alloc]struct{}{},
+		syncAll: os.Getenv(SyncEnv) == "1"}
+	for i := range d.params {
+		d.params[i] = unsafe.Pointer(&d.slots[i])
+	}
+	if d.dev, err = cu.GetDevice(ordinal); err != nil {
+		return nil, fmt.Errorf("cuda: device %d: %w", ordinal, err)
+	}
+	name, err := d.dev.Name()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: device %d: name: %w", ordinal, err)
+	}
+	total, _ := d.dev.TotalMem()
+	major, _ := d.dev.Attribute(cu.ComputeCapabilityMajor)
+	minor, _ := d.dev.Attribute(cu.ComputeCapabilityMinor)
+	sms, _ := d.dev.Attribute(cu.MultiprocessorCount)
+	d.maxGrid = GridCap(sms)
+	d.name = fmt.Sprintf("cuda:%d %s, %.1f GiB, compute capability %d.%d, %d SMs, driver %s",
+		ordinal, name, float64(total)/(1<<30), major, minor, sms, driverVersion())
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// cuCtxCreate makes the new context current on this thread.
+	if d.ctx, err = d.dev.MakeContext(cu.SchedAuto); err != nil {
+		return nil, fmt.Errorf("cuda: device %d: create context: %w", ordinal, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			if d.blas != nil {
+				d.blas.Close()
+			}
+			cu.PopCurrentCtx()
+			d.ctx.Destroy()
+		}
+	}()
+	// The cuBLAS handle binds to the context current at its creation.
+	d.blas = new(cublas.Standard)
+	if err := d.blas.Init(); err != nil {
+		d.blas = nil
+		return nil, fmt.Errorf("cuda: device %d: cuBLAS: %w", ordinal, err)
+	}
+	if d.mod, err = loadModule(ptx); err != nil {
+		return nil, fmt.Errorf("cuda: device %d: load %s: %w", ordinal, from, err)
+	}
+	for i := range Kernels {
+		if d.fns[i], err = d.mod.Function(Kernels[i].Name); err != nil {
+			d.mod.Unload()
+			return nil, fmt.Errorf("cuda: device %d: kernel %s: %w", ordinal, Kernels[i].Name, err)
+		}
+	}
+	if _, err := cu.PopCurrentCtx(); err != nil {
+		d.mod.Unload()
+		return nil, fmt.Errorf("cuda: device %d: pop context: %w", ordinal, err)
+	}
+	ok = true
+	return d, nil
+}
+
+func driverVersion() string {
+	v := cu.Version()
+	if v <= 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d.%d", v/1000, v%1000/10)
+}
+
+// loadModule JIT-compiles ptx for the current context, with the JIT's
+// error log in the error.
+func loadModule(ptx string) (cu.Module, error) {
+	const logSize = 16 << 10
+	// The log buffer is C memory: the option values are passed to C
+	// through a Go slice, where a Go pointer is not allowed.
+	p := C.calloc(logSize, 1)
+	defer C.free(p)
+	logBuf := unsafe.Slice((*byte)(p), logSize)
+	mod, err := cu.LoadDataEx(ptx, &cu.JITErrorLogBuffer{Buffer: logBuf})
+	if err != nil {
+		if msg := strings.TrimSpace(C.GoString((*C.char)(p))); msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
+	}
+	return mod, err
+}
+
+// Name describes the device.
+func (d *Device) Name() string { return d.name }
+
+// PTXSource says which PTX the device loaded.
+func (d *Device) PTXSource() string { return d.ptxFrom }
+
+var errClosed = errors.New("cuda: device closed")
+
+// Begin binds the device to the calling goroutine until end is called.
+// Calls do not nest: Begin between Begin and end fails.
+func (d *Device) Begin() (end func(), err error) {
+	if d.owner.Load() == int64(syscall.Gettid()) {
+		return func() {}, errors.New("cuda: Begin between Begin and end (calls do not nest)")
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return func() {}, errClosed
+	}
+	runtime.LockOSThread()
+	if err := cu.PushCurrentCtx(d.ctx); err != nil {
+		runtime.UnlockOSThread()
+		d.mu.Unlock()
+		return func() {}, fmt.Errorf("cuda: make context current: %w", err)
+	}
+	d.owner.Store(int64(syscall.Gettid()))
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			d.owner.Store(0)
+			if !d.closed {
+				cu.PopCurrentCtx()
+			}
+			runtime.UnlockOSThread()
+			d.mu.Unlock()
+		})
+	}, nil
+}
+
+// enter binds the device unless the caller is between Begin and end.
+func (d *Device) enter() (leave func(), err error) {
+	if d.owner.Load() == int64(syscall.Gettid()) {
+		return func() {}, nil
+	}
+	return d.Begin()
+}
+
+// fail records err as the sticky error unless one is already recorded.
+func (d *Device) fail(err error) {
+	d.errMu.Lock()
+	if d.err == nil {
+		d.err = err
+	}
+	d.errMu.Unlock()
+}
+
+func (d *Device) sticky() error {
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	return d.err
+}
+
+// Err is the sticky error recorded so far (without synchronising).
+func (d *Device) Err() error { return d.sticky() }
+
+// own checks that b is a live buffer of d.
+func (d *Device) own(b device.Buf) (*buf, error) {
+	bb, ok := b.(*buf)
+	switch {
+	case b == nil || (ok && bb == nil):
+		return nil, errors.New("nil buffer")
+	case !ok:
+		return nil, fmt.Errorf("a %T, not a buffer of this device", b)
+	case bb.dev != d:
+		return nil, errors.New("a buffer of another device")
+	case bb.a.freed:
+		return nil, errors.New("a freed buffer")
+	}
+	return bb, nil
+}
+
+// Alloc returns a zeroed buffer of n values.
+func (d *Device) Alloc(n int) (device.Buf, error) {
+	if n < 0 || int64(n) > (1<<62)/4 {
+		return nil, fmt.Errorf("cuda: Alloc(%d): bad size", n)
+	}
+	leave, err := d.enter()
+	defer leave()
+	if err != nil {
+		return nil, err
+	}
+	a := &alloc{n: n}
+	if n > 0 {
+		if a.ptr, err = cu.MemAlloc(4 * int64(n)); err != nil {
+			return nil, fmt.Errorf("cuda: Alloc(%d values, %d MiB): %w", n, (4*int64(n))>>20, err)
+		}
+		if err := cu.MemsetD32(a.ptr, 0, int64(n)); err != nil {
+			cu.MemFree(a.ptr)
+			return nil, fmt.Errorf("cuda: Alloc(%d): zero: %w", n, err)
+		}
+	}
+	d.allocs[a] = struct{}{}
+	return &buf{dev: d, a: a, n: n}, nil
+}
+
+// Free releases a buffer from Alloc; freeing a view, a foreign buffer or a
+// buffer twice is recorded as an error.
+func (d *Device) Free(b device.Buf) {
+	bb, err := d.own(b)
+	if err == nil && (bb.off != 0 || bb.n != bb.a.n) {
+		err = errors.New("a view, not a buffer from Alloc")
+	}
+	if err != nil {
+		d.fail(fmt.Errorf("cuda: Free: %w", err))
+		return
+	}
+	leave, err := d.enter()
+	defer leave()
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	delete(d.allocs, bb.a)
+	bb.a.freed = true
+	if bb.a.n > 0 {
+		if err := cu.MemFree(bb.a.ptr); err != nil {
+			d.fail(fmt.Errorf("cuda: Free: %w", err))
+		}
+	}
+}
+
+// View is the n values of b from off on. An out-of-range view is recorded
+// as an error and has length 0.
+func (d *Device) View(b device.Buf, off, n int) device.Buf {
+	bb, err := d.own(b)
+	if err == nil && (off < 0 || n < 0 || off > bb.n || n > bb.n-off) {
+		err = fmt.Errorf("values [%d, %d+%d) of a buffer of %d", off, off, n, bb.n)
+	}
+	if err != nil {
+		d.fail(fmt.Errorf("cuda: View: %w", err))
+		if bb == nil {
+			return &buf{dev: d, a: &alloc{freed: true}}
+		}
+		return &buf{dev: d, a: bb.a, off: bb.off}
+	}
+	return &buf{dev: d, a: bb.a, off: bb.off + off, n: n}
+}
+
+// MemInfo reports the device's free and total memory.
+func (d *Device) MemInfo() (free, total int64, err error) {
+	leave, err := d.enter()
+	defer leave()
+	if err != nil {
+		return 0, 0, err
+	}
+	free, total, err = cu.MemInfo()
+	if err != nil {
+		err = fmt.Errorf("cuda: MemInfo: %w", err)
+	}
+	return free, total, err
+}
+
+// Upload copies src into the first len(src) values of dst.
+func (d *Device) Upload(dst device.Buf, src []float32) error {
+	return d.upload("Upload", dst, unsafe.Pointer(unsafe.SliceData(src)), len(src))
+}
+
+// UploadInt32 copies src into the first len(src) values of dst.
+func (d *Device) UploadInt32(dst device.Buf, src []int32) error {
+	return d.upload("UploadInt32", dst, unsafe.Pointer(unsafe.SliceData(src)), len(src))
+}
+
+func (d *Device) upload(op string, dst device.Buf, src unsafe.Pointer, n int) error {
+	bb, err := d.own(dst)
+	if err == nil && n > bb.n {
+		err = fmt.Errorf("%d values for a buffer of %d", n, bb.n)
+	}
+	if err != nil {
+		return fmt.Errorf("cuda: %s: %w", op, err)
+	}
+	if err := d.sticky(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	leave, err := d.enter()
+	defer leave()
+	if err != nil {
+		return err
+	}
+	if err := cu.MemcpyHtoD(bb.ptr(), src, 4*int64(n)); err != nil {
+		err = fmt.Errorf("cuda: %s: %w", op, err)
+		d.fail(err)
+		return err
+	}
+	return nil
+}
+
+// Download copies the first len(dst) values of src into dst, after every
+// launch before it. It returns the sticky error, if any.
+func (d *Device) Download(dst []float32, src device.Buf) error {
+	bb, err := d.own(src)
+	if err == nil && len(dst) > bb.n {
+		err = fmt.Errorf("%d values from a buffer of %d", len(dst), bb.n)
+	}
+	if err != nil {
+		return fmt.Errorf("cuda: Download: %w", err)
+	}
+	if err := d.sticky(); err != nil {
+		return err
+	}
+	leave, err := d.enter()
+	defer leave()
+	if err != nil {
+		return err
+	}
+	if len(dst) == 0 {
+		return d.sync("Download")
+	}
+	// cuMemcpyDtoH waits for the default stream's work before copying.
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), bb.ptr(), 4*int64(len(dst))); err != nil {
+		err = fmt.Errorf("cuda: Download: %w", err)
+		d.fail(err)
+		return err
+	}
+	return nil
+}
+
+// Copy copies src into dst (same length; they may overlap).
+func (d *Device) Copy(dst, src device.Buf) {
+	bd, err := d.own(dst)
+	var bs *buf
+	if err == nil {
+		bs, err = d.own(src)
+	}
+	if err == nil && bd.n != bs.n {
+		err = fmt.Errorf("dst has %d values, src %d", bd.n, bs.n)
+	}
+	if err != nil {
+		d.fail(fmt.Errorf("cuda: Copy: %w", err))
+		return
+	}
+	if bd.n == 0 || d.sticky() != nil {
+		return
+	}
+	leave, err := d.enter()
+	defer leave()
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	bytes := 4 * int64(bd.n)
+	if bd.a == bs.a && bd.off < bs.off+bs.n && bs.off < bd.off+bd.n {
+		if bd.off == bs.off {
+			return
+		}
+		// Overlapping ranges: through a temporary buffer.
+		tmp, err := cu.MemAlloc(bytes)
+		if err != nil {
+			d.fail(fmt.Errorf("cuda: Copy: %w", err))
+			return
+		}
+		err = cu.MemcpyDtoD(tmp, bs.ptr(), bytes)
+		if err == nil {
+			err = cu.MemcpyDtoD(bd.ptr(), tmp, bytes)
+		}
+		if err == nil {
+			err = cu.Synchronize()
+		}
+		cu.MemFree(tmp)
+		if err != nil {
+			d.fail(fmt.Errorf("cuda: Copy: %w", err))
+		}
+		return
+	}
+	if err := cu.MemcpyDtoD(bd.ptr(), bs.ptr(), bytes); err != nil {
+		d.fail(fmt.Errorf("cuda: Copy: %w", err))
+	}
+}
+
+// Sync waits for every launch and returns the first failure.
+func (d *Device) Sync() error {
+	if err := d.sticky(); err != nil {
+		return err
+	}
+	leave, err := d.enter()
+	defer leave()
+	if err != nil {
+		return err
+	}
+	return d.sync("Sync")
+}
+
+// sync synchronises the context (bound) and records a failure.
+func (d *Device) sync(op string) error {
+	if err := cu.Synchronize(); err != nil {
+		err = fmt.Errorf("cuda: %s: %w", op, err)
+		d.fail(err)
+		return err
+	}
+	return d.sticky()
+}
+
+// Close frees every buffer, the cuBLAS handle, the module and the context.
+// Buffers must not be used after it.
+func (d *Device) Close() error {
+	leave, err := d.enter()
+	if err != nil {
+		if err == errClosed {
+			return nil
+		}
+		return err
+	}
+	defer leave()
+	var errs []error
+	if err := cu.Synchronize(); err != nil {
+		errs = append(errs, fmt.Errorf("synchronize: %w", err))
+	}
+	for a := range d.allocs {
+		if a.n > 0 {
+			if err := cu.MemFree(a.ptr); err != nil {
+				errs = append(errs, fmt.Errorf("free: %w", err))
+			}
+		}
+		a.freed = true
+	}
+	clear(d.allocs)
+	if err := d.blas.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("cuBLAS: %w", err))
+	}
+	if err := d.mod.Unload(); err != nil {
+		errs = append(errs, fmt.Errorf("module: %w", err))
+	}
+	cu.PopCurrentCtx()
+	if err := d.ctx.Destroy(); err != nil {
+		errs = append(errs, fmt.Errorf("context: %w", err))
+	}
+	d.closed = true
+	if len(errs) > 0 {
+		return fmt.Errorf("cuda: Close: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// devSlice is a []float32 over n values of device memory at p, for
+// cu/blas, which passes &s[0] to cuBLAS. Only its address and length are
+// used; nothing in Go reads it. (The detour through *unsafe.Pointer turns
+// the integer address into a pointer without a uintptr conversion.)
+func devSlice(p cu.DevicePtr, n int64) []float32 {
+	up := *(*unsafe.Pointer)(unsafe.Pointer(&p))
+	return unsafe.Slice((*float32)(up), n)
+}
+
+// stored is the number of values a rows x cols row-major matrix with
+// leading dimension ld spans.
+func stored(rows, cols, ld int) int64 {
+	if rows == 0 || cols == 0 {
+		return 0
+	}
+	return mul(int64(rows-1), int64(ld)) + int64(cols)
+}
+
+// Gemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices.
+// cuBLAS is column-major, and a row-major matrix with leading dimension ld
+// is its transpose in column-major order with the same ld, so it computes
+// C^T = op(B)^T op(A)^T: B and A swapped, m and n swapped.
+func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a device.Buf, lda int, b device.Buf, ldb int, beta float32, c device.Buf, ldc int) {
+	fail := func(format string, args ...any) {
+		d.fail(fmt.Errorf("cuda: Gemm(%v, %v, m=%d, n=%d, k=%d, lda=%d, ldb=%d, ldc=%d): %s",
+			transA, transB, m, n, k, lda, ldb, ldc, fmt.Sprintf(format, args...)))
+	}
+	if m < 0 || n < 0 || k < 0 || max(m, n, k, lda, ldb, ldc) > MaxItems {
+		fail("bad dimensions")
+		return
+	}
+	ar, ac, tA := m, k, blas.NoTrans
+	if transA {
+		ar, ac, tA = k, m, blas.Trans
+	}
+	br, bc, tB := k, n, blas.NoTrans
+	if transB {
+		br, bc, tB = n, k, blas.Trans
+	}
+	if lda < max(1, ac) || ldb < max(1, bc) || ldc < max(1, n) {
+		fail("leading dimension too small")
+		return
+	}
+	ba, err := d.own(a)
+	if err != nil {
+		fail("A: %v", err)
+		return
+	}
+	bb, err := d.own(b)
+	if err != nil {
+		fail("B: %v", err)
+		return
+	}
+	bc2, err := d.own(c)
+	if err != nil {
+		fail("C: %v", err)
+		return
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	na, nb, nc := stored(ar, ac, lda), stored(br, bc, ldb), stored(m, n, ldc)
+	if k == 0 {
+		na, nb = 0, 0
+	}
+	if int64(ba.n) < na || int64(bb.n) < nb || int64(bc2.n) < nc {
+		fail("buffers of %d, %d, %d values; the matrices span %d, %d, %d", ba.n, bb.n, bc2.n, na, nb, nc)
+		return
+	}
+	if d.sticky() != nil {
+		return
+	}
+	leave, err := d.enter()
+	defer leave()
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	pc := bc2.ptr()
+	pa, pb := ba.ptr(), bb.ptr()
+	if k == 0 { // cuBLAS reads neither A nor B; they may be empty.
+		pa, pb, na, nb = pc, pc, nc, nc
+	}
+	d.blas.Sgemm(tB, tA, n, m, k, alpha,
+		devSlice(pb, max(nb, 1)), ldb, devSlice(pa, max(na, 1)), lda,
+		beta, devSlice(pc, nc), ldc)
+	if err := d.blas.Err(); err != nil {
+		fail("cuBLAS: %v", err)
+		return
+	}
+	if d.syncAll {
+		if err := cu.Synchronize(); err != nil {
+			fail("%v", err)
+		}
+	}
+}
+
+// launch checks and launches kernel id on the default stream.
+func (d *Device) launch(id KernelID, args ...Arg) {
+	k := &Kernels[id]
+	if d.sticky() != nil {
+		return
+	}
+	items, err := k.Prepare(args, d.slots[:len(args)])
+	if err != nil {
+		d.fail(fmt.Errorf("cuda: %w", err))
+		return
+	}
+	if items == 0 {
+		return
+	}
+	grid, block := LaunchConfig(items, d.maxGrid)
+	leave, err := d.enter()
+	defer leave()
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	if err := d.fns[id].Launch(grid, 1, 1, block, 1, 1, 0, cu.Stream{}, d.params[:len(args)]); err != nil {
+		d.fail(fmt.Errorf("cuda: launch %s (grid %d, block %d): %w", k.Name, grid, block, err))
+		return
+	}
+	if d.syncAll {
+		if err := cu.Synchronize(); err != nil {
+			d.fail(fmt.Errorf("cuda: %s (grid %d, block %d): %w", k.Name, grid, block, err))
+		}
+	}
+}
+
+// arg is a kernel argument for buffer b, or a recorded error.
+func (d *Device) arg(op, name string, b device.Buf) Arg {
+	bb, err := d.own(b)
+	if err != nil {
+		d.fail(fmt.Errorf("cuda: %s: %s: %w", op, name, err))
+		return PtrArg(0, 0)
+	}
+	return PtrArg(uint64(bb.ptr()), bb.n)
+}
+
+func (d *Device) Fill(x device.Buf, n int, v float32) {
+	d.launch(KFill, d.arg("Fill", "x", x), IntArg(n), FloatArg(v))
+}
+
+func (d *Device) Add(y, x device.Buf, n int) {
+	d.launch(KAdd, d.arg("Add", "y", y), d.arg("Add", "x", x), IntArg(n))
+}
+
+func (d *Device) ToCNHW(x, y device.Buf, n, c, hw int) {
+	d.launch(KToCNHW, d.arg("ToCNHW", "x", x), d.arg("ToCNHW", "y", y), IntArg(n), IntArg(c), IntArg(hw))
+}
+
+func convArgs(g device.ConvGeom, n0, nb int) []Arg {
+	return []Arg{IntArg(g.N), IntArg(g.C), IntArg(g.H), IntArg(g.W), IntArg(g.KH), IntArg(g.KW),
+		IntArg(g.Stride), IntArg(g.PadH), IntArg(g.PadW), IntArg(g.OH), IntArg(g.OW), IntArg(n0), IntArg(nb)}
+}
+
+func (d *Device) Im2col(x, cols device.Buf, g device.ConvGeom, n0, nb int) {
+	args := append([]Arg{d.arg("Im2col", "x", x), d.arg("Im2col", "cols", cols)}, convArgs(g, n0, nb)...)
+	d.launch(KIm2col, args...)
+}
+
+func (d *Device) Col2im(cols, dx device.Buf, g device.ConvGeom, n0, nb int) {
+	args := append([]Arg{d.arg("Col2im", "cols", cols), d.arg("Col2im", "dx", dx)}, convArgs(g, n0, nb)...)
+	d.launch(KCol2im, args...)
+}
+
+func (d *Device) BNCenterSq(x, sum, t device.Buf, c, p int) {
+	const op = "BNCenterSq"
+	d.launch(KBNCenterSq, d.arg(op, "x", x), d.arg(op, "sum", sum), d.arg(op, "t", t), IntArg(c), IntArg(p))
+}
+
+func (d *Device) BNFinalize(sum, sq, mean, invStd, runMean, runVar device.Buf, c, p int, momentum, eps float32) {
+	const op = "BNFinalize"
+	d.launch(KBNFinalize, d.arg(op, "sum", sum), d.arg(op, "sq", sq), d.arg(op, "mean", mean),
+		d.arg(op, "invStd", invStd), d.arg(op, "runMean", runMean), d.arg(op, "runVar", runVar),
+		IntArg(c), IntArg(p), FloatArg(momentum), FloatArg(eps))
+}
+
+func (d *Device) BNInferStats(runVar, invStd device.Buf, c int, eps float32) {
+	const op = "BNInferStats"
+	d.launch(KBNInferStats, d.arg(op, "runVar", runVar), d.arg(op, "invStd", invStd), IntArg(c), FloatArg(eps))
+}
+
+func (d *Device) BNReLU(x, mean, invStd, scale, offset, y device.Buf, c, p int) {
+	const op = "BNReLU"
+	d.launch(KBNReLU, d.arg(op, "x", x), d.arg(op, "mean", mean), d.arg(op, "invStd", invStd),
+		d.arg(op, "scale", scale), d.arg(op, "offset", offset), d.arg(op, "y", y), IntArg(c), IntArg(p))
+}
+
+func (d *Device) BNBackwardPrep(dy, y, x, mean, invStd, g1, g2 device.Buf, c, p int) {
+	const op = "BNBackwardPrep"
+	d.launch(KBNBackwardPrep, d.arg(op, "dy", dy), d.arg(op, "y", y), d.arg(op, "x", x),
+		d.arg(op, "mean", mean), d.arg(op, "invStd", invStd), d.arg(op, "g1", g1), d.arg(op, "g2", g2),
+		IntArg(c), IntArg(p))
+}
+
+func (d *Device) BNBackwardData(g1, x, mean, invStd, scale, dScale, dOffset, dx device.Buf, c, p int) {
+	const op = "BNBackwardData"
+	d.launch(KBNBackwardData, d.arg(op, "g1", g1), d.arg(op, "x", x), d.arg(op, "mean", mean),
+		d.arg(op, "invStd", invStd), d.arg(op, "scale", scale), d.arg(op, "dScale", dScale),
+		d.arg(op, "dOffset", dOffset), d.arg(op, "dx", dx), IntArg(c), IntArg(p))
+}
+
+func (d *Device) Reconcile(x, y device.Buf, n, c1, h1, w1, c, h, w int) {
+	d.launch(KReconcile, d.arg("Reconcile", "x", x), d.arg("Reconcile", "y", y),
+		IntArg(n), IntArg(c1), IntArg(h1), IntArg(w1), IntArg(c), IntArg(h), IntArg(w))
+}
+
+func (d *Device) ReconcileBackward(dy, dx device.Buf, n, c1, h1, w1, c, h, w int) {
+	d.launch(KReconcileBackward, d.arg("ReconcileBackward", "dy", dy), d.arg("ReconcileBackward", "dx", dx),
+		IntArg(n), IntArg(c1), IntArg(h1), IntArg(w1), IntArg(c), IntArg(h), IntArg(w))
+}
+
+func (d *Device) GAPBackward(dg, dx device.Buf, rows, hw int) {
+	d.launch(KGAPBackward, d.arg("GAPBackward", "dg", dg), d.arg("GAPBackward", "dx", dx), IntArg(rows), IntArg(hw))
+}
+
+func (d *Device) AddBias(y, b device.Buf, rows, n int) {
+	d.launch(KAddBias, d.arg("AddBias", "y", y), d.arg("AddBias", "b", b), IntArg(rows), IntArg(n))
+}
+
+func (d *Device) SoftmaxXent(logits, labels, loss, dLogits device.Buf, k, n int) {
+	const op = "SoftmaxXent"
+	d.launch(KSoftmaxXent, d.arg(op, "logits", logits), d.arg(op, "labels", labels), d.arg(op, "loss", loss),
+		d.arg(op, "dLogits", dLogits), IntArg(k), IntArg(n))
+}
+
+// ChannelSum runs ev_chan_partial then ev_chan_finish, with part as
+// float64 scratch (which must start at an even offset, for alignment).
+func (d *Device) ChannelSum(x, part, out device.Buf, c, p int, alpha float32) {
+	const op = "ChannelSum"
+	if bp, err := d.own(part); err == nil && bp.off%2 != 0 {
+		d.fail(fmt.Errorf("cuda: %s: part starts at an odd offset (%d): float64 scratch needs 8-byte alignment", op, bp.off))
+		return
+	}
+	k := device.SumParts(p)
+	pa := d.arg(op, "part", part)
+	d.launch(KChanPartial, d.arg(op, "x", x), pa, IntArg(c), IntArg(p), IntArg(k))
+	d.launch(KChanFinish, pa, d.arg(op, "out", out), IntArg(c), IntArg(k), FloatArg(alpha))
+}
+
+func (d *Device) SGD(w, v, g device.Buf, n int, lr, momentum, decay float32) {
+	d.launch(KSGD, d.arg("SGD", "w", w), d.arg("SGD", "v", v), d.arg("SGD", "g", g), IntArg(n),
+		FloatArg(lr), FloatArg(momentum), FloatArg(decay))
+}
