@@ -10,6 +10,7 @@ import (
 
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/train/dataset"
+	"github.com/evoswarm/evoswarm/train/device"
 )
 
 // RunOptions are the settings of one training run beyond the experiment's
@@ -23,6 +24,10 @@ type RunOptions struct {
 	// Progress, if set, is called after every step with the step number
 	// (from 1) and the batch loss.
 	Progress func(step int, loss float64)
+	// Device, when set, trains and evaluates on that device (a GPU, see
+	// package device) instead of the CPU. The caller must not be using it
+	// (Train takes it with Begin).
+	Device device.Device
 }
 
 // Result is what training and evaluating one genome produced.
@@ -43,6 +48,8 @@ type Result struct {
 	EvalFLOPs  int64 `json:"eval_flops"`
 	Inheritance
 	FinalLoss float64 `json:"final_loss"`
+	// Device names the device that trained it; empty for the CPU.
+	Device string `json:"device,omitempty"`
 	// Diverged is set, with Reason, when the loss became NaN or infinite:
 	// the individual gets fitness 0 and is not an error.
 	Diverged bool   `json:"diverged"`
@@ -70,6 +77,9 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 	r, err := check(g, data, &cfg)
 	if err != nil {
 		return nil, err
+	}
+	if opt.Device != nil {
+		return trainOnDevice(ctx, g, r, parent, data, cfg, opt)
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x747261696e)) // "train"
 	net, err := newNetwork(g, r, parent, &cfg, rng)

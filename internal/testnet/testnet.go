@@ -1,9 +1,14 @@
-// Package testnet holds fixed genomes that tests in several packages check
-// the same network with: the training engine against PyTorch, the ONNX
-// export against the training engine.
+// Package testnet holds genomes that tests and checks in several packages
+// share: the training engine against PyTorch, the ONNX export against the
+// training engine, a GPU against the CPU.
 package testnet
 
-import "github.com/evoswarm/evoswarm/island/dna"
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
 
 // CrossCheck is input 13x11x3 -> conv 3x3 stride 2 to 8 channels ->
 // BN-ReLU vertex a (7x6x8) -> conv 3x5 stride 1 to 5 channels -> linear
@@ -41,4 +46,52 @@ func CrossCheck() *dna.Genome {
 			ident(12, 4, 1, skip),
 		},
 	}
+}
+
+// Evolved is a seeded chain of mutations from the initial genome that looks
+// like what evolution builds: it applies extra random mutations, then
+// inserts convolutions until there are at least convs of them and adds
+// skips until there are at least skips edges off the backbone. Mutations
+// that do not apply are skipped; the chain is bounded in length.
+func Evolved(in dna.Shape, classes int, seed uint64, convs, skips, extra int, o dna.MutateOptions) (*dna.Genome, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x65766f6c)) // "evol"
+	g := dna.Initial(in, classes, dna.PaperLearningRate)
+	count := func() (c, s int) {
+		for _, e := range g.Edges {
+			if e.Type == dna.Conv {
+				c++
+			}
+			if e.DepthPrecedence == dna.SkipPrecedence {
+				s++
+			}
+		}
+		return c, s
+	}
+	for range extra {
+		child, _, err := dna.Mutate(g, rng, o)
+		if err != nil {
+			return nil, err
+		}
+		g = child
+	}
+	for range 200 {
+		c, s := count()
+		k := dna.InsertConvolution
+		switch {
+		case c >= convs && s >= skips:
+			k = dna.None
+		case c >= convs:
+			k = dna.AddSkip
+		}
+		if k == dna.None {
+			break
+		}
+		if child, _, err := dna.MutateWith(g, k, rng, o); err == nil {
+			g = child
+		}
+	}
+	if c, s := count(); c < convs || s < skips {
+		return nil, fmt.Errorf("testnet: %d convs and %d skips after 200 mutations, want %d and %d", c, s, convs, skips)
+	}
+	return g, nil
 }
