@@ -11,6 +11,7 @@ import (
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train"
 	"github.com/evoswarm/evoswarm/train/dataset"
+	"github.com/evoswarm/evoswarm/train/device"
 )
 
 // population adapts the store to the island's Population.
@@ -138,6 +139,23 @@ func (p population) Births() (uint64, error) {
 type trainer struct {
 	data *dataset.Set
 	cfg  train.Config
+	// devs, when not nil, holds the node's idle GPUs: each Train call
+	// takes one for its run and gives it back, so that one worker per GPU
+	// trains on its own device.
+	devs chan device.Device
+}
+
+// newTrainer returns the trainer over devs, or the CPU trainer when there
+// are none.
+func newTrainer(data *dataset.Set, cfg train.Config, devs []device.Device) trainer {
+	t := trainer{data: data, cfg: cfg}
+	if len(devs) > 0 {
+		t.devs = make(chan device.Device, len(devs))
+		for _, d := range devs {
+			t.devs <- d
+		}
+	}
+	return t
 }
 
 // maxWeightBytes bounds a weights blob by the experiment's parameter bound:
@@ -154,7 +172,16 @@ func (t trainer) Train(ctx context.Context, g *dna.Genome, parentWeights []byte,
 			return nil, err
 		}
 	}
-	res, err := train.Train(ctx, g, parent, t.data, t.cfg, train.RunOptions{Seed: seed})
+	opt := train.RunOptions{Seed: seed}
+	if t.devs != nil {
+		select {
+		case opt.Device = <-t.devs:
+			defer func() { t.devs <- opt.Device }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	res, err := train.Train(ctx, g, parent, t.data, t.cfg, opt)
 	if err != nil {
 		return nil, err
 	}

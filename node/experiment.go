@@ -80,7 +80,7 @@ type Migration struct {
 }
 
 // Presets returns the names of the shipped presets.
-func Presets() []string { return []string{"paper", "cpu-small", "smoke"} }
+func Presets() []string { return []string{"paper", "cpu-small", "gpu-small", "smoke"} }
 
 // Preset returns a shipped experiment:
 //
@@ -90,6 +90,9 @@ func Presets() []string { return []string{"paper", "cpu-small", "smoke"} }
 //     300 steps per child, population 20, 2 workers, and inserted
 //     convolutions get at least 16 channels (a documented departure from
 //     the paper, which makes the climb from one-channel images slow).
+//   - gpu-small: cpu-small's population and insertion rule for one GPU
+//     (daemon --device cuda): 1,000 steps per child, larger networks
+//     (5M parameters, 2 GFLOPs, 512 channels, 8 GiB per network).
 //   - smoke: a few steps per child, a population of 4, small networks
 //     (16 vertices, 128 MiB per network), for tests, soaks and crash
 //     drills; not for results.
@@ -125,6 +128,15 @@ func Preset(name string) (*Experiment, error) {
 		e.Bounds.MaxFLOPs = 300_000_000
 		e.Bounds.MaxChannels = 256
 		e.Train.MemoryBudget = 2 << 30
+	case "gpu-small":
+		e.Train.Steps = 1000
+		e.Population = 20
+		e.Workers = 1
+		e.InsertMinChannels = 16
+		e.Bounds.MaxParams = 5_000_000
+		e.Bounds.MaxFLOPs = 2_000_000_000
+		e.Bounds.MaxChannels = 512
+		e.Train.MemoryBudget = 8 << 30
 	case "smoke":
 		e.Train.Steps = 5
 		e.Population = 4

@@ -21,6 +21,7 @@ import (
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train/dataset"
+	"github.com/evoswarm/evoswarm/train/device"
 	"github.com/evoswarm/evoswarm/train/kernels"
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
@@ -36,6 +37,10 @@ type Options struct {
 	MaxChildren int
 	// MinFreeBytes is passed to the store (0: its default).
 	MinFreeBytes int64
+	// Devices are the GPUs children train on, one worker each (they
+	// replace the experiment's worker count). None: the CPU, with the
+	// experiment's workers.
+	Devices []device.Device
 }
 
 // Node is a running evoswarm node over one repo.
@@ -146,10 +151,17 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	if err != nil {
 		return err
 	}
-	kernels.Workers = max(1, runtime.GOMAXPROCS(0)/n.exp.Workers)
+	workers := n.exp.Workers
+	if len(n.opts.Devices) > 0 {
+		workers = len(n.opts.Devices)
+		for _, d := range n.opts.Devices {
+			n.log.Info("training on a GPU", "device", d.Name())
+		}
+	}
+	kernels.Workers = max(1, runtime.GOMAXPROCS(0)/workers)
 	n.limitMemory()
 	cfg := island.Config{
-		SetPoint: n.exp.Population, Workers: n.exp.Workers, Mode: n.exp.Selection, Mutation: mut,
+		SetPoint: n.exp.Population, Workers: workers, Mode: n.exp.Selection, Mutation: mut,
 		Input: dna.Shape{H: n.data.H, W: n.data.W, C: n.data.C}, Classes: n.data.Classes,
 		LearningRate: n.exp.InitialLearningRate, Seed: n.exp.Seed, Stream: streamOf(n.peer), Origin: n.peer,
 		EmigrateEvery: n.exp.Migration.EveryReproductions, MaxChildren: n.opts.MaxChildren,
@@ -167,7 +179,7 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	if cfg.Sent, err = n.emigrated(); err != nil {
 		return err
 	}
-	n.island, err = island.New(cfg, population{n.store}, trainer{data: n.data, cfg: n.exp.Train}, n.ex, n.log)
+	n.island, err = island.New(cfg, population{n.store}, newTrainer(n.data, n.exp.Train, n.opts.Devices), n.ex, n.log)
 	if err != nil {
 		return err
 	}
@@ -277,6 +289,9 @@ func (n *Node) Status() (*Status, error) {
 	}
 	if n.island != nil {
 		st.TrainingSeconds = float64(n.island.Stats().TrainingSec.Load()) / 1000
+	}
+	for _, d := range n.opts.Devices {
+		st.Devices = append(st.Devices, d.Name())
 	}
 	if n.ex != nil {
 		st.Addrs, st.Topic, st.Peers = n.ex.sw.Addrs(), n.ex.sw.Topic(), len(n.ex.sw.Peers())

@@ -32,8 +32,11 @@ type Status struct {
 	// the daemon started (running daemon only).
 	TrainingSeconds float64   `json:"training_seconds"`
 	StartedAt       time.Time `json:"started_at"`
-	MigrantsIn      uint64    `json:"migrants_in"`  // immigrants that won their tournament
-	MigrantsOut     uint64    `json:"migrants_out"` // emigrations
+	// Devices names the GPUs the workers train on (running daemon only;
+	// none: the CPU).
+	Devices     []string `json:"devices,omitempty"`
+	MigrantsIn  uint64   `json:"migrants_in"`  // immigrants that won their tournament
+	MigrantsOut uint64   `json:"migrants_out"` // emigrations
 	// Received counts announcements whose weights were fetched and whose
 	// fitness was re-measured here (running daemon only); Dropped those
 	// given up (weights unreachable or bogus); Penalized the claims far

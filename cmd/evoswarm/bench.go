@@ -25,7 +25,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure training speed and memory",
 	}
-	cmd.AddCommand(newBenchTrainCmd(), newBenchMemoryCmd())
+	cmd.AddCommand(newBenchTrainCmd(), newBenchMemoryCmd(), newBenchAgreeCmd())
 	return cmd
 }
 
@@ -39,6 +39,7 @@ type benchTrainResult struct {
 	Threads              int     `json:"threads"`
 	PeakRSSMiB           float64 `json:"peak_rss_mib"`
 	Genome               string  `json:"genome"`
+	Device               string  `json:"device,omitempty"`
 }
 
 func newBenchTrainCmd() *cobra.Command {
@@ -46,6 +47,7 @@ func newBenchTrainCmd() *cobra.Command {
 		steps                              int
 		jsonOut                            bool
 		dataName, genomePath, out, profile string
+		devSpec                            string
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -97,6 +99,12 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 				}
 			}
 			opt := train.RunOptions{Seed: 1}
+			if opt.Device, err = openOneDevice(devSpec, cmd.ErrOrStderr()); err != nil {
+				return err
+			}
+			if opt.Device != nil {
+				defer opt.Device.Close()
+			}
 			if !jsonOut && isTerminal(cmd.ErrOrStderr()) {
 				opt.Progress = progressBar(cmd.ErrOrStderr(), steps)
 			}
@@ -108,7 +116,12 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 				return err
 			}
 			start := time.Now()
-			if _, err := train.Evaluate(ctx, g, res.Weights, data, data.Val, cfg); err != nil {
+			if opt.Device != nil {
+				_, err = train.EvaluateOn(ctx, g, res.Weights, data, data.Val, cfg, opt.Device)
+			} else {
+				_, err = train.Evaluate(ctx, g, res.Weights, data, data.Val, cfg)
+			}
+			if err != nil {
 				return err
 			}
 			r := benchTrainResult{
@@ -120,11 +133,15 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 				Threads:              kernels.Workers,
 				PeakRSSMiB:           peakRSSMiB(),
 				Genome:               g.ID().Short(),
+				Device:               res.Device,
 			}
 			if jsonOut {
 				return printJSON(cmd.OutOrStdout(), r, false)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "genome %s, %d steps of batch %d, BLAS %s, %d threads\n", r.Genome, r.Steps, cfg.BatchSize, r.BLAS, r.Threads)
+			if r.Device != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "device %s\n", r.Device)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "training    %8.1f images/s\nevaluation  %8.1f images/s\nval accuracy %.4f\npeak RSS    %8.1f MiB\n",
 				r.TrainImagesPerSecond, r.EvalImagesPerSecond, r.ValAccuracy, r.PeakRSSMiB)
 			return nil
@@ -135,6 +152,7 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 	cmd.Flags().StringVar(&dataName, "data", "fashion-mnist", "data set name or directory")
 	cmd.Flags().StringVar(&genomePath, "genome", "", "benchmark this genome instead of the reference CNN")
 	cmd.Flags().StringVar(&out, "genome-out", "", "write the benchmarked genome's JSON to this file")
+	addDeviceFlag(cmd, &devSpec, "cpu")
 	cmd.Flags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the training run (go tool pprof) to this file")
 	return cmd
 }

@@ -35,7 +35,13 @@ type daemon struct {
 // startDaemon starts a daemon on repo and waits for "ready".
 func startDaemon(t *testing.T, repo string, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(binary(t), append([]string{"daemon", "--repo", repo, "--log-level", "warn"}, args...)...)
+	return startDaemonBin(t, binary(t), repo, args...)
+}
+
+// startDaemonBin is startDaemon with another build of evoswarm.
+func startDaemonBin(t *testing.T, bin, repo string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"daemon", "--repo", repo, "--log-level", "warn"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -147,7 +147,7 @@ or on Ctrl-C, and prints the best individual found.`,
 		},
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
-	cmd.Flags().StringVar(&preset, "preset", "cpu-small", "experiment preset: paper, cpu-small or smoke")
+	cmd.Flags().StringVar(&preset, "preset", "cpu-small", "experiment preset: paper, cpu-small, gpu-small or smoke")
 	cmd.Flags().StringVar(&expFile, "experiment", "", "experiment JSON file (instead of a preset)")
 	cmd.Flags().StringVar(&dat, "data", "", "data set (overrides the experiment's)")
 	cmd.Flags().IntVar(&workers, "workers", 0, "workers per node (overrides the experiment's)")

@@ -36,7 +36,7 @@ func newInitCmd() *cobra.Command {
 		Long: `Create a repo directory holding the experiment (experiment.json), a new
 Ed25519 identity (identity.key, mode 0600) and, once the daemon first runs,
 the Badger store (db/). The experiment comes from a preset (paper,
-cpu-small, smoke) or a JSON file; see docs/experiments.md. The data set is
+cpu-small, gpu-small, smoke) or a JSON file; see docs/experiments.md. The data set is
 loaded once to pin its identity. Refuses a directory that holds a repo.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,7 +82,7 @@ loaded once to pin its identity. Refuses a directory that holds a repo.`,
 		},
 	}
 	repoFlag(cmd, &repo)
-	cmd.Flags().StringVar(&preset, "preset", "cpu-small", "experiment preset: paper, cpu-small or smoke")
+	cmd.Flags().StringVar(&preset, "preset", "cpu-small", "experiment preset: paper, cpu-small, gpu-small or smoke")
 	cmd.Flags().StringVar(&expFile, "experiment", "", "experiment JSON file (instead of a preset)")
 	cmd.Flags().StringVar(&data, "data", "", "data set name or directory (overrides the experiment's)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "root seed (overrides the experiment's)")
@@ -94,6 +94,7 @@ func newDaemonCmd() *cobra.Command {
 	var repo, api, logLevel string
 	var maxChildren int
 	var minFree int64
+	var devSpec string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run a node: evolve the repo's population and serve the local API",
@@ -111,7 +112,15 @@ nothing committed is lost, and it resumes when started again.`,
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			n, err := node.Open(repo, node.Options{APIAddr: api, Logger: log, MaxChildren: maxChildren, MinFreeBytes: minFree})
+			devs, note, err := openDevicesNote(devSpec)
+			if err != nil {
+				return err
+			}
+			defer closeDevices(devs)
+			if note != "" {
+				log.Info(note, "device", devSpec)
+			}
+			n, err := node.Open(repo, node.Options{APIAddr: api, Logger: log, MaxChildren: maxChildren, MinFreeBytes: minFree, Devices: devs})
 			if err != nil {
 				return diskFullHint(err)
 			}
@@ -143,6 +152,7 @@ nothing committed is lost, and it resumes when started again.`,
 	repoFlag(cmd, &repo)
 	cmd.Flags().StringVar(&api, "api", "", "local API address, loopback only (default: config.json's api, 127.0.0.1:0)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	addDeviceFlag(cmd, &devSpec, "auto")
 	cmd.Flags().IntVar(&maxChildren, "max-children", 0, "stop after this many children (0: run until stopped)")
 	cmd.Flags().Int64Var(&minFree, "min-free", 0, "stop with a disk-full error when the repo's file system has fewer free bytes than this (0: the store's default, 256 MiB)")
 	return cmd
@@ -207,6 +217,9 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(w, "population   %d alive, %d training (set-point %d)\n", st.Alive, st.Training, st.SetPoint)
 			fmt.Fprintf(w, "trained      %d (killed %d, abandoned %d, errors %d)\n", st.TrainedTotal, st.KilledTotal, st.Abandoned, st.ErrorsTotal)
 			fmt.Fprintf(w, "compute      %.3g FLOPs\n", st.FLOPsTotal)
+			for _, d := range st.Devices {
+				fmt.Fprintf(w, "device       %s\n", d)
+			}
 			fmt.Fprintf(w, "migrants     %d sent, %d received and re-measured, %d won their tournament, %d dropped; %d peers\n", st.MigrantsOut, st.Received, st.MigrantsIn, st.Dropped, st.Peers)
 			if st.Topic != "" {
 				fmt.Fprintf(w, "topic        %s\n", st.Topic)
