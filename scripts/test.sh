@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The test command: install what the tests need, then run every test.
+# The test command: install what the tests need, then run every test
+# (the GPU ones on the emulated device; scripts/gpu-check.sh runs them on a
+# real GPU).
 #   scripts/test.sh            # all tests (what CI runs)
 #   scripts/test.sh -short     # skip the slow ones
 # Extra arguments go to the final `go test`.
@@ -13,4 +15,8 @@ go vet -tags openblas ./train/... ./cmd/...
 # benchmark steps (no timing asserted), so it stays compiled and exercised.
 go test -count=1 -tags openblas -run 'Gradients|CrossCheck|TestTrainLearns' ./train/...
 go run -tags openblas ./cmd/evoswarm bench train --steps 5 --json
+# The GPU build (-tags gpu): compiled against CUDA headers and stub
+# libraries from Debian's nvidia-cuda-dev (scripts/cuda-sdk.sh), vetted, and
+# its host side run without a GPU (scripts/gpu-build-check.sh).
+bash scripts/gpu-build-check.sh
 go test -count=1 -timeout 20m "$@" ./...

@@ -10,7 +10,7 @@ norm momentum 0.1 and epsilon 1e-3. After a few warm-up steps it times
 torch.no_grad, model.eval()), and reports images per second for each and
 the peak resident memory.
 
-    torch_ref.py [--steps N] [--threads T] [--json]
+    torch_ref.py [--steps N] [--threads T] [--device cpu|cuda] [--json]
                  [--data DIR | --synthetic] [--genome FILE]
     torch_ref.py --check FILE   # FILE: ReferenceCNN's genome JSON
 
@@ -154,6 +154,7 @@ def main():
     p.add_argument("--synthetic", action="store_true", help="use random data")
     p.add_argument("--genome", help="benchmark this genome JSON (via torchnet.py) instead of the reference CNN")
     p.add_argument("--lr", type=float, help="learning rate (default: 0.05, or the genome's)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda[:N]")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--check", metavar="FILE", help="check the reference CNN against torchnet's build of FILE and exit")
     args = p.parse_args()
@@ -172,6 +173,8 @@ def main():
         model = reference_cnn()
         opt = reference_sgd(model, args.lr or 0.05)
         shape, classes = (1, 28, 28), 10
+    dev = torch.device(args.device)
+    model.to(dev)
     xtr, ytr, xte, yte, data_name = load_data(args, shape, classes)
     # Per-channel normalisation with the training set's statistics; the
     # images stay uint8 and each batch is normalised as it is drawn.
@@ -182,10 +185,12 @@ def main():
                  for lo in range(0, len(xtr), 1000)) for c in range(shape[0])]
     means = [float((h * levels).sum() / h.sum()) for h in hists]
     stds = [float(np.sqrt((h * (levels - m) ** 2).sum() / h.sum())) for h, m in zip(hists, means)]
-    mean = torch.tensor(means).view(1, -1, 1, 1)
-    std = torch.tensor(stds).view(1, -1, 1, 1)
+    mean = torch.tensor(means, device=dev).view(1, -1, 1, 1)
+    std = torch.tensor(stds, device=dev).view(1, -1, 1, 1)
     def norm(x):
-        return (x.float() / 255 - mean) / std
+        # Each batch is drawn on the host and copied to the device, as
+        # evoswarm does.
+        return (x.to(dev, non_blocking=True).float() / 255 - mean) / std
 
     perm, pos = torch.randperm(len(xtr)), 0
     def step():
@@ -194,7 +199,7 @@ def main():
             perm, pos = torch.randperm(len(xtr)), 0
         idx = perm[pos: pos + args.batch]
         pos += args.batch
-        loss = F.cross_entropy(model(norm(xtr[idx])), ytr[idx])
+        loss = F.cross_entropy(model(norm(xtr[idx])), ytr[idx].to(dev, non_blocking=True))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -217,7 +222,7 @@ def main():
         t0 = time.perf_counter()
         for lo in range(0, n_eval, args.eval_batch):
             hi = min(lo + args.eval_batch, n_eval)
-            correct += (model(norm(xte[lo:hi])).argmax(1) == yte[lo:hi]).sum().item()
+            correct += (model(norm(xte[lo:hi])).argmax(1).cpu() == yte[lo:hi]).sum().item()
         eval_s = time.perf_counter() - t0
 
     res = {
@@ -225,6 +230,7 @@ def main():
         "eval_images_per_second": n_eval / eval_s,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "threads": args.threads,
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "steps": args.steps,
         "torch": torch.__version__,
         "model": args.genome or "reference-cnn",
@@ -232,10 +238,12 @@ def main():
         "final_loss": loss,
         "eval_accuracy": correct / n_eval,
     }
+    if dev.type == "cuda":
+        res["peak_gpu_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
     if args.json:
         print(json.dumps(res))
     else:
-        print("model %s on %s, torch %s, %d threads" % (res["model"], data_name, res["torch"], args.threads))
+        print("model %s on %s, torch %s, %d threads, device %s" % (res["model"], data_name, res["torch"], args.threads, res["device"]))
         print("train: %d steps of %d in %.2f s: %.1f images/s (final loss %.4f)"
               % (args.steps, args.batch, train_s, res["train_images_per_second"], loss))
         print("eval:  %d images in batches of %d in %.2f s: %.1f images/s (accuracy %.4f)"
