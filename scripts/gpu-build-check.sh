@@ -8,7 +8,8 @@
 #     (argument checks, launch configuration, sticky errors, threads) with
 #     the emulated kernels in the GPU's place, and the stub driver's
 #     refusal reported as an error, not an exit;
-#   - evoswarm --device auto: one line, then training on the CPU;
+#   - evoswarm --device auto: one line, then training on the CPU, both
+#     where the driver is missing and where it is a stub;
 #   - evoswarm --device cuda: a clear error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,18 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 BUILD_GPU_XZ= bash scripts/build-gpu.sh "$dir/bin" >/dev/null
 CGO_CFLAGS="-I$PWD/.cuda/include" CGO_LDFLAGS="-L$PWD/.cuda/stubs" go vet -tags gpu ./train/cuda/ ./cmd/evoswarm/
+# No driver at all: the binary starts (the libraries are loaded with
+# dlopen, not NEEDED) and auto says why it uses the CPU.
+if readelf -d "$dir/bin/evoswarm" | grep -E 'NEEDED.*(libcuda|libcublas)'; then
+  echo "gpu-build-check: the binary still needs the CUDA libraries to start" >&2
+  exit 1
+fi
+env -u LD_LIBRARY_PATH "$dir/bin/evoswarm" bench train --device auto --steps 1 --json >/dev/null 2>"$dir/err"
+grep -q "libcuda.so.1: cannot open shared object file" "$dir/err" && grep -q "training on the CPU" "$dir/err" || {
+  echo "gpu-build-check: without libcuda.so.1, --device auto did not fall back to the CPU:" >&2
+  cat "$dir/err" >&2
+  exit 1
+}
 mkdir -p "$dir/lib"
 ln -s "$PWD/.cuda/stubs/libcuda.so" "$dir/lib/libcuda.so.1"
 ln -s "$PWD/.cuda/stubs/libcublas.so" "$dir/lib/libcublas.so.13"

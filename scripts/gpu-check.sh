@@ -14,8 +14,9 @@
 #
 # --bin DIR holds evoswarm and cuda.test built with -tags gpu (scripts/build-gpu.sh)
 # (scripts/build-gpu.sh makes them; without --bin the script runs it, which
-# needs Go). The binaries link libcuda.so.1 and libcublas.so.13; the script
-# finds cuBLAS in the CUDA toolkit or in PyTorch's pip wheels. When nvcc is
+# needs Go). The binaries load libcuda.so.1 and libcublas.so.13 at start;
+# the script puts the CUDA toolkit's or PyTorch's pip wheels' cuBLAS on
+# LD_LIBRARY_PATH. When nvcc is
 # there it regenerates the kernels' PTX first and runs that (the file is
 # saved in --out, to be committed as train/cuda/kernels.ptx).
 # The output is also written to --out/gpu-check.log. Exit status 0 means the
@@ -70,7 +71,7 @@ if [ -z "$libdirs" ]; then
 fi
 export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "cuBLAS from: ${libdirs:-not found}"
-ldd "$bin/evoswarm" | grep -E 'cuda|cublas'
+ldconfig -p | grep -E 'libcuda\.so\.1|libcublas\.so\.13' | head -4
 
 stamp "kernels: GPU against their CPU emulation (the embedded PTX)"
 timeout 120 "$bin/cuda.test" -test.v -test.count=1 > "$out/kernels-embedded.txt" 2>&1

@@ -21,32 +21,70 @@ package cuda
 // Download (a synchronous copy) or Sync waits for them.
 
 /*
+#cgo LDFLAGS: -ldl
+#include <stdio.h>
 #include <stdlib.h>
 #include <dlfcn.h>
 #include <cuda.h>
 
-#ifndef RTLD_NEXT
-#define RTLD_NEXT ((void *)-1l)
+// The driver (libcuda.so.1) and cuBLAS (libcublas.so.13) are loaded here,
+// before the Go runtime starts, with dlopen: scripts/build-gpu.sh removes
+// them from the binary's NEEDED list, so that the same binary starts on a
+// machine without them and --device auto falls back to the CPU. The calls
+// into them are bound lazily (PLT), at their first call, against these
+// RTLD_GLOBAL handles. (A binary built without that step has them NEEDED;
+// then dlopen returns the handles the loader already has.)
+// The cuBLAS major version the binary was linked for (scripts/build-gpu.sh
+// passes $CUBLAS_SONAME's).
+#ifndef EVOSWARM_CUBLAS_MAJOR
+#define EVOSWARM_CUBLAS_MAJOR 13
 #endif
+#define EVOSWARM_STR2(x) #x
+#define EVOSWARM_STR(x) EVOSWARM_STR2(x)
+#define EVOSWARM_CUBLAS_SONAME "libcublas.so." EVOSWARM_STR(EVOSWARM_CUBLAS_MAJOR)
+
+static void* evoswarm_libcuda;
+static void* evoswarm_libcublas;
+static char evoswarm_dlerror[512];
+
+__attribute__((constructor)) static void evoswarm_load_libraries(void)
+{
+	evoswarm_libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+	if (!evoswarm_libcuda) {
+		snprintf(evoswarm_dlerror, sizeof evoswarm_dlerror, "%s", dlerror());
+		return;
+	}
+	evoswarm_libcublas = dlopen(EVOSWARM_CUBLAS_SONAME, RTLD_NOW | RTLD_GLOBAL);
+	if (!evoswarm_libcublas)
+		snprintf(evoswarm_dlerror, sizeof evoswarm_dlerror, "%s", dlerror());
+}
 
 // gorgonia.org/cu calls cuInit(0) in its package init and exits the
 // process when it fails. This definition of cuInit, in the executable,
 // takes the place of the driver's for cu's call: it calls the driver's
-// (the next cuInit in the search order, libcuda.so.1's) and keeps the
-// result for Count to report, but tells cu that it succeeded, so that a
-// machine whose driver cannot start (no GPU, a driver and library version
-// mismatch, the stub library) gets an error from Count, and the program
-// can go on without the GPU, instead of an exit during initialisation.
+// and keeps the result for Count to report, but tells cu that it
+// succeeded, so that a machine whose driver cannot start (no GPU, a driver
+// and library version mismatch, the stub library) or is not there at all
+// gets an error from Count, and the program can go on without the GPU,
+// instead of an exit during initialisation.
+// evoswarm_cuinit_result: -1 not called, -2 a library did not load
+// (evoswarm_dlerror says which), else the driver's CUresult.
 int evoswarm_cuinit_result = -1;
 
 CUresult CUDAAPI cuInit(unsigned int flags)
 {
-	CUresult (*real)(unsigned int) = (CUresult(*)(unsigned int))dlsym(RTLD_NEXT, "cuInit");
+	if (!evoswarm_libcuda || !evoswarm_libcublas) {
+		evoswarm_cuinit_result = -2;
+		return CUDA_SUCCESS;
+	}
+	CUresult (*real)(unsigned int) = (CUresult(*)(unsigned int))dlsym(evoswarm_libcuda, "cuInit");
 	CUresult r = real ? real(flags) : CUDA_ERROR_NOT_INITIALIZED;
-	if (evoswarm_cuinit_result <= 0)
+	if (evoswarm_cuinit_result < 0)
 		evoswarm_cuinit_result = (int)r;
 	return CUDA_SUCCESS;
 }
+
+static const char* evoswarm_load_error(void) { return evoswarm_dlerror; }
 
 static const char* evoswarm_cu_error_name(int code)
 {
@@ -89,12 +127,14 @@ type backend struct{}
 
 // Count reports the number of CUDA devices, or why the driver did not
 // initialise (gorgonia.org/cu calls cuInit in its package init; see the
-// cuInit above). A binary built with -tags gpu needs libcuda.so.1 and
-// libcublas.so.13 to start at all.
+// cuInit above), or which library did not load.
 func (backend) Count() (int, error) {
 	if r := int(C.evoswarm_cuinit_result); r != 0 {
-		if r < 0 {
+		switch r {
+		case -1:
 			return 0, errors.New("cuda: cuInit was not called")
+		case -2:
+			return 0, fmt.Errorf("cuda: %s", C.GoString(C.evoswarm_load_error()))
 		}
 		return 0, fmt.Errorf("cuda: the driver did not initialise (cuInit: %s)", cuErrorText(r))
 	}

@@ -14,13 +14,16 @@
 // own CUDA build (which needs cuDNN 8 and changes how its CPU graphs run):
 // -tags cuda would switch every package that imports gorgonia over to it.
 //
-// Such a binary needs libcuda.so.1 (the NVIDIA driver) and libcublas.so.13
-// (cuBLAS 13, e.g. the nvidia-cublas wheel of a PyTorch installation, via
-// LD_LIBRARY_PATH) at run time, or it does not start: a -tags gpu binary
-// is for GPU machines. gorgonia.org/cu calls cuInit in its package init and
-// exits the process when that fails; cuda.go interposes cuInit so that a
-// driver that cannot start (no GPU, a version mismatch) is an error from
-// the backend's Count instead, and --device auto falls back to the CPU.
+// Such a binary loads libcuda.so.1 (the NVIDIA driver) and libcublas.so.13
+// (cuBLAS 13: the CUDA 13 toolkit's, or the nvidia-cublas wheel of a
+// PyTorch installation, via LD_LIBRARY_PATH) with dlopen before the Go
+// runtime starts; scripts/build-gpu.sh removes them from the binary's
+// NEEDED list, so the same binary starts where they are missing and
+// --device auto trains on the CPU there. gorgonia.org/cu calls cuInit in
+// its package init and exits the process when that fails; cuda.go
+// interposes cuInit so that a missing library or a driver that cannot
+// start (no GPU, a version mismatch) is an error from the backend's Count
+// instead.
 //
 // The kernels are the CUDA C of kernels.cu, compiled to kernels.ptx by
 // scripts/gen-ptx.sh (nvcc, or clang when there is no nvcc) and embedded in
