@@ -3,9 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"time"
 
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/train/dataset"
@@ -61,18 +59,9 @@ type pass struct {
 // NewDeviceNetwork builds g's network on dev with every tensor taken from w,
 // like NewNetwork. The caller must hold dev (Begin) while using it.
 func NewDeviceNetwork(g *dna.Genome, w *Weights, cfg Config, dev device.Device) (*DeviceNetwork, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := g.Validate(cfg.Bounds); err != nil {
-		return nil, err
-	}
-	r, err := g.Resolve()
+	r, err := resolveWithin(g, &cfg)
 	if err != nil {
 		return nil, err
-	}
-	if need := EstimateMemory(g, r, &cfg); need > cfg.MemoryBudget {
-		return nil, fmt.Errorf("%w: about %d MiB, the budget is %d MiB", ErrMemoryBudget, need>>20, cfg.MemoryBudget>>20)
 	}
 	n, err := newDeviceNetwork(g, r, w, &cfg, dev, rand.New(rand.NewPCG(0, 0)))
 	if err != nil {
@@ -597,97 +586,50 @@ func (n *DeviceNetwork) accuracy(ctx context.Context, data *dataset.Set, split *
 	return float64(correct) / float64(split.N), nil
 }
 
-// trainOnDevice is Train on opt.Device: the same model, initialisation,
-// batches (from the same random stream) and SGD, so that a genome trained
-// with the same seed on either device ends with the same weights up to
-// floating-point rounding.
-func trainOnDevice(ctx context.Context, g *dna.Genome, r *dna.Resolved, parent *Weights, data *dataset.Set, cfg Config, opt RunOptions) (*Result, error) {
-	dev := opt.Device
+// deviceEngine is Train's engine on a device: it holds the device (Begin)
+// from its creation to close.
+type deviceEngine struct {
+	net    *DeviceNetwork
+	end    func()
+	x      []float32
+	labels []int32
+}
+
+func newDeviceEngine(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, dev device.Device, rng *rand.Rand) (engine, error) {
 	end, err := dev.Begin()
 	if err != nil {
 		return nil, fmt.Errorf("train: %s: %w", dev.Name(), err)
 	}
-	defer end()
-	rng := rand.New(rand.NewPCG(opt.Seed, 0x747261696e)) // "train", as on the CPU
-	net, err := newDeviceNetwork(g, r, parent, &cfg, dev, rng)
+	net, err := newDeviceNetwork(g, r, parent, cfg, dev, rng)
 	if err != nil {
+		end()
 		return nil, err
 	}
-	defer net.Close()
-	res := &Result{Inheritance: net.inh, Device: dev.Name()}
-	flops := g.FLOPs()
-	p, err := net.getPass(cfg.BatchSize, true)
+	return &deviceEngine{net: net, end: end}, nil
+}
+
+func (e *deviceEngine) inheritance() Inheritance { return e.net.inh }
+
+func (e *deviceEngine) batch() ([]float32, []int32, error) {
+	p, err := e.net.getPass(e.net.cfg.BatchSize, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	sampler, err := dataset.NewSampler(data.Train.N, cfg.BatchSize, rng)
-	if err != nil {
-		return nil, err
-	}
-	aug := data.DefaultAugment()
-	in := g.Input
-	x := make([]float32, cfg.BatchSize*in.C*in.H*in.W)
-	labels := make([]int32, cfg.BatchSize)
-	start := time.Now()
-	for step := 1; step <= cfg.Steps; step++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := data.Batch(data.Train, sampler.Next(), aug, rng, x, labels); err != nil {
-			return nil, err
-		}
-		if err := dev.Upload(p.xin, x); err != nil {
-			return nil, net.devErr(err)
-		}
-		if err := dev.UploadInt32(p.labels, labels); err != nil {
-			return nil, net.devErr(err)
-		}
-		loss, err := net.step(p)
-		if err != nil {
-			return nil, err
-		}
-		res.Steps, res.FinalLoss = step, loss
-		res.TrainFLOPs += 3 * flops * int64(cfg.BatchSize)
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			res.Diverged = true
-			res.Reason = fmt.Sprintf("%v: loss %v at step %d", errDiverged, loss, step)
-			break
-		}
-		if opt.Progress != nil {
-			opt.Progress(step, loss)
-		}
-	}
-	if err := dev.Sync(); err != nil {
-		return nil, net.devErr(err)
-	}
-	res.Seconds = time.Since(start).Seconds()
-	if res.Seconds > 0 {
-		res.ImagesPerSecond = float64(res.Steps*cfg.BatchSize) / res.Seconds
-	}
-	if res.Weights, err = net.Weights(); err != nil {
-		return nil, err
-	}
-	if !res.Diverged && !net.m.finite() {
-		res.Diverged = true
-		res.Reason = fmt.Sprintf("%v: weights are not finite after step %d", errDiverged, res.Steps)
-	}
-	if res.Diverged {
-		return res, nil
-	}
-	eb := min(cfg.EvalBatch, max(data.Val.N, data.Test.N, 1))
-	if res.ValAccuracy, err = net.accuracy(ctx, data, data.Val, eb); err != nil {
-		return nil, err
-	}
-	res.EvalFLOPs += flops * int64(data.Val.N)
-	if opt.Test {
-		acc, err := net.accuracy(ctx, data, data.Test, eb)
-		if err != nil {
-			return nil, err
-		}
-		res.TestAccuracy = &acc
-		res.EvalFLOPs += flops * int64(data.Test.N)
-	}
-	return res, nil
+	e.x, e.labels = make([]float32, p.xin.Len()), make([]int32, p.batch)
+	return e.x, e.labels, nil
+}
+
+func (e *deviceEngine) trainStep() (float64, error) { return e.net.TrainStep(e.x, e.labels) }
+
+func (e *deviceEngine) weights() (*Weights, error) { return e.net.Weights() }
+
+func (e *deviceEngine) accuracy(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) (float64, error) {
+	return e.net.accuracy(ctx, data, split, batch)
+}
+
+func (e *deviceEngine) close() {
+	e.net.Close()
+	e.end()
 }
 
 // EvaluateOn is Evaluate on a device: the accuracy of g with weights w on a

@@ -24,18 +24,9 @@ type Network struct {
 // w lacks a tensor or has one of the wrong shape, or if g is over the
 // bounds or the memory budget.
 func NewNetwork(g *dna.Genome, w *Weights, cfg Config) (*Network, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := g.Validate(cfg.Bounds); err != nil {
-		return nil, err
-	}
-	r, err := g.Resolve()
+	r, err := resolveWithin(g, &cfg)
 	if err != nil {
 		return nil, err
-	}
-	if need := EstimateMemory(g, r, &cfg); need > cfg.MemoryBudget {
-		return nil, fmt.Errorf("%w: about %d MiB, the budget is %d MiB", ErrMemoryBudget, need>>20, cfg.MemoryBudget>>20)
 	}
 	n, err := newNetwork(g, r, w, &cfg, rand.New(rand.NewPCG(0, 0)))
 	if err != nil {
@@ -46,6 +37,26 @@ func NewNetwork(g *dna.Genome, w *Weights, cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("train: the weights lack %d of genome %s's tensors (or have them in another shape)", n.inh.NewTensors, g.ID().Short())
 	}
 	return n, nil
+}
+
+// resolveWithin validates the config and the genome against the bounds,
+// resolves its shapes and checks its memory estimate against the budget,
+// before anything is allocated.
+func resolveWithin(g *dna.Genome, cfg *Config) (*dna.Resolved, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := g.Validate(cfg.Bounds); err != nil {
+		return nil, err
+	}
+	r, err := g.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	if need := EstimateMemory(g, r, cfg); need > cfg.MemoryBudget {
+		return nil, fmt.Errorf("%w: about %d MiB, the budget is %d MiB", ErrMemoryBudget, need>>20, cfg.MemoryBudget>>20)
+	}
+	return r, nil
 }
 
 func newNetwork(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng *rand.Rand) (*Network, error) {

@@ -78,18 +78,23 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 	if err != nil {
 		return nil, err
 	}
-	if opt.Device != nil {
-		return trainOnDevice(ctx, g, r, parent, data, cfg, opt)
-	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x747261696e)) // "train"
-	net, err := newNetwork(g, r, parent, &cfg, rng)
+	var eng engine
+	if opt.Device != nil {
+		eng, err = newDeviceEngine(g, r, parent, &cfg, opt.Device, rng)
+	} else {
+		eng, err = newCPUEngine(g, r, parent, &cfg, rng)
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer net.Close()
-	res = &Result{Inheritance: net.inh}
+	defer eng.close()
+	res = &Result{Inheritance: eng.inheritance()}
+	if opt.Device != nil {
+		res.Device = opt.Device.Name()
+	}
 	flops := g.FLOPs()
-	tr, err := net.trainGraph()
+	x, labels, err := eng.batch()
 	if err != nil {
 		return nil, err
 	}
@@ -103,10 +108,10 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := data.Batch(data.Train, sampler.Next(), aug, rng, tr.xval.Float32s(), tr.lb.y); err != nil {
+		if err := data.Batch(data.Train, sampler.Next(), aug, rng, x, labels); err != nil {
 			return nil, err
 		}
-		loss, err := net.step()
+		loss, err := eng.trainStep()
 		if err != nil {
 			return nil, err
 		}
@@ -125,24 +130,23 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 	if res.Seconds > 0 {
 		res.ImagesPerSecond = float64(res.Steps*cfg.BatchSize) / res.Seconds
 	}
-	if !res.Diverged && !net.m.finite() {
+	if res.Weights, err = eng.weights(); err != nil {
+		return nil, err
+	}
+	if !res.Diverged && !res.Weights.finite() {
 		res.Diverged = true
 		res.Reason = fmt.Sprintf("%v: weights are not finite after step %d", errDiverged, res.Steps)
 	}
-	res.Weights = net.m.weights
 	if res.Diverged {
 		return res, nil
 	}
-	ev, err := net.evalGraph(min(cfg.EvalBatch, max(data.Val.N, data.Test.N, 1)))
-	if err != nil {
-		return nil, err
-	}
-	if res.ValAccuracy, err = ev.accuracy(ctx, data, data.Val); err != nil {
+	eb := min(cfg.EvalBatch, max(data.Val.N, data.Test.N, 1))
+	if res.ValAccuracy, err = eng.accuracy(ctx, data, data.Val, eb); err != nil {
 		return nil, err
 	}
 	res.EvalFLOPs += flops * int64(data.Val.N)
 	if opt.Test {
-		acc, err := ev.accuracy(ctx, data, data.Test)
+		acc, err := eng.accuracy(ctx, data, data.Test, eb)
 		if err != nil {
 			return nil, err
 		}
@@ -151,6 +155,57 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 	}
 	return res, nil
 }
+
+// engine is what Train drives: the gorgonia network on the CPU, or a
+// DeviceNetwork on a device. Both lay out the model from the same random
+// stream, so a seed gives the same initial weights and batches on either.
+type engine interface {
+	inheritance() Inheritance
+	// batch returns the buffers each training batch is written into.
+	batch() (x []float32, labels []int32, err error)
+	// trainStep trains on the batch in those buffers and returns its loss;
+	// a loss that is not finite is returned without an update.
+	trainStep() (float64, error)
+	// weights returns the tensors, on the host.
+	weights() (*Weights, error)
+	accuracy(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) (float64, error)
+	close()
+}
+
+// cpuEngine is the gorgonia Network.
+type cpuEngine struct{ net *Network }
+
+func newCPUEngine(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng *rand.Rand) (engine, error) {
+	net, err := newNetwork(g, r, parent, cfg, rng)
+	if err != nil {
+		return nil, err
+	}
+	return cpuEngine{net}, nil
+}
+
+func (e cpuEngine) inheritance() Inheritance { return e.net.inh }
+
+func (e cpuEngine) batch() ([]float32, []int32, error) {
+	tr, err := e.net.trainGraph()
+	if err != nil {
+		return nil, nil, err
+	}
+	return tr.xval.Float32s(), tr.lb.y, nil
+}
+
+func (e cpuEngine) trainStep() (float64, error) { return e.net.step() }
+
+func (e cpuEngine) weights() (*Weights, error) { return e.net.m.weights, nil }
+
+func (e cpuEngine) accuracy(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) (float64, error) {
+	ev, err := e.net.evalGraph(batch)
+	if err != nil {
+		return 0, err
+	}
+	return ev.accuracy(ctx, data, split)
+}
+
+func (e cpuEngine) close() { e.net.Close() }
 
 // Evaluate measures the accuracy of g with the given weights on a split,
 // with a forward-only graph.
@@ -190,14 +245,7 @@ func check(g *dna.Genome, data *dataset.Set, cfg *Config) (*dna.Resolved, error)
 	if data.Train.N < cfg.BatchSize {
 		return nil, fmt.Errorf("train: training split has %d images, fewer than a batch of %d", data.Train.N, cfg.BatchSize)
 	}
-	r, err := g.Resolve()
-	if err != nil {
-		return nil, err
-	}
-	if need := EstimateMemory(g, r, cfg); need > cfg.MemoryBudget {
-		return nil, fmt.Errorf("%w: about %d MiB, the budget is %d MiB", ErrMemoryBudget, need>>20, cfg.MemoryBudget>>20)
-	}
-	return r, nil
+	return resolveWithin(g, cfg)
 }
 
 // accuracy runs the forward-only graph over a split in batches; a short last
@@ -283,8 +331,8 @@ func Predict(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, 
 }
 
 // finite reports whether every tensor holds finite values.
-func (m *model) finite() bool {
-	for _, t := range m.weights.Tensors {
+func (w *Weights) finite() bool {
+	for _, t := range w.Tensors {
 		for _, v := range t.Data {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				return false
