@@ -86,3 +86,8 @@ entries=$(grep -cE '^\s*(\.visible\s+)?\.entry\s' "$tmp/k.ptx" || true)
 mkdir -p "$(dirname "$OUT")"
 mv "$tmp/out.ptx" "$OUT"
 log "wrote $OUT ($entries kernels, $(grep -m1 -E '^\.version' "$OUT" | tr -d '\n'), $(grep -m1 -E '^\.target' "$OUT" | tr -d '\n'))"
+# The emulator compiles kernels.cu through an #include the go command does
+# not track; its recorded checksum makes it rebuild (train/cuda/emu).
+if [[ $OUT == "$ROOT/train/cuda/kernels.ptx" ]] && command -v go >/dev/null; then
+	(cd "$ROOT" && go generate ./train/cuda/emu >/dev/null) && log "updated train/cuda/emu's checksum of kernels.cu"
+fi
