@@ -131,7 +131,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if nr == 0 {
 		t.Errorf("the population table has no rows")
 	}
-	for _, want := range []string{`class="pill ok"`, `class="bestline"`, `class="vbox `} {
+	for _, want := range []string{`class="pill ok"`, `class="bestline"`, `class="vbox `, `<dt>trains on</dt><dd>CPU</dd>`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the rendered page lacks %s", want)
 		}
