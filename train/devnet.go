@@ -577,13 +577,7 @@ func (n *DeviceNetwork) accuracy(ctx context.Context, data *dataset.Set, split *
 	if err != nil {
 		return 0, err
 	}
-	correct := 0
-	for i, p := range pred {
-		if p == int32(split.Labels[i]) {
-			correct++
-		}
-	}
-	return float64(correct) / float64(split.N), nil
+	return accuracyOf(pred, split), nil
 }
 
 // deviceEngine is Train's engine on a device: it holds the device (Begin)

@@ -258,13 +258,18 @@ func (gr *graph) accuracy(ctx context.Context, data *dataset.Set, split *dataset
 	if err != nil {
 		return 0, err
 	}
+	return accuracyOf(pred, split), nil
+}
+
+// accuracyOf is the fraction of a split's labels that pred gets right.
+func accuracyOf(pred []int32, split *dataset.Split) float64 {
 	correct := 0
 	for i, p := range pred {
 		if p == int32(split.Labels[i]) {
 			correct++
 		}
 	}
-	return float64(correct) / float64(split.N), nil
+	return float64(correct) / float64(split.N)
 }
 
 // predict runs the forward-only graph over a split in batches and returns
