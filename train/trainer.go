@@ -38,7 +38,12 @@ type Result struct {
 	// TestAccuracy is set only when RunOptions.Test asked for it.
 	TestAccuracy *float64 `json:"test_accuracy"`
 	Steps        int      `json:"steps"`
+	// Seconds is the time the training steps took. BuildSeconds is the
+	// time before the first step (laying out the model, inheriting, building
+	// the network) and EvalSeconds the time of the evaluation after the last.
 	Seconds      float64  `json:"seconds"`
+	BuildSeconds float64  `json:"build_seconds"`
+	EvalSeconds  float64  `json:"eval_seconds"`
 	// ImagesPerSecond is the training throughput.
 	ImagesPerSecond float64 `json:"images_per_second"`
 	// TrainFLOPs and EvalFLOPs follow the paper's accounting: training
@@ -74,6 +79,7 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 			res, err = nil, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
 		}
 	}()
+	built := time.Now()
 	r, err := check(g, data, &cfg)
 	if err != nil {
 		return nil, err
@@ -104,6 +110,7 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 	}
 	aug := data.DefaultAugment()
 	start := time.Now()
+	res.BuildSeconds = start.Sub(built).Seconds()
 	for step := 1; step <= cfg.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -140,6 +147,12 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 	if res.Diverged {
 		return res, nil
 	}
+	evalStart := time.Now()
+	defer func() {
+		if res != nil {
+			res.EvalSeconds = time.Since(evalStart).Seconds()
+		}
+	}()
 	eb := min(cfg.EvalBatch, max(data.Val.N, data.Test.N, 1))
 	if res.ValAccuracy, err = eng.accuracy(ctx, data, data.Val, eb); err != nil {
 		return nil, err
