@@ -41,9 +41,9 @@ type Result struct {
 	// Seconds is the time the training steps took. BuildSeconds is the
 	// time before the first step (laying out the model, inheriting, building
 	// the network) and EvalSeconds the time of the evaluation after the last.
-	Seconds      float64  `json:"seconds"`
-	BuildSeconds float64  `json:"build_seconds"`
-	EvalSeconds  float64  `json:"eval_seconds"`
+	Seconds      float64 `json:"seconds"`
+	BuildSeconds float64 `json:"build_seconds"`
+	EvalSeconds  float64 `json:"eval_seconds"`
 	// ImagesPerSecond is the training throughput.
 	ImagesPerSecond float64 `json:"images_per_second"`
 	// TrainFLOPs and EvalFLOPs follow the paper's accounting: training
