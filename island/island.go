@@ -50,9 +50,12 @@ type Config struct {
 	// Sent lists individuals emigrated by an earlier run; they are not sent
 	// again (peers would take the copy for a replay).
 	Sent []dna.ID
-	// OnTrained, if set, is called with the seconds each training took
-	// (for metrics); it must be safe for concurrent use and not block.
-	OnTrained func(seconds float64)
+	// OnTrained, if set, is called after each individual a worker trained
+	// (an initial one, a child, or a genome that failed to train; not a
+	// training a stop interrupted) with where the task's time went, phase
+	// by phase (for metrics); for a child, after the emigration it
+	// triggered. It must be safe for concurrent use and not block.
+	OnTrained func(Timing)
 }
 
 // Validate checks the settings; its errors name the field.
@@ -102,6 +105,10 @@ type Stats struct {
 	Immigrants  atomic.Int64 // accepted
 	Rejected    atomic.Int64 // immigrants that lost their tournament
 	TrainingSec atomic.Int64 // milliseconds spent training, summed
+	// ChildPhases sums the phases of the children timed so far (Timed
+	// of them), in nanoseconds, indexed by Phase.
+	ChildPhases [NumPhases]atomic.Int64
+	Timed       atomic.Int64
 }
 
 // New returns an island over pop, training with tr and exchanging migrants
@@ -177,7 +184,9 @@ func (is *Island) work(ctx context.Context, rng *rand.Rand) error {
 		if is.cfg.MaxChildren > 0 && is.children.Load() >= int64(is.cfg.MaxChildren) {
 			return errDone
 		}
-		err := is.step(ctx, rng)
+		var t Timing
+		t.begin()
+		err := is.step(ctx, rng, &t)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
@@ -197,13 +206,33 @@ func (is *Island) work(ctx context.Context, rng *rand.Rand) error {
 				return fmt.Errorf("%w: %w", ErrFatal, err)
 			}
 		}
+		t.lap(PhaseEmigrate)
+		if t.trained && ctx.Err() == nil {
+			is.report(&t)
+		}
 	}
 	return nil
 }
 
+// report records a task's timing: in the stats for a child, and through
+// the OnTrained hook.
+func (is *Island) report(t *Timing) {
+	t.end()
+	if t.Child {
+		for p, d := range t.Phases {
+			is.stat.ChildPhases[p].Add(int64(d))
+		}
+		is.stat.Timed.Add(1)
+	}
+	if is.cfg.OnTrained != nil {
+		is.cfg.OnTrained(*t)
+	}
+}
+
 // step runs one task: seeding an initial individual, or one tournament and
-// the reproduction it decides.
-func (is *Island) step(ctx context.Context, rng *rand.Rand) error {
+// the reproduction it decides. It times the task's phases in t, up to the
+// emigration.
+func (is *Island) step(ctx context.Context, rng *rand.Rand, t *Timing) error {
 	members, err := is.pop.Alive()
 	if err != nil {
 		return err
@@ -211,7 +240,8 @@ func (is *Island) step(ctx context.Context, rng *rand.Rand) error {
 	if seed, err := is.claimSeed(len(members)); err != nil {
 		return err
 	} else if seed {
-		return is.seed(ctx, rng)
+		t.lap(PhaseSelect)
+		return is.seed(ctx, rng, t)
 	}
 	if len(members) < 2 {
 		// Others are seeding; wait for them rather than spin.
@@ -236,16 +266,20 @@ func (is *Island) step(ctx context.Context, rng *rand.Rand) error {
 	if err != nil {
 		return err
 	}
+	t.lap(PhaseSelect)
 	child, ch, err := dna.Mutate(parent, rng, is.cfg.Mutation)
 	if err != nil {
 		is.log.Warn("no valid mutation", "parent", d.Parent.ID.Short(), "err", err)
 		return nil
 	}
-	if err := is.grow(ctx, child, weights, rng); err != nil {
+	t.lap(PhaseMutate)
+	if ok, err := is.grow(ctx, child, weights, rng, t); err != nil || !ok {
 		return err
 	}
 	is.stat.Children.Add(1)
 	is.log.Info("child", "id", child.ID().Short(), "parent", d.Parent.ID.Short(), "mutation", ch.Kind.String(), "detail", ch.Detail)
+	t.lap(PhaseStore)
+	t.Child = true
 	if is.ex != nil && is.cfg.EmigrateEvery > 0 {
 		is.mu.Lock()
 		is.sinceEmi++
@@ -286,45 +320,48 @@ func (is *Island) claimSeed(alive int) (bool, error) {
 
 // seed trains one initial individual, claimed by claimSeed: the paper's
 // trivial model, with a fresh nonce so that each has its own ID.
-func (is *Island) seed(ctx context.Context, rng *rand.Rand) error {
+func (is *Island) seed(ctx context.Context, rng *rand.Rand, t *Timing) error {
 	defer is.seeding.Add(-1)
 	g := dna.Initial(is.cfg.Input, is.cfg.Classes, is.cfg.LearningRate)
 	g.Nonce = rng.Uint64()
-	if err := is.grow(ctx, g, nil, rng); err != nil {
+	t.lap(PhaseMutate)
+	if ok, err := is.grow(ctx, g, nil, rng, t); err != nil || !ok {
 		return err
 	}
 	is.stat.Seeds.Add(1)
 	is.log.Info("seeded", "id", g.ID().Short())
+	t.lap(PhaseStore)
 	return nil
 }
 
-// grow trains g (inheriting from parentWeights) and records the outcome.
-func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte, rng *rand.Rand) error {
+// grow trains g (inheriting from parentWeights) and records the outcome,
+// timing the build, training, evaluation and storing in t. It reports
+// whether g was inserted (false: it failed to train, and was recorded so).
+func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte, rng *rand.Rand, t *Timing) (bool, error) {
 	ind := &Individual{Genome: g, Origin: is.cfg.Origin, Params: g.Params(), Born: time.Now()}
 	if err := is.pop.Begin(ind); err != nil {
-		return err
+		return false, err
 	}
-	start := time.Now()
+	t.lap(PhaseStore)
 	out, err := is.tr.Train(ctx, g, parentWeights, rng.Uint64())
-	took := time.Since(start)
-	is.stat.TrainingSec.Add(took.Milliseconds())
-	if is.cfg.OnTrained != nil && ctx.Err() == nil {
-		is.cfg.OnTrained(took.Seconds())
-	}
+	t.trainerLap(out)
+	is.stat.TrainingSec.Add(t.Training.Milliseconds())
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err() // left in training; abandoned at the next start
+			return false, ctx.Err() // left in training; abandoned at the next start
 		}
 		is.stat.Failed.Add(1)
 		is.log.Warn("training failed", "id", g.ID().Short(), "err", err)
-		return is.pop.Fail(ind, err.Error())
+		err = is.pop.Fail(ind, err.Error())
+		t.lap(PhaseStore)
+		return false, err
 	}
 	ind.Fitness, ind.Steps = out.Fitness, out.Steps
 	ind.TrainFLOPs, ind.EvalFLOPs = out.TrainFLOPs, out.EvalFLOPs
 	if out.Diverged {
 		ind.Fitness, ind.Error = 0, out.Reason
 	}
-	return is.pop.Insert(ind, out.Weights)
+	return true, is.pop.Insert(ind, out.Weights)
 }
 
 // emigrate sends the best live individual not yet sent.

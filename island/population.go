@@ -69,6 +69,12 @@ type Outcome struct {
 	// the child lives with fitness 0.
 	Diverged bool
 	Reason   string
+	// BuildTime, TrainTime and EvalTime are how long the trainer took
+	// before the first step (decoding the parent's weights, building the
+	// network), for the steps, and for the evaluation; zero if it does not
+	// say. The rest of its call (copying out and encoding the weights)
+	// counts as storing.
+	BuildTime, TrainTime, EvalTime time.Duration
 }
 
 // Trainer trains and evaluates genomes. Train must be safe for concurrent

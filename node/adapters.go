@@ -165,6 +165,7 @@ func maxWeightBytes(b dna.Bounds) int {
 }
 
 func (t trainer) Train(ctx context.Context, g *dna.Genome, parentWeights []byte, seed uint64) (*island.Outcome, error) {
+	start := time.Now()
 	var parent *train.Weights
 	if parentWeights != nil {
 		var err error
@@ -181,6 +182,7 @@ func (t trainer) Train(ctx context.Context, g *dna.Genome, parentWeights []byte,
 			return nil, ctx.Err()
 		}
 	}
+	before := time.Since(start) // decoding the parent's weights, waiting for a device
 	res, err := train.Train(ctx, g, parent, t.data, t.cfg, opt)
 	if err != nil {
 		return nil, err
@@ -193,5 +195,11 @@ func (t trainer) Train(ctx context.Context, g *dna.Genome, parentWeights []byte,
 		Fitness: res.ValAccuracy, Weights: wb, Steps: res.Steps, Params: g.Params(),
 		TrainFLOPs: res.TrainFLOPs, EvalFLOPs: res.EvalFLOPs,
 		Diverged: res.Diverged, Reason: res.Reason,
+		BuildTime: before + seconds(res.BuildSeconds), TrainTime: seconds(res.Seconds), EvalTime: seconds(res.EvalSeconds),
 	}, nil
+}
+
+// seconds converts the training engine's seconds to a Duration.
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second))
 }

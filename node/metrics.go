@@ -5,6 +5,7 @@ import (
 	"runtime"
 
 	"github.com/evoswarm/evoswarm/internal/version"
+	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,14 +18,23 @@ import (
 // Most values are read at scrape time (collector): the store's counters,
 // which survive restarts, the population, and the exchange's and gossip
 // layer's counters. Only what needs one observation per event is updated
-// as it happens, through hooks: the training time of each individual
-// (island.Config.OnTrained) and how far each re-measured migrant's claimed
-// fitness was from the measure (exchange.onClaim).
+// as it happens, through hooks: the training time of each individual and
+// the phases of each child (island.Config.OnTrained), and how far each
+// re-measured migrant's claimed fitness was from the measure
+// (exchange.onClaim).
 type metrics struct {
 	reg      *prometheus.Registry
 	training prometheus.Histogram
 	claims   prometheus.Histogram
+	// phases has one series per island.Phase; phase holds them by Phase.
+	phases *prometheus.HistogramVec
+	phase  [island.NumPhases]prometheus.Observer
+	child  prometheus.Histogram
 }
+
+// childBuckets cover a child's phases from 1 ms to about 2 min
+// (0.001 * 2^17 = 131 s).
+var childBuckets = prometheus.ExponentialBuckets(0.001, 2, 18)
 
 // newMetrics builds the metrics of a node over its store and its exchange
 // (nil before the gossip layer runs, and in tests), and hooks the claim
@@ -42,8 +52,25 @@ func newMetrics(s *store.Store, ex *exchange) *metrics {
 			Help:    "Absolute difference between a migrant's claimed validation accuracy and the one measured here.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.02, ClaimTolerance, 0.1, 0.2, 0.5, 1},
 		}),
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "evoswarm_child_phase_seconds",
+			Help: "Wall time of each phase of producing a child here: select (tournament, reserve and kill in the store), " +
+				"mutate, build (parent's weights decoded, model laid out, inherited, network built), train (the steps), " +
+				"evaluate (validation split), store (recorded, weights copied out and encoded, inserted), emigrate " +
+				"(a migrant published after it, zero when none was due). The phases of a child add up to evoswarm_child_seconds.",
+			Buckets: childBuckets,
+		}, []string{"phase"}),
+		child: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "evoswarm_child_seconds",
+			Help:    "Wall time of producing each child here, from the tournament to the emigration it triggered.",
+			Buckets: childBuckets,
+		}),
 	}
-	m.reg.MustRegister(m.training, m.claims, &collector{s: s, ex: ex})
+	// Every phase's series exists from the start, at zero.
+	for p := range island.NumPhases {
+		m.phase[p] = m.phases.WithLabelValues(p.String())
+	}
+	m.reg.MustRegister(m.training, m.claims, m.phases, m.child, &collector{s: s, ex: ex})
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "evoswarm_build_info",
 		Help:        "Always 1; the labels name the build.",
@@ -55,12 +82,29 @@ func newMetrics(s *store.Store, ex *exchange) *metrics {
 	return m
 }
 
-// observeTraining records one individual's training time; it is the
-// island's OnTrained hook. Safe on a nil receiver.
+// observeTraining records one individual's training time. Safe on a nil
+// receiver.
 func (m *metrics) observeTraining(seconds float64) {
 	if m != nil {
 		m.training.Observe(seconds)
 	}
+}
+
+// observe is the island's OnTrained hook: the training time of every
+// individual trained here, and the phases of every child. Safe on a nil
+// receiver.
+func (m *metrics) observe(t island.Timing) {
+	if m == nil {
+		return
+	}
+	m.training.Observe(t.Training.Seconds())
+	if !t.Child {
+		return
+	}
+	for p, d := range t.Phases {
+		m.phase[p].Observe(d.Seconds())
+	}
+	m.child.Observe(t.Total.Seconds())
 }
 
 // handler serves the metrics in the Prometheus text format. A failing

@@ -171,7 +171,7 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 		return err
 	}
 	n.metrics = newMetrics(n.store, n.ex) // before n.ex.run: it hooks the exchange
-	cfg.OnTrained = n.metrics.observeTraining
+	cfg.OnTrained = n.metrics.observe
 	defer n.ex.sw.Close()
 	exCtx, stopEx := context.WithCancel(ctx)
 	defer stopEx()
@@ -289,6 +289,7 @@ func (n *Node) Status() (*Status, error) {
 	}
 	if n.island != nil {
 		st.TrainingSeconds = float64(n.island.Stats().TrainingSec.Load()) / 1000
+		st.ChildPhases = childPhases(n.island.Stats())
 	}
 	for _, d := range n.opts.Devices {
 		st.Devices = append(st.Devices, d.Name())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evoswarm/evoswarm/gossip"
+	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/store"
 )
@@ -30,8 +31,11 @@ type Status struct {
 	FLOPsTotal   float64 `json:"flops_total"`
 	// TrainingSeconds is the wall time the workers spent training since
 	// the daemon started (running daemon only).
-	TrainingSeconds float64   `json:"training_seconds"`
-	StartedAt       time.Time `json:"started_at"`
+	TrainingSeconds float64 `json:"training_seconds"`
+	// ChildPhases is where the wall time of the children made since the
+	// daemon started went (running daemon only).
+	ChildPhases *ChildPhases `json:"child_phases,omitempty"`
+	StartedAt   time.Time    `json:"started_at"`
 	// Devices names the GPUs the workers train on (running daemon only;
 	// none: the CPU).
 	Devices     []string `json:"devices,omitempty"`
@@ -53,6 +57,47 @@ type Status struct {
 	// Gossip is the migrants topic's delivery counters and propagation
 	// delays (running daemon only).
 	Gossip *gossip.Stats `json:"gossip,omitempty"`
+}
+
+// ChildPhases sums the phases of the children a node made (the same
+// observations as the evoswarm_child_phase_seconds histogram).
+type ChildPhases struct {
+	Children int64   `json:"children"`
+	Seconds  float64 `json:"seconds"` // all phases of all children
+	// Phases are in the order a child goes through them: select, mutate,
+	// build, train, evaluate, store, emigrate.
+	Phases []PhaseSeconds `json:"phases"`
+}
+
+// PhaseSeconds is one phase's total.
+type PhaseSeconds struct {
+	Phase   string  `json:"phase"`
+	Seconds float64 `json:"seconds"`
+}
+
+// childPhases reads an island's child-phase totals.
+func childPhases(s *island.Stats) *ChildPhases {
+	cp := &ChildPhases{Children: s.Timed.Load(), Phases: make([]PhaseSeconds, island.NumPhases)}
+	for p := range island.NumPhases {
+		sec := time.Duration(s.ChildPhases[p].Load()).Seconds()
+		cp.Phases[p] = PhaseSeconds{Phase: p.String(), Seconds: sec}
+		cp.Seconds += sec
+	}
+	return cp
+}
+
+// add sums o into c, phase by phase (for the swarm-wide view).
+func (c *ChildPhases) add(o *ChildPhases) {
+	c.Children += o.Children
+	c.Seconds += o.Seconds
+	for _, p := range o.Phases {
+		i := slices.IndexFunc(c.Phases, func(q PhaseSeconds) bool { return q.Phase == p.Phase })
+		if i < 0 {
+			c.Phases = append(c.Phases, p)
+		} else {
+			c.Phases[i].Seconds += p.Seconds
+		}
+	}
 }
 
 // Best describes the fittest live individual.

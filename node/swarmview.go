@@ -50,6 +50,12 @@ func SwarmView(apis func() []string) http.Handler {
 			all.ErrorsTotal += st.ErrorsTotal
 			all.FLOPsTotal += st.FLOPsTotal
 			all.TrainingSeconds += st.TrainingSeconds
+			if st.ChildPhases != nil {
+				if all.ChildPhases == nil {
+					all.ChildPhases = &ChildPhases{}
+				}
+				all.ChildPhases.add(st.ChildPhases)
+			}
 			all.MigrantsIn += st.MigrantsIn
 			all.MigrantsOut += st.MigrantsOut
 			all.Received += st.Received

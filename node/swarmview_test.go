@@ -30,9 +30,13 @@ func fakeNode(t *testing.T, st Status, inds []Summary) string {
 
 func TestSwarmViewMerges(t *testing.T) {
 	a := fakeNode(t, Status{Alive: 3, TrainedTotal: 10, FLOPsTotal: 1e9, Rejected: map[string]uint64{"replay": 2},
-		Best: &Best{ID: strings.Repeat("a", 64), ValAccuracy: 0.5}}, []Summary{{ID: strings.Repeat("a", 64)}})
+		Best:        &Best{ID: strings.Repeat("a", 64), ValAccuracy: 0.5},
+		ChildPhases: &ChildPhases{Children: 2, Seconds: 3, Phases: []PhaseSeconds{{"select", 1}, {"train", 2}}}},
+		[]Summary{{ID: strings.Repeat("a", 64)}})
 	b := fakeNode(t, Status{Alive: 4, TrainedTotal: 5, FLOPsTotal: 2e9, Rejected: map[string]uint64{"replay": 1, "stale": 4},
-		Best: &Best{ID: strings.Repeat("b", 64), ValAccuracy: 0.7}}, []Summary{{ID: strings.Repeat("b", 64)}, {ID: strings.Repeat("c", 64)}})
+		Best:        &Best{ID: strings.Repeat("b", 64), ValAccuracy: 0.7},
+		ChildPhases: &ChildPhases{Children: 1, Seconds: 5, Phases: []PhaseSeconds{{"select", 0.5}, {"train", 4.5}}}},
+		[]Summary{{ID: strings.Repeat("b", 64)}, {ID: strings.Repeat("c", 64)}})
 	view := httptest.NewServer(SwarmView(func() []string { return []string{a, b} }))
 	defer view.Close()
 	get := func(path string, v any) {
@@ -52,6 +56,10 @@ func TestSwarmViewMerges(t *testing.T) {
 	get("/api/v1/status", &st)
 	if st.Alive != 7 || st.TrainedTotal != 15 || st.FLOPsTotal != 3e9 || st.Rejected["replay"] != 3 || st.Rejected["stale"] != 4 {
 		t.Errorf("merged status %+v: want sums of the nodes'", st)
+	}
+	if cp := st.ChildPhases; cp == nil || cp.Children != 3 || cp.Seconds != 8 || len(cp.Phases) != 2 ||
+		cp.Phases[0] != (PhaseSeconds{"select", 1.5}) || cp.Phases[1] != (PhaseSeconds{"train", 6.5}) {
+		t.Errorf("merged child phases %+v: want the nodes' summed phase by phase", st.ChildPhases)
 	}
 	if st.Best == nil || st.Best.ValAccuracy != 0.7 || st.Peers != 2 {
 		t.Errorf("merged best %+v, peers %d: want the best of the bests and 2 nodes", st.Best, st.Peers)

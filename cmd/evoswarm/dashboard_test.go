@@ -131,7 +131,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if nr == 0 {
 		t.Errorf("the population table has no rows")
 	}
-	for _, want := range []string{`class="pill ok"`, `class="bestline"`, `class="vbox `, `<dt>trains on</dt><dd>CPU</dd>`} {
+	// The compute panel splits a child's time into its phases (the smoke
+	// node had made a child before the page loaded: 5 births, population 4).
+	for _, want := range []string{`class="pill ok"`, `class="bestline"`, `class="vbox `, `<dt>trains on</dt><dd>CPU</dd>`,
+		`<dd class="phase-train">`, `<dd class="phase-emigrate">`, `class="phase train"`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the rendered page lacks %s", want)
 		}

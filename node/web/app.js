@@ -142,6 +142,7 @@ function renderStats() {
     ["uptime", up],
     ["trains on", (st.devices && st.devices.length) ? st.devices.join("; ") : "CPU"],
   ]);
+  renderPhases(st.child_phases);
   const g = st.gossip || {};
   const d = g.delay || {};
   kv($("network"), [
@@ -157,6 +158,50 @@ function renderStats() {
   const all = Object.entries(st.rejected || {});
   const rej = all.filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
   kv($("rejected"), rej.length ? rej.map(([k, v]) => [k, String(v)]) : [["none", all.length ? "(" + all.length + " reasons checked)" : ""]]);
+}
+
+// ---- child phases -----------------------------------------------------
+
+const PHASE_COLOURS = {
+  select: "#7c3aed", mutate: "#db2777", build: "#d97706", train: "#2563eb",
+  evaluate: "#0891b2", store: "#059669", emigrate: "#6b7280",
+};
+
+function secs(s) {
+  if (!isFinite(s)) return "–";
+  if (s < 1) return (s * 1000).toFixed(s < 0.01 ? 2 : 1) + " ms";
+  return s.toFixed(2) + " s";
+}
+
+// renderPhases draws the mean time of each phase of a child made since the
+// daemon started: a stacked bar and one row per phase.
+function renderPhases(cp) {
+  const bar = $("phases"), dl = $("phase-split");
+  clear(bar);
+  if (!cp || !cp.children || !(cp.seconds > 0)) {
+    $("phase-title").textContent = "";
+    kv(dl, [["per child", "no child made since the daemon started"]]);
+    return;
+  }
+  $("phase-title").textContent = "(mean of " + cp.children + " children: " + secs(cp.seconds / cp.children) + " each)";
+  const W = 400, H = 18;
+  let x = 0;
+  clear(dl);
+  for (const p of cp.phases || []) {
+    const share = p.seconds / cp.seconds;
+    const colour = PHASE_COLOURS[p.phase] || "#9ca3af";
+    const w = share * W;
+    if (w > 0) {
+      const r = svg("rect", { x: x.toFixed(2), y: 0, width: w.toFixed(2), height: H, fill: colour, class: "phase " + p.phase }, bar);
+      title(r, p.phase + ": " + secs(p.seconds / cp.children) + " per child, " + (share * 100).toFixed(1) + "%");
+      x += w;
+    }
+    const dt = html("dt", {}, null, dl);
+    const icon = svg("svg", { viewBox: "0 0 10 10" }, dt);
+    svg("rect", { width: 10, height: 10, rx: 2, fill: colour }, icon);
+    dt.appendChild(document.createTextNode(p.phase));
+    html("dd", { class: "phase-" + p.phase }, secs(p.seconds / cp.children) + " (" + (share * 100).toFixed(1) + "%)", dl);
+  }
 }
 
 // ---- scatter (Figure 1) -----------------------------------------------
