@@ -8,6 +8,7 @@ import (
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/train/dataset"
 	"github.com/evoswarm/evoswarm/train/device"
+	"github.com/evoswarm/evoswarm/train/dnnl"
 )
 
 // Agreement is how closely a device reproduces the CPU engine on one genome
@@ -37,6 +38,55 @@ type Agreement struct {
 // and on dev, with the same batches, for steps SGD steps, and reports how
 // far apart they are. The caller must hold dev (Begin).
 func CompareDevice(g *dna.Genome, data *dataset.Set, cfg Config, dev device.Device, steps int, seed uint64) (*Agreement, error) {
+	return compareEngines(g, data, cfg, steps, seed, func(r *dna.Resolved, init *Weights, rng *rand.Rand) (stepper, error) {
+		return newDeviceNetwork(g, r, init, &cfg, dev, rng)
+	})
+}
+
+// CompareOneDNN is CompareDevice for the oneDNN engine: the gorgonia
+// engine and oneDNN trained side by side from the same weights on the same
+// batches. It fails in a build without oneDNN.
+func CompareOneDNN(g *dna.Genome, data *dataset.Set, cfg Config, steps int, seed uint64) (*Agreement, error) {
+	return compareEngines(g, data, cfg, steps, seed, func(r *dna.Resolved, init *Weights, rng *rand.Rand) (stepper, error) {
+		if !dnnl.Enabled {
+			return nil, dnnl.ErrDisabled
+		}
+		e, err := newOneDNNEngine(g, r, init, &cfg, rng)
+		if err != nil {
+			return nil, err
+		}
+		return oneDNNStepper{e}, nil
+	})
+}
+
+// stepper is the engine under comparison.
+type stepper interface {
+	Logits(x []float32, batch int) ([]float32, error)
+	TrainStep(x []float32, labels []int32) (float64, error)
+	Weights() (*Weights, error)
+	Close()
+}
+
+type oneDNNStepper struct{ e *oneDNNEngine }
+
+func (s oneDNNStepper) Logits(x []float32, batch int) ([]float32, error) { return s.e.logits(x, batch) }
+func (s oneDNNStepper) Weights() (*Weights, error)                     { return s.e.weights() }
+func (s oneDNNStepper) Close()                                         { s.e.close() }
+
+func (s oneDNNStepper) TrainStep(x []float32, labels []int32) (float64, error) {
+	bx, bl, err := s.e.batch()
+	if err != nil {
+		return 0, err
+	}
+	if len(x) != len(bx) || len(labels) != len(bl) {
+		return 0, fmt.Errorf("train: batch of %d values and %d labels, want %d and %d", len(x), len(labels), len(bx), len(bl))
+	}
+	copy(bx, x)
+	copy(bl, labels)
+	return s.e.trainStep()
+}
+
+func compareEngines(g *dna.Genome, data *dataset.Set, cfg Config, steps int, seed uint64, other func(*dna.Resolved, *Weights, *rand.Rand) (stepper, error)) (*Agreement, error) {
 	r, err := check(g, data, &cfg)
 	if err != nil {
 		return nil, err
@@ -48,7 +98,7 @@ func CompareDevice(g *dna.Genome, data *dataset.Set, cfg Config, dev device.Devi
 	}
 	defer cpu.Close()
 	init := cloneWeights(cpu.Weights())
-	gpu, err := newDeviceNetwork(g, r, init, &cfg, dev, rng)
+	gpu, err := other(r, init, rng)
 	if err != nil {
 		return nil, err
 	}

@@ -621,6 +621,10 @@ func (e *deviceEngine) accuracy(ctx context.Context, data *dataset.Set, split *d
 	return e.net.accuracy(ctx, data, split, batch)
 }
 
+func (e *deviceEngine) predict(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) ([]int32, error) {
+	return e.net.predict(ctx, data, split, batch)
+}
+
 func (e *deviceEngine) close() {
 	e.net.Close()
 	e.end()

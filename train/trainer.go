@@ -28,6 +28,9 @@ type RunOptions struct {
 	// package device) instead of the CPU. The caller must not be using it
 	// (Train takes it with Begin).
 	Device device.Device
+	// Engine picks the CPU engine when Device is nil: EngineAuto (oneDNN
+	// where the build has it), EngineGorgonia or EngineOneDNN.
+	Engine string
 }
 
 // Result is what training and evaluating one genome produced.
@@ -55,6 +58,9 @@ type Result struct {
 	FinalLoss float64 `json:"final_loss"`
 	// Device names the device that trained it; empty for the CPU.
 	Device string `json:"device,omitempty"`
+	// Engine names the engine that trained it: a device's, or a CPU
+	// engine (EngineGorgonia, EngineOneDNN).
+	Engine string `json:"engine"`
 	// Diverged is set, with Reason, when the loss became NaN or infinite:
 	// the individual gets fitness 0 and is not an error.
 	Diverged bool   `json:"diverged"`
@@ -89,13 +95,13 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 	if opt.Device != nil {
 		eng, err = newDeviceEngine(g, r, parent, &cfg, opt.Device, rng)
 	} else {
-		eng, err = newCPUEngine(g, r, parent, &cfg, rng)
+		eng, err = newHostEngine(opt.Engine, g, r, parent, &cfg, rng)
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer eng.close()
-	res = &Result{Inheritance: eng.inheritance()}
+	res = &Result{Inheritance: eng.inheritance(), Engine: engineName(eng)}
 	if opt.Device != nil {
 		res.Device = opt.Device.Name()
 	}
@@ -182,7 +188,22 @@ type engine interface {
 	// weights returns the tensors, on the host.
 	weights() (*Weights, error)
 	accuracy(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) (float64, error)
+	// predict returns the most likely class of every image of a split.
+	predict(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) ([]int32, error)
 	close()
+}
+
+// engineName names an engine for Result.Engine.
+func engineName(e engine) string {
+	switch e.(type) {
+	case cpuEngine:
+		return EngineGorgonia
+	case *oneDNNEngine:
+		return EngineOneDNN
+	case *deviceEngine:
+		return "device"
+	}
+	return ""
 }
 
 // cpuEngine is the gorgonia Network.
@@ -218,7 +239,29 @@ func (e cpuEngine) accuracy(ctx context.Context, data *dataset.Set, split *datas
 	return ev.accuracy(ctx, data, split)
 }
 
+func (e cpuEngine) predict(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) ([]int32, error) {
+	ev, err := e.net.evalGraph(batch)
+	if err != nil {
+		return nil, err
+	}
+	return ev.predict(ctx, data, split)
+}
+
 func (e cpuEngine) close() { e.net.Close() }
+
+// openEngine builds the host engine for g with every tensor taken from w,
+// for evaluation and prediction; it fails if w lacks a tensor.
+func openEngine(g *dna.Genome, r *dna.Resolved, w *Weights, cfg *Config) (engine, error) {
+	eng, err := newHostEngine(EngineAuto, g, r, w, cfg, rand.New(rand.NewPCG(0, 0)))
+	if err != nil {
+		return nil, err
+	}
+	if inh := eng.inheritance(); inh.NewTensors > 0 {
+		eng.close()
+		return nil, fmt.Errorf("train: the weights lack %d of genome %s's tensors (or have them in another shape)", inh.NewTensors, g.ID().Short())
+	}
+	return eng, nil
+}
 
 // Evaluate measures the accuracy of g with the given weights on a split,
 // with a forward-only graph.
@@ -228,19 +271,16 @@ func Evaluate(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set,
 			acc, err = 0, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
 		}
 	}()
-	if _, err := check(g, data, &cfg); err != nil {
-		return 0, err
-	}
-	net, err := NewNetwork(g, w, cfg)
+	r, err := check(g, data, &cfg)
 	if err != nil {
 		return 0, err
 	}
-	defer net.Close()
-	ev, err := net.evalGraph(min(cfg.EvalBatch, max(split.N, 1)))
+	eng, err := openEngine(g, r, w, &cfg)
 	if err != nil {
 		return 0, err
 	}
-	return ev.accuracy(ctx, data, split)
+	defer eng.close()
+	return eng.accuracy(ctx, data, split, min(cfg.EvalBatch, max(split.N, 1)))
 }
 
 // check validates the config, the genome against the bounds and the data,
@@ -333,19 +373,16 @@ func Predict(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, 
 			pred, err = nil, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
 		}
 	}()
-	if _, err := check(g, data, &cfg); err != nil {
-		return nil, err
-	}
-	net, err := NewNetwork(g, w, cfg)
+	r, err := check(g, data, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer net.Close()
-	ev, err := net.evalGraph(min(cfg.EvalBatch, max(split.N, 1)))
+	eng, err := openEngine(g, r, w, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	return ev.predict(ctx, data, split)
+	defer eng.close()
+	return eng.predict(ctx, data, split, min(cfg.EvalBatch, max(split.N, 1)))
 }
 
 // finite reports whether every tensor holds finite values.

@@ -1,0 +1,861 @@
+//go:build dnnl
+
+// The oneDNN engine (see net.h). Convolutions and batch norm are oneDNN
+// primitives over activations in oneDNN's blocked layout (nChw8c, or
+// nChw16c where AVX-512 is there), kept blocked from layer to layer; the
+// input stays plain NCHW. Everything else (reconciling shapes, sums, the
+// global average pool, the fully connected layer, the loss, SGD) is a loop
+// here. A whole training step runs in one call from Go: issuing each
+// primitive from Go costs microseconds of cgo scheduling apiece.
+#include "net.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+extern void omp_set_num_threads(int);
+
+// A tensor: a buffer we own (or alias) with its oneDNN descriptor.
+typedef struct {
+	dnnl_memory_desc_t md;
+	dnnl_memory_t mem;
+	float *p;
+	size_t n; // floats
+	int blk;  // channel block: 1 (plain NCHW), 8 or 16
+	int c, h, w, batch;
+	int owned;
+} tens;
+
+typedef struct {
+	dnnl_primitive_t prim;
+	dnnl_primitive_desc_t pd;
+	dnnl_exec_arg_t args[12];
+	int nargs;
+} op;
+
+typedef struct {
+	// forward
+	tens *val;       // the term's value: rec, out or the source's value
+	tens out;        // conv output (edge shape), when conv
+	tens rec;        // reconciled to the vertex, when needed
+	int need_rec;
+	op fwd;
+	tens wf;         // weights in the forward primitive's layout (may alias plain)
+	op rw_fwd;       // plain -> wf, when the layouts differ
+	dnnl_memory_t wplain;
+	// backward (training pass)
+	tens dout;       // gradient of the conv output (when rec is needed)
+	op bwdd, bwdw;
+	tens wb;         // weights in the backward-data layout
+	op rw_bwdd;
+	tens dw;         // weight gradient in the backward-weights layout
+	op rw_dw;        // dw -> plain gradient
+	dnnl_memory_t dwplain;
+	dnnl_memory_t dsrc; // diff_src of bwdd (its handle is set per step)
+} term_rt;
+
+typedef struct {
+	tens *val;     // value (own for sums and BN, else an alias)
+	tens pre;      // summed terms (when more than one)
+	tens bnout;    // BN output
+	tens *prev;    // BN input
+	tens mean, var; // batch statistics (training)
+	tens ws;       // BN workspace (ReLU mask)
+	op bnf, bnb;
+	dnnl_memory_t scale, shift, rmean, rvar, dscale, dshift;
+	tens dval;     // gradient of the value (training, needgrad)
+	tens dpre;     // gradient of the BN input
+	tens dscratch; // for a second contribution from a conv's backward-data
+	int needgrad;
+	int consumers;
+	int dset;      // dval written this step
+} vert_rt;
+
+typedef struct pass {
+	int batch, train;
+	tens x;
+	int32_t *labels;
+	vert_rt *v;
+	term_rt *t;
+	float *pooled, *logits, *probs, *dlogits, *dpooled;
+	struct pass *next;
+	char impls[2048];
+} pass;
+
+struct esw_net {
+	int nvert, nterm, nparam;
+	esw_vertex *v;
+	esw_term *t;
+	int32_t *psize, *pflags;
+	float **param, **grad, **vel;
+	int *gset;
+	int out, fcw, fcb, classes;
+	float momentum, decay, bnm, eps;
+	int blk;
+	dnnl_engine_t eng;
+	dnnl_stream_t strm;
+	pass *passes;
+	char err[512];
+};
+
+static void seterr(esw_net *n, const char *f, ...) {
+	va_list ap;
+	va_start(ap, f);
+	vsnprintf(n->err, sizeof n->err, f, ap);
+	va_end(ap);
+}
+
+const char *esw_error(esw_net *n) { return n->err; }
+
+const char *esw_isa(void) {
+	switch (dnnl_get_effective_cpu_isa()) {
+	case dnnl_cpu_isa_sse41: return "sse41";
+	case dnnl_cpu_isa_avx: return "avx";
+	case dnnl_cpu_isa_avx2: return "avx2";
+	case dnnl_cpu_isa_avx512_core: return "avx512_core";
+	case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+	case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+	case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+	default: return "other";
+	}
+}
+
+static float *falloc(size_t n) {
+	size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
+	if (bytes == 0) bytes = 64;
+	float *p = aligned_alloc(64, bytes);
+	if (p) memset(p, 0, bytes);
+	return p;
+}
+
+#define CHECK(call, what)                                                        \
+	do {                                                                         \
+		dnnl_status_t st_ = (call);                                              \
+		if (st_ != dnnl_success) {                                               \
+			seterr(n, "onednn: %s: status %d", what, (int)st_);                 \
+			return -1;                                                           \
+		}                                                                        \
+	} while (0)
+
+static dnnl_format_tag_t tag_of(int blk) {
+	return blk == 16 ? dnnl_nChw16c : blk == 8 ? dnnl_nChw8c : dnnl_nchw;
+}
+
+// tens_init allocates an activation tensor of the given shape and layout.
+static int tens_init(esw_net *n, tens *t, int batch, int c, int h, int w, int blk) {
+	dnnl_dims_t d = {batch, c, h, w};
+	memset(t, 0, sizeof *t);
+	t->blk = blk, t->c = c, t->h = h, t->w = w, t->batch = batch;
+	CHECK(dnnl_memory_desc_init_by_tag(&t->md, 4, d, dnnl_f32, tag_of(blk)), "activation descriptor");
+	t->n = dnnl_memory_desc_get_size(&t->md) / sizeof(float);
+	t->p = falloc(t->n);
+	if (!t->p) {
+		seterr(n, "onednn: out of memory (%zu floats)", t->n);
+		return -1;
+	}
+	t->owned = 1;
+	CHECK(dnnl_memory_create(&t->mem, &t->md, n->eng, t->p), "memory");
+	return 0;
+}
+
+// tens_md allocates a buffer for a descriptor oneDNN chose.
+static int tens_md(esw_net *n, tens *t, const dnnl_memory_desc_t *md) {
+	memset(t, 0, sizeof *t);
+	t->md = *md;
+	t->n = dnnl_memory_desc_get_size(md) / sizeof(float);
+	t->p = falloc(t->n);
+	if (!t->p) {
+		seterr(n, "onednn: out of memory (%zu floats)", t->n);
+		return -1;
+	}
+	t->owned = 1;
+	CHECK(dnnl_memory_create(&t->mem, md, n->eng, t->p), "memory");
+	return 0;
+}
+
+static void tens_free(tens *t) {
+	if (t->owned) {
+		if (t->mem) dnnl_memory_destroy(t->mem);
+		free(t->p);
+	}
+	memset(t, 0, sizeof *t);
+}
+
+static void op_free(op *o) {
+	if (o->prim) dnnl_primitive_destroy(o->prim);
+	if (o->pd) dnnl_primitive_desc_destroy(o->pd);
+	memset(o, 0, sizeof *o);
+}
+
+static void arg(op *o, int a, dnnl_memory_t m) {
+	if (o->nargs >= (int)(sizeof o->args / sizeof o->args[0])) abort(); // a bug here, not bad input
+	o->args[o->nargs].arg = a;
+	o->args[o->nargs].memory = m;
+	o->nargs++;
+}
+
+static int run(esw_net *n, op *o, const char *what) {
+	CHECK(dnnl_primitive_execute(o->prim, n->strm, o->nargs, o->args), what);
+	return 0;
+}
+
+static int make_prim(esw_net *n, op *o, const void *desc, const_dnnl_primitive_desc_t hint, const char *what) {
+	CHECK(dnnl_primitive_desc_create(&o->pd, desc, NULL, n->eng, hint), what);
+	CHECK(dnnl_primitive_create(&o->prim, o->pd), what);
+	return 0;
+}
+
+// make_reorder builds a reorder between two memories when their layouts
+// differ; it leaves o empty when they are the same.
+static int make_reorder(esw_net *n, op *o, dnnl_memory_t from, const dnnl_memory_desc_t *fmd,
+	dnnl_memory_t to, const dnnl_memory_desc_t *tmd) {
+	memset(o, 0, sizeof *o);
+	if (dnnl_memory_desc_equal(fmd, tmd)) return 0;
+	CHECK(dnnl_reorder_primitive_desc_create(&o->pd, fmd, n->eng, tmd, n->eng, NULL), "reorder");
+	CHECK(dnnl_primitive_create(&o->prim, o->pd), "reorder");
+	arg(o, DNNL_ARG_FROM, from);
+	arg(o, DNNL_ARG_TO, to);
+	return 0;
+}
+
+static int run_opt(esw_net *n, op *o, const char *what) { return o->prim ? run(n, o, what) : 0; }
+
+// Offsets in a blocked (or plain, blk 1) layout.
+static inline size_t off(const tens *t, int b, int c, int i) {
+	int cb = (t->c + t->blk - 1) / t->blk;
+	return (((size_t)b * cb + c / t->blk) * (size_t)(t->h * t->w) + i) * t->blk + c % t->blk;
+}
+
+// reconcile copies src into dst's shape and layout: nearest-neighbour rows
+// and columns (source index floor(i*H1/H)), channels truncated or
+// zero-padded. dst is cleared first, so its padding stays zero.
+static void reconcile_fwd(const tens *s, tens *d) {
+	memset(d->p, 0, d->n * sizeof(float));
+	int cc = s->c < d->c ? s->c : d->c;
+	for (int b = 0; b < d->batch; b++)
+		for (int c = 0; c < cc; c++)
+			for (int i = 0; i < d->h; i++) {
+				int si = i * s->h / d->h;
+				for (int j = 0; j < d->w; j++) {
+					int sj = j * s->w / d->w;
+					d->p[off(d, b, c, i * d->w + j)] = s->p[off(s, b, c, si * s->w + sj)];
+				}
+			}
+}
+
+// reconcile_bwd adds the gradient of a reconcile's output (dd, in the
+// output's shape) into ds, the gradient of its input.
+static void reconcile_bwd(const tens *dd, tens *ds) {
+	int cc = ds->c < dd->c ? ds->c : dd->c;
+	for (int b = 0; b < dd->batch; b++)
+		for (int c = 0; c < cc; c++)
+			for (int i = 0; i < dd->h; i++) {
+				int si = i * ds->h / dd->h;
+				for (int j = 0; j < dd->w; j++) {
+					int sj = j * ds->w / dd->w;
+					ds->p[off(ds, b, c, si * ds->w + sj)] += dd->p[off(dd, b, c, i * dd->w + j)];
+				}
+			}
+}
+
+static void add(float *restrict d, const float *restrict s, size_t k) {
+	for (size_t i = 0; i < k; i++) d[i] += s[i];
+}
+
+void esw_destroy(esw_net *n);
+
+esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm,
+	const int32_t *param_size, const int32_t *param_flags, int nparam,
+	int out_vertex, int fc_w, int fc_b, int classes,
+	float momentum, float decay, float bn_momentum, float bn_eps,
+	char *err, int errlen) {
+	esw_net *n = calloc(1, sizeof *n);
+	if (!n) {
+		snprintf(err, errlen, "onednn: out of memory");
+		return NULL;
+	}
+	n->nvert = nvert, n->nterm = nterm, n->nparam = nparam;
+	n->v = malloc(sizeof(esw_vertex) * (nvert + 1));
+	n->t = malloc(sizeof(esw_term) * (nterm + 1));
+	n->psize = malloc(sizeof(int32_t) * (nparam + 1));
+	n->pflags = malloc(sizeof(int32_t) * (nparam + 1));
+	n->param = calloc(nparam + 1, sizeof(float *));
+	n->grad = calloc(nparam + 1, sizeof(float *));
+	n->vel = calloc(nparam + 1, sizeof(float *));
+	n->gset = calloc(nparam + 1, sizeof(int));
+	if (!n->v || !n->t || !n->psize || !n->pflags || !n->param || !n->grad || !n->vel || !n->gset) goto oom;
+	memcpy(n->v, v, sizeof(esw_vertex) * nvert);
+	memcpy(n->t, t, sizeof(esw_term) * nterm);
+	memcpy(n->psize, param_size, sizeof(int32_t) * nparam);
+	memcpy(n->pflags, param_flags, sizeof(int32_t) * nparam);
+	for (int i = 0; i < nparam; i++) {
+		n->param[i] = falloc(param_size[i]);
+		if (!n->param[i]) goto oom;
+	}
+	n->out = out_vertex, n->fcw = fc_w, n->fcb = fc_b, n->classes = classes;
+	n->momentum = momentum, n->decay = decay, n->bnm = bn_momentum, n->eps = bn_eps;
+	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+	n->blk = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
+	if (dnnl_engine_create(&n->eng, dnnl_cpu, 0) != dnnl_success ||
+		dnnl_stream_create(&n->strm, n->eng, dnnl_stream_default_flags) != dnnl_success) {
+		snprintf(err, errlen, "onednn: cannot create a CPU engine and stream");
+		esw_destroy(n);
+		return NULL;
+	}
+	return n;
+oom:
+	snprintf(err, errlen, "onednn: out of memory");
+	esw_destroy(n);
+	return NULL;
+}
+
+float *esw_param(esw_net *n, int i) { return n->param[i]; }
+
+static void pass_free(esw_net *n, pass *p) {
+	for (int k = 0; k < n->nterm; k++) {
+		term_rt *tr = &p->t[k];
+		tens_free(&tr->out), tens_free(&tr->rec), tens_free(&tr->wf), tens_free(&tr->dout);
+		tens_free(&tr->wb), tens_free(&tr->dw);
+		op_free(&tr->fwd), op_free(&tr->rw_fwd), op_free(&tr->bwdd), op_free(&tr->bwdw);
+		op_free(&tr->rw_bwdd), op_free(&tr->rw_dw);
+		if (tr->wplain) dnnl_memory_destroy(tr->wplain);
+		if (tr->dwplain) dnnl_memory_destroy(tr->dwplain);
+		if (tr->dsrc) dnnl_memory_destroy(tr->dsrc);
+	}
+	for (int i = 0; i < n->nvert; i++) {
+		vert_rt *vr = &p->v[i];
+		tens_free(&vr->pre), tens_free(&vr->bnout), tens_free(&vr->mean), tens_free(&vr->var);
+		tens_free(&vr->ws), tens_free(&vr->dval), tens_free(&vr->dpre), tens_free(&vr->dscratch);
+		op_free(&vr->bnf), op_free(&vr->bnb);
+		dnnl_memory_t ms[] = {vr->scale, vr->shift, vr->rmean, vr->rvar, vr->dscale, vr->dshift};
+		for (int k = 0; k < 6; k++)
+			if (ms[k]) dnnl_memory_destroy(ms[k]);
+	}
+	tens_free(&p->x);
+	free(p->labels), free(p->pooled), free(p->logits), free(p->probs), free(p->dlogits), free(p->dpooled);
+	free(p->v), free(p->t);
+	free(p);
+}
+
+void esw_destroy(esw_net *n) {
+	if (!n) return;
+	while (n->passes) {
+		pass *p = n->passes;
+		n->passes = p->next;
+		pass_free(n, p);
+	}
+	for (int i = 0; n->param && i < n->nparam; i++) {
+		free(n->param[i]);
+		if (n->grad) free(n->grad[i]);
+		if (n->vel) free(n->vel[i]);
+	}
+	free(n->param), free(n->grad), free(n->vel), free(n->gset);
+	free(n->v), free(n->t), free(n->psize), free(n->pflags);
+	if (n->strm) dnnl_stream_destroy(n->strm);
+	if (n->eng) dnnl_engine_destroy(n->eng);
+	free(n);
+}
+
+static int vec_mem(esw_net *n, dnnl_memory_t *m, float *p, int c) {
+	dnnl_memory_desc_t md;
+	dnnl_dims_t d = {c};
+	CHECK(dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_x), "vector descriptor");
+	CHECK(dnnl_memory_create(m, &md, n->eng, p), "vector memory");
+	return 0;
+}
+
+static void impl(pass *p, const op *o) {
+	const char *s = NULL;
+	if (!o->pd || dnnl_primitive_desc_query(o->pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success || !s) return;
+	size_t l = strlen(p->impls);
+	if (l + strlen(s) + 2 < sizeof p->impls) {
+		if (l) strcat(p->impls, ",");
+		strcat(p->impls, s);
+	}
+}
+
+static int grad_alloc(esw_net *n, int i) {
+	if (!n->grad[i]) n->grad[i] = falloc(n->psize[i]);
+	if (!n->vel[i]) n->vel[i] = falloc(n->psize[i]);
+	if (!n->grad[i] || !n->vel[i]) {
+		seterr(n, "onednn: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+// build_conv makes term k's convolution primitives for pass p.
+static int build_conv(esw_net *n, pass *p, int k) {
+	const esw_term *t = &n->t[k];
+	term_rt *tr = &p->t[k];
+	tens *src = p->v[t->src].val;
+	const esw_vertex *sv = &n->v[t->src];
+	if (tens_init(n, &tr->out, p->batch, t->c, t->h, t->w, n->blk)) return -1;
+	dnnl_dims_t strides = {t->stride, t->stride};
+	int plh = (t->kh - 1) / 2, plw = (t->kw - 1) / 2;
+	int prh = (t->h - 1) * t->stride + t->kh - sv->h - plh;
+	int prw = (t->w - 1) * t->stride + t->kw - sv->w - plw;
+	dnnl_dims_t padl = {plh, plw}, padr = {prh > 0 ? prh : 0, prw > 0 ? prw : 0};
+	dnnl_dims_t wd = {t->c, sv->c, t->kh, t->kw};
+	dnnl_memory_desc_t wany, wplain;
+	CHECK(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
+	CHECK(dnnl_memory_desc_init_by_tag(&wplain, 4, wd, dnnl_f32, dnnl_oihw), "weights descriptor");
+	dnnl_convolution_desc_t cd;
+	CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
+		      &src->md, &wany, NULL, &tr->out.md, strides, padl, padr), "convolution descriptor");
+	if (make_prim(n, &tr->fwd, &cd, NULL, "convolution forward")) return -1;
+	impl(p, &tr->fwd);
+	const dnnl_memory_desc_t *wfmd = dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_weights_md, 0);
+	CHECK(dnnl_memory_create(&tr->wplain, &wplain, n->eng, n->param[t->wparam]), "weights memory");
+	if (dnnl_memory_desc_equal(wfmd, &wplain)) {
+		tr->wf.mem = tr->wplain; // used directly; not ours to destroy
+		tr->wf.md = wplain;
+	} else {
+		if (tens_md(n, &tr->wf, wfmd)) return -1;
+		if (make_reorder(n, &tr->rw_fwd, tr->wplain, &wplain, tr->wf.mem, wfmd)) return -1;
+	}
+	arg(&tr->fwd, DNNL_ARG_SRC, src->mem);
+	arg(&tr->fwd, DNNL_ARG_WEIGHTS, tr->wf.mem);
+	arg(&tr->fwd, DNNL_ARG_DST, tr->out.mem);
+	if (!p->train) return 0;
+
+	// Backward: the weight gradient always, the data gradient when the
+	// source needs one.
+	if (tens_init(n, &tr->dout, p->batch, t->c, t->h, t->w, n->blk)) return -1;
+	if (grad_alloc(n, t->wparam)) return -1;
+	CHECK(dnnl_memory_create(&tr->dwplain, &wplain, n->eng, n->grad[t->wparam]), "weights memory");
+	dnnl_convolution_desc_t bw;
+	CHECK(dnnl_convolution_backward_weights_desc_init(&bw, dnnl_convolution_direct, &src->md, &wany, NULL,
+		      &tr->out.md, strides, padl, padr), "convolution backward-weights descriptor");
+	if (make_prim(n, &tr->bwdw, &bw, tr->fwd.pd, "convolution backward weights")) return -1;
+	impl(p, &tr->bwdw);
+	const dnnl_memory_desc_t *dwmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_diff_weights_md, 0);
+	if (dnnl_memory_desc_equal(dwmd, &wplain)) {
+		tr->dw.mem = tr->dwplain;
+		tr->dw.md = wplain;
+	} else {
+		if (tens_md(n, &tr->dw, dwmd)) return -1;
+		if (make_reorder(n, &tr->rw_dw, tr->dw.mem, dwmd, tr->dwplain, &wplain)) return -1;
+	}
+	arg(&tr->bwdw, DNNL_ARG_SRC, src->mem);
+	arg(&tr->bwdw, DNNL_ARG_DIFF_DST, tr->dout.mem);
+	arg(&tr->bwdw, DNNL_ARG_DIFF_WEIGHTS, tr->dw.mem);
+	if (!p->v[t->src].needgrad) return 0;
+	dnnl_convolution_desc_t bd;
+	CHECK(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src->md, &wany,
+		      &tr->out.md, strides, padl, padr), "convolution backward-data descriptor");
+	if (make_prim(n, &tr->bwdd, &bd, tr->fwd.pd, "convolution backward data")) return -1;
+	impl(p, &tr->bwdd);
+	const dnnl_memory_desc_t *wbmd = dnnl_primitive_desc_query_md(tr->bwdd.pd, dnnl_query_weights_md, 0);
+	if (dnnl_memory_desc_equal(wbmd, &wplain)) {
+		tr->wb.mem = tr->wplain;
+		tr->wb.md = wplain;
+	} else if (dnnl_memory_desc_equal(wbmd, wfmd)) {
+		tr->wb.mem = tr->wf.mem;
+		tr->wb.md = *wfmd;
+	} else {
+		if (tens_md(n, &tr->wb, wbmd)) return -1;
+		if (make_reorder(n, &tr->rw_bwdd, tr->wplain, &wplain, tr->wb.mem, wbmd)) return -1;
+	}
+	CHECK(dnnl_memory_create(&tr->dsrc, &src->md, n->eng, p->v[t->src].dval.p), "memory");
+	arg(&tr->bwdd, DNNL_ARG_DIFF_DST, tr->dout.mem);
+	arg(&tr->bwdd, DNNL_ARG_WEIGHTS, tr->wb.mem);
+	arg(&tr->bwdd, DNNL_ARG_DIFF_SRC, tr->dsrc);
+	return 0;
+}
+
+static int build_bn(esw_net *n, pass *p, int i) {
+	const esw_vertex *v = &n->v[i];
+	vert_rt *vr = &p->v[i];
+	tens *x = vr->prev;
+	if (tens_init(n, &vr->bnout, p->batch, v->c, v->h, v->w, n->blk)) return -1;
+	vr->val = &vr->bnout;
+	if (vec_mem(n, &vr->scale, n->param[v->scale], v->c) || vec_mem(n, &vr->shift, n->param[v->shift], v->c))
+		return -1;
+	unsigned flags = dnnl_use_scale | dnnl_use_shift | dnnl_fuse_norm_relu;
+	dnnl_batch_normalization_desc_t bd;
+	if (!p->train) {
+		if (vec_mem(n, &vr->rmean, n->param[v->mean], v->c) || vec_mem(n, &vr->rvar, n->param[v->var], v->c))
+			return -1;
+		CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &x->md, n->eps,
+			      flags | dnnl_use_global_stats), "batch-norm descriptor");
+		if (make_prim(n, &vr->bnf, &bd, NULL, "batch norm inference")) return -1;
+		impl(p, &vr->bnf);
+		arg(&vr->bnf, DNNL_ARG_SRC, x->mem);
+		arg(&vr->bnf, DNNL_ARG_DST, vr->bnout.mem);
+		arg(&vr->bnf, DNNL_ARG_SCALE, vr->scale);
+		arg(&vr->bnf, DNNL_ARG_SHIFT, vr->shift);
+		arg(&vr->bnf, DNNL_ARG_MEAN, vr->rmean);
+		arg(&vr->bnf, DNNL_ARG_VARIANCE, vr->rvar);
+		return 0;
+	}
+	CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, &x->md, n->eps, flags),
+		"batch-norm descriptor");
+	if (make_prim(n, &vr->bnf, &bd, NULL, "batch norm forward")) return -1;
+	impl(p, &vr->bnf);
+	const dnnl_memory_desc_t *mmd = dnnl_primitive_desc_query_md(vr->bnf.pd, dnnl_query_exec_arg_md, DNNL_ARG_MEAN);
+	const dnnl_memory_desc_t *vmd = dnnl_primitive_desc_query_md(vr->bnf.pd, dnnl_query_exec_arg_md, DNNL_ARG_VARIANCE);
+	const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(vr->bnf.pd, dnnl_query_exec_arg_md, DNNL_ARG_WORKSPACE);
+	if (!mmd || !vmd || !wmd) {
+		seterr(n, "onednn: batch norm: no mean, variance or workspace descriptor");
+		return -1;
+	}
+	if (tens_md(n, &vr->mean, mmd) || tens_md(n, &vr->var, vmd) || tens_md(n, &vr->ws, wmd)) return -1;
+	arg(&vr->bnf, DNNL_ARG_SRC, x->mem);
+	arg(&vr->bnf, DNNL_ARG_DST, vr->bnout.mem);
+	arg(&vr->bnf, DNNL_ARG_SCALE, vr->scale);
+	arg(&vr->bnf, DNNL_ARG_SHIFT, vr->shift);
+	arg(&vr->bnf, DNNL_ARG_MEAN, vr->mean.mem);
+	arg(&vr->bnf, DNNL_ARG_VARIANCE, vr->var.mem);
+	arg(&vr->bnf, DNNL_ARG_WORKSPACE, vr->ws.mem);
+
+	if (grad_alloc(n, v->scale) || grad_alloc(n, v->shift)) return -1;
+	if (vec_mem(n, &vr->dscale, n->grad[v->scale], v->c) || vec_mem(n, &vr->dshift, n->grad[v->shift], v->c))
+		return -1;
+	if (tens_init(n, &vr->dpre, p->batch, v->c, v->h, v->w, n->blk)) return -1;
+	dnnl_batch_normalization_desc_t bb;
+	CHECK(dnnl_batch_normalization_backward_desc_init(&bb, dnnl_backward, &vr->dval.md, &x->md, n->eps, flags),
+		"batch-norm backward descriptor");
+	if (make_prim(n, &vr->bnb, &bb, vr->bnf.pd, "batch norm backward")) return -1;
+	impl(p, &vr->bnb);
+	arg(&vr->bnb, DNNL_ARG_SRC, x->mem);
+	arg(&vr->bnb, DNNL_ARG_MEAN, vr->mean.mem);
+	arg(&vr->bnb, DNNL_ARG_VARIANCE, vr->var.mem);
+	arg(&vr->bnb, DNNL_ARG_DIFF_DST, vr->dval.mem);
+	arg(&vr->bnb, DNNL_ARG_SCALE, vr->scale);
+	arg(&vr->bnb, DNNL_ARG_SHIFT, vr->shift);
+	arg(&vr->bnb, DNNL_ARG_WORKSPACE, vr->ws.mem);
+	arg(&vr->bnb, DNNL_ARG_DIFF_SRC, vr->dpre.mem);
+	arg(&vr->bnb, DNNL_ARG_DIFF_SCALE, vr->dscale);
+	arg(&vr->bnb, DNNL_ARG_DIFF_SHIFT, vr->dshift);
+	return 0;
+}
+
+static pass *build_pass(esw_net *n, int batch, int train) {
+	pass *p = calloc(1, sizeof *p);
+	if (!p) {
+		seterr(n, "onednn: out of memory");
+		return NULL;
+	}
+	p->batch = batch, p->train = train;
+	p->v = calloc(n->nvert, sizeof(vert_rt));
+	p->t = calloc(n->nterm + 1, sizeof(term_rt));
+	int C = n->v[n->out].c, K = n->classes;
+	p->labels = calloc(batch, sizeof(int32_t));
+	p->pooled = falloc((size_t)batch * C);
+	p->logits = falloc((size_t)batch * K);
+	p->probs = falloc((size_t)batch * K);
+	p->dlogits = falloc((size_t)batch * K);
+	p->dpooled = falloc((size_t)batch * C);
+	if (!p->v || !p->t || !p->labels || !p->pooled || !p->logits || !p->probs || !p->dlogits || !p->dpooled) {
+		seterr(n, "onednn: out of memory");
+		goto fail;
+	}
+	const esw_vertex *in = &n->v[0];
+	if (tens_init(n, &p->x, batch, in->c, in->h, in->w, 1)) goto fail;
+	p->v[0].val = &p->x;
+	// Which vertices need a gradient, and how many terms read each.
+	for (int i = 1; i < n->nvert; i++) {
+		const esw_vertex *v = &n->v[i];
+		int need = v->bn;
+		for (int k = v->term0; k < v->term0 + v->nterms; k++) {
+			need |= n->t[k].conv | p->v[n->t[k].src].needgrad;
+			p->v[n->t[k].src].consumers++;
+		}
+		p->v[i].needgrad = need;
+	}
+	p->v[n->out].consumers++;
+	for (int i = 1; i < n->nvert; i++) {
+		const esw_vertex *v = &n->v[i];
+		vert_rt *vr = &p->v[i];
+		// Gradients first: the terms' backward-data writes into them.
+		if (train && vr->needgrad) {
+			if (tens_init(n, &vr->dval, batch, v->c, v->h, v->w, n->blk)) goto fail;
+			if (vr->consumers > 1 && tens_init(n, &vr->dscratch, batch, v->c, v->h, v->w, n->blk)) goto fail;
+		}
+	}
+	for (int i = 1; i < n->nvert; i++) {
+		const esw_vertex *v = &n->v[i];
+		vert_rt *vr = &p->v[i];
+		for (int k = v->term0; k < v->term0 + v->nterms; k++) {
+			const esw_term *t = &n->t[k];
+			term_rt *tr = &p->t[k];
+			if (t->conv) {
+				if (build_conv(n, p, k)) goto fail;
+				tr->val = &tr->out;
+			} else {
+				tr->val = p->v[t->src].val;
+			}
+			if (tr->val->c != v->c || tr->val->h != v->h || tr->val->w != v->w || tr->val->blk != n->blk) {
+				tr->need_rec = 1;
+				if (tens_init(n, &tr->rec, batch, v->c, v->h, v->w, n->blk)) goto fail;
+				tr->val = &tr->rec;
+			}
+		}
+		if (v->nterms == 1) {
+			vr->prev = p->t[v->term0].val;
+		} else {
+			if (tens_init(n, &vr->pre, batch, v->c, v->h, v->w, n->blk)) goto fail;
+			vr->prev = &vr->pre;
+		}
+		vr->val = vr->prev;
+		if (v->bn && build_bn(n, p, i)) goto fail;
+	}
+	if (train) {
+		if (grad_alloc(n, n->fcw) || grad_alloc(n, n->fcb)) goto fail;
+	}
+	return p;
+fail:
+	pass_free(n, p);
+	return NULL;
+}
+
+static pass *get_pass(esw_net *n, int batch, int train) {
+	for (pass *p = n->passes; p; p = p->next)
+		if (p->batch == batch && p->train == train) return p;
+	pass *p = build_pass(n, batch, train);
+	if (!p) return NULL;
+	p->next = n->passes;
+	n->passes = p;
+	return p;
+}
+
+float *esw_input(esw_net *n, int batch, int train) {
+	pass *p = get_pass(n, batch, train);
+	return p ? p->x.p : NULL;
+}
+
+int32_t *esw_labels(esw_net *n, int batch, int train) {
+	pass *p = get_pass(n, batch, train);
+	return p ? p->labels : NULL;
+}
+
+float *esw_logits(esw_net *n, int batch, int train) {
+	pass *p = get_pass(n, batch, train);
+	return p ? p->logits : NULL;
+}
+
+int esw_impls(esw_net *n, int batch, int train, char *out, int outlen) {
+	pass *p = get_pass(n, batch, train);
+	if (!p) return -1;
+	snprintf(out, outlen, "%s", p->impls);
+	return 0;
+}
+
+// forward runs the network up to the logits.
+static int forward(esw_net *n, pass *p) {
+	for (int i = 1; i < n->nvert; i++) {
+		const esw_vertex *v = &n->v[i];
+		vert_rt *vr = &p->v[i];
+		for (int k = v->term0; k < v->term0 + v->nterms; k++) {
+			term_rt *tr = &p->t[k];
+			if (n->t[k].conv) {
+				if (run_opt(n, &tr->rw_fwd, "weights reorder") || run(n, &tr->fwd, "convolution")) return -1;
+			}
+			if (tr->need_rec) reconcile_fwd(n->t[k].conv ? &tr->out : p->v[n->t[k].src].val, &tr->rec);
+		}
+		if (v->nterms > 1) {
+			memcpy(vr->pre.p, p->t[v->term0].val->p, vr->pre.n * sizeof(float));
+			for (int k = v->term0 + 1; k < v->term0 + v->nterms; k++) add(vr->pre.p, p->t[k].val->p, vr->pre.n);
+		}
+		if (v->bn) {
+			if (run(n, &vr->bnf, "batch norm")) return -1;
+			if (p->train) {
+				// Running statistics as PyTorch keeps them: the new batch
+				// weighted by the momentum, its variance unbiased.
+				float *rm = n->param[v->mean], *rv = n->param[v->var];
+				double cnt = (double)p->batch * v->h * v->w;
+				float m = n->bnm;
+				for (int c = 0; c < v->c; c++) {
+					double var = vr->var.p[c];
+					double unb = cnt > 1 ? var * cnt / (cnt - 1) : var;
+					rm[c] = (1 - m) * rm[c] + m * vr->mean.p[c];
+					rv[c] = (1 - m) * rv[c] + m * (float)unb;
+				}
+			}
+		}
+	}
+	// Global average pool and the fully connected layer.
+	const tens *o = p->v[n->out].val;
+	int C = o->c, HW = o->h * o->w, K = n->classes;
+	float inv = 1.0f / HW;
+	for (int b = 0; b < p->batch; b++)
+		for (int c = 0; c < C; c++) {
+			float s = 0;
+			for (int i = 0; i < HW; i++) s += o->p[off(o, b, c, i)];
+			p->pooled[b * C + c] = s * inv;
+		}
+	const float *W = n->param[n->fcw], *bias = n->param[n->fcb];
+	for (int b = 0; b < p->batch; b++)
+		for (int k = 0; k < K; k++) {
+			float s = 0;
+			const float *x = &p->pooled[b * C], *w = &W[k * C];
+			for (int c = 0; c < C; c++) s += x[c] * w[c];
+			p->logits[b * K + k] = s + bias[k];
+		}
+	return 0;
+}
+
+int esw_forward(esw_net *n, int batch, int threads) {
+	omp_set_num_threads(threads);
+	pass *p = get_pass(n, batch, 0);
+	if (!p) return -1;
+	return forward(n, p);
+}
+
+// contribute adds a gradient into vertex i's: the first contribution of a
+// step writes, later ones add.
+static void contribute(vert_rt *vr, const float *g) {
+	if (!vr->dset) {
+		memcpy(vr->dval.p, g, vr->dval.n * sizeof(float));
+		vr->dset = 1;
+	} else {
+		add(vr->dval.p, g, vr->dval.n);
+	}
+}
+
+int esw_step(esw_net *n, int batch, float lr, int threads, double *loss) {
+	omp_set_num_threads(threads);
+	pass *p = get_pass(n, batch, 1);
+	if (!p) return -1;
+	for (int i = 0; i < n->nparam; i++) n->gset[i] = 0;
+	for (int i = 0; i < n->nvert; i++) p->v[i].dset = 0;
+	if (forward(n, p)) return -1;
+
+	// Softmax cross-entropy, mean over the batch.
+	int K = n->classes, B = batch;
+	double L = 0;
+	for (int b = 0; b < B; b++) {
+		const float *row = &p->logits[b * K];
+		float *pr = &p->probs[b * K];
+		float m = row[0];
+		for (int k = 1; k < K; k++) m = row[k] > m ? row[k] : m;
+		double z = 0;
+		for (int k = 0; k < K; k++) {
+			double e = exp((double)(row[k] - m));
+			pr[k] = (float)e;
+			z += e;
+		}
+		double iz = 1 / z;
+		for (int k = 0; k < K; k++) pr[k] = (float)(pr[k] * iz);
+		int y = p->labels[b];
+		if (y < 0 || y >= K) {
+			seterr(n, "onednn: label %d outside [0, %d)", y, K);
+			return -1;
+		}
+		L -= (double)(row[y] - m) - log(z);
+	}
+	L /= B;
+	*loss = L;
+	if (!isfinite(L)) return 0;
+
+	// Backward: the loss, the fully connected layer, the pool.
+	float f = 1.0f / B;
+	for (int b = 0; b < B; b++) {
+		for (int k = 0; k < K; k++) p->dlogits[b * K + k] = f * p->probs[b * K + k];
+		p->dlogits[b * K + p->labels[b]] -= f;
+	}
+	vert_rt *ov = &p->v[n->out];
+	const tens *o = ov->val;
+	int C = o->c, HW = o->h * o->w;
+	const float *W = n->param[n->fcw];
+	float *dW = n->grad[n->fcw], *db = n->grad[n->fcb];
+	memset(dW, 0, sizeof(float) * K * C);
+	memset(db, 0, sizeof(float) * K);
+	for (int b = 0; b < B; b++) {
+		const float *d = &p->dlogits[b * K], *x = &p->pooled[b * C];
+		float *dx = &p->dpooled[b * C];
+		for (int c = 0; c < C; c++) dx[c] = 0;
+		for (int k = 0; k < K; k++) {
+			float g = d[k];
+			db[k] += g;
+			float *dwr = &dW[k * C];
+			const float *wr = &W[k * C];
+			for (int c = 0; c < C; c++) {
+				dwr[c] += g * x[c];
+				dx[c] += g * wr[c];
+			}
+		}
+	}
+	n->gset[n->fcw] = n->gset[n->fcb] = 1;
+	if (ov->needgrad) {
+		tens *dv = &ov->dval;
+		memset(dv->p, 0, dv->n * sizeof(float));
+		float inv = 1.0f / HW;
+		for (int b = 0; b < B; b++)
+			for (int c = 0; c < C; c++) {
+				float g = p->dpooled[b * C + c] * inv;
+				for (int i = 0; i < HW; i++) dv->p[off(dv, b, c, i)] = g;
+			}
+		ov->dset = 1;
+	}
+
+	// Through the graph, last vertex first.
+	for (int i = n->nvert - 1; i >= 1; i--) {
+		const esw_vertex *v = &n->v[i];
+		vert_rt *vr = &p->v[i];
+		if (!vr->needgrad || !vr->dset) continue;
+		tens *dpre = &vr->dval;
+		if (v->bn) {
+			if (run(n, &vr->bnb, "batch norm backward")) return -1;
+			n->gset[v->scale] = n->gset[v->shift] = 1;
+			dpre = &vr->dpre;
+		}
+		for (int k = v->term0; k < v->term0 + v->nterms; k++) {
+			const esw_term *t = &n->t[k];
+			term_rt *tr = &p->t[k];
+			vert_rt *sr = &p->v[t->src];
+			if (!t->conv) {
+				if (!sr->needgrad) continue;
+				if (tr->need_rec) {
+					if (!sr->dset) {
+						memset(sr->dval.p, 0, sr->dval.n * sizeof(float));
+						sr->dset = 1;
+					}
+					reconcile_bwd(dpre, &sr->dval);
+				} else {
+					contribute(sr, dpre->p);
+				}
+				continue;
+			}
+			// The conv output's gradient.
+			if (tr->need_rec) {
+				memset(tr->dout.p, 0, tr->dout.n * sizeof(float));
+				reconcile_bwd(dpre, &tr->dout);
+			} else {
+				memcpy(tr->dout.p, dpre->p, tr->dout.n * sizeof(float));
+			}
+			if (run(n, &tr->bwdw, "convolution backward weights") || run_opt(n, &tr->rw_dw, "weights reorder"))
+				return -1;
+			n->gset[t->wparam] = 1;
+			if (!sr->needgrad) continue;
+			if (run_opt(n, &tr->rw_bwdd, "weights reorder")) return -1;
+			float *target = sr->dset ? sr->dscratch.p : sr->dval.p;
+			CHECK(dnnl_memory_set_data_handle(tr->dsrc, target), "memory handle");
+			if (run(n, &tr->bwdd, "convolution backward data")) return -1;
+			if (sr->dset) add(sr->dval.p, sr->dscratch.p, sr->dval.n);
+			sr->dset = 1;
+		}
+	}
+
+	// SGD with momentum and decoupled-from-nothing L2, as torch.optim.SGD:
+	// d = g + decay*w; v = momentum*v + d; w -= lr*v.
+	for (int i = 0; i < n->nparam; i++) {
+		if (!(n->pflags[i] & ESW_TRAIN)) continue;
+		float *w = n->param[i], *g = n->grad[i], *vel = n->vel[i];
+		if (!g || !vel) continue;
+		float dec = (n->pflags[i] & ESW_DECAY) ? n->decay : 0, mom = n->momentum;
+		int has = n->gset[i];
+		for (int j = 0; j < n->psize[i]; j++) {
+			float d = (has ? g[j] : 0) + dec * w[j];
+			float vv = mom * vel[j] + d;
+			vel[j] = vv;
+			w[j] -= lr * vv;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,222 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train/dataset"
+	"github.com/evoswarm/evoswarm/train/dnnl"
+	"github.com/evoswarm/evoswarm/train/kernels"
+)
+
+// Engine names for RunOptions.Engine.
+const (
+	// EngineAuto trains on oneDNN where the build has it (-tags dnnl) and
+	// with gorgonia otherwise.
+	EngineAuto = ""
+	// EngineGorgonia is the gorgonia graph over train/kernels: the pure-Go
+	// (or OpenBLAS) reference every build has.
+	EngineGorgonia = "gorgonia"
+	// EngineOneDNN runs each training step and evaluation batch as oneDNN
+	// primitives in one cgo call (package train/dnnl).
+	EngineOneDNN = "onednn"
+)
+
+// CPUEngine names the engine that EngineAuto picks in this build.
+func CPUEngine() string {
+	if dnnl.Enabled {
+		return EngineOneDNN
+	}
+	return EngineGorgonia
+}
+
+// OneDNNISA names the instruction set the oneDNN engine dispatches to, or
+// is empty in a build without it.
+func OneDNNISA() string { return dnnl.ISA() }
+
+// newHostEngine builds the CPU engine that name asks for.
+func newHostEngine(name string, g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng *rand.Rand) (engine, error) {
+	switch name {
+	case EngineAuto:
+		if dnnl.Enabled {
+			return newOneDNNEngine(g, r, parent, cfg, rng)
+		}
+		return newCPUEngine(g, r, parent, cfg, rng)
+	case EngineGorgonia:
+		return newCPUEngine(g, r, parent, cfg, rng)
+	case EngineOneDNN:
+		if !dnnl.Enabled {
+			return nil, dnnl.ErrDisabled
+		}
+		return newOneDNNEngine(g, r, parent, cfg, rng)
+	}
+	return nil, fmt.Errorf("train: unknown engine %q (want %q or %q)", name, EngineGorgonia, EngineOneDNN)
+}
+
+// oneDNNEngine is a genome's network on oneDNN: the same model (same keys,
+// same initialisation from the same random stream) as the gorgonia engine,
+// with its tensors copied to the C heap when it is built and back by
+// weights.
+type oneDNNEngine struct {
+	net     *dnnl.Net
+	m       *model
+	inh     Inheritance
+	keys    []string
+	cfg     Config
+	classes int
+	inSize  int
+}
+
+func newOneDNNEngine(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng *rand.Rand) (*oneDNNEngine, error) {
+	m, inh := newModel(g, r, parent, cfg, rng)
+	spec, keys, err := oneDNNSpec(m, cfg)
+	if err != nil {
+		return nil, err
+	}
+	net, err := dnnl.New(spec)
+	if err != nil {
+		return nil, fmt.Errorf("train: genome %s: %w", g.ID().Short(), err)
+	}
+	for i, k := range keys {
+		copy(net.Param(i), m.weights.Tensors[k].Data)
+	}
+	in := g.Input
+	return &oneDNNEngine{net: net, m: m, inh: inh, keys: keys, cfg: *cfg, classes: g.Classes, inSize: in.C * in.H * in.W}, nil
+}
+
+// oneDNNSpec describes m's network to package dnnl: vertices in
+// topological order with the input first, every input edge as a term, and
+// the parameters in key order.
+func oneDNNSpec(m *model, cfg *Config) (*dnnl.Spec, []string, error) {
+	g, r := m.genome, m.r
+	keys := m.weights.Keys()
+	pidx := make(map[string]int, len(keys))
+	s := &dnnl.Spec{
+		Classes: g.Classes, Momentum: float32(cfg.Momentum), WeightDecay: float32(cfg.WeightDecay),
+		BNMomentum: float32(cfg.BNMomentum), BNEpsilon: float32(cfg.BNEpsilon),
+	}
+	for i, k := range keys {
+		pidx[k] = i
+		s.Params = append(s.Params, dnnl.Param{Size: len(m.weights.Tensors[k].Data), Train: m.train[k], Decay: m.decay[k]})
+	}
+	in := g.VertexIndex(g.InputVertex)
+	order := []int{in}
+	for _, i := range r.Order {
+		if i != in {
+			order = append(order, i)
+		}
+	}
+	pos := make([]int, len(g.Vertices))
+	for p, i := range order {
+		pos[i] = p
+	}
+	for p, i := range order {
+		v := g.Vertices[i]
+		sh := r.VertexShape[i]
+		dv := dnnl.Vertex{C: sh.C, H: sh.H, W: sh.W}
+		if p > 0 {
+			for _, j := range r.In[i] {
+				e := &g.Edges[j]
+				es := r.EdgeShape[j]
+				t := dnnl.Term{Src: pos[g.VertexIndex(e.From)], C: es.C, H: es.H, W: es.W}
+				if e.Type == dna.Conv {
+					t.Conv, t.Weight = true, pidx[convKey(e.WeightID)]
+					t.KH, t.KW, t.Stride = e.FilterH, e.FilterW, e.Stride()
+				}
+				if t.Src >= p {
+					return nil, nil, fmt.Errorf("train: genome %s: vertex %d is not in topological order", g.ID().Short(), v.ID)
+				}
+				dv.Terms = append(dv.Terms, t)
+			}
+		}
+		if v.Type == dna.BNReLU {
+			dv.BN = true
+			dv.Scale, dv.Shift = pidx[bnKey(v.WeightID, "scale")], pidx[bnKey(v.WeightID, "offset")]
+			dv.Mean, dv.Var = pidx[bnKey(v.WeightID, "mean")], pidx[bnKey(v.WeightID, "var")]
+		}
+		s.Vertices = append(s.Vertices, dv)
+	}
+	s.Out = pos[g.VertexIndex(g.OutputVertex)]
+	s.FCWeight, s.FCBias = pidx[fcKey(g.FCWeightID, "weight")], pidx[fcKey(g.FCWeightID, "bias")]
+	return s, keys, nil
+}
+
+func (e *oneDNNEngine) inheritance() Inheritance { return e.inh }
+
+func (e *oneDNNEngine) batch() ([]float32, []int32, error) {
+	return e.net.Batch(e.cfg.BatchSize, e.inSize, true)
+}
+
+func (e *oneDNNEngine) trainStep() (float64, error) {
+	return e.net.Step(e.cfg.BatchSize, float32(e.m.genome.LearningRate), max(kernels.Workers, 1))
+}
+
+func (e *oneDNNEngine) weights() (*Weights, error) {
+	for i, k := range e.keys {
+		copy(e.m.weights.Tensors[k].Data, e.net.Param(i))
+	}
+	return e.m.weights, nil
+}
+
+func (e *oneDNNEngine) accuracy(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) (float64, error) {
+	if split.N == 0 {
+		return 0, nil
+	}
+	pred, err := e.predict(ctx, data, split, batch)
+	if err != nil {
+		return 0, err
+	}
+	return accuracyOf(pred, split), nil
+}
+
+// predict runs the inference pass over a split in batches; a short last
+// batch is padded and its padding ignored.
+func (e *oneDNNEngine) predict(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) ([]int32, error) {
+	x, labels, err := e.net.Batch(batch, e.inSize, false)
+	if err != nil {
+		return nil, err
+	}
+	pred := make([]int32, 0, split.N)
+	idx := make([]int, batch)
+	for lo := 0; lo < split.N; lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := min(batch, split.N-lo)
+		for i := range idx {
+			idx[i] = lo + min(i, n-1)
+		}
+		if err := data.Batch(split, idx, dataset.Augment{}, nil, x, labels); err != nil {
+			return nil, err
+		}
+		logits, err := e.net.Forward(batch, e.classes, max(kernels.Workers, 1))
+		if err != nil {
+			return nil, err
+		}
+		for i := range n {
+			pred = append(pred, int32(argmax(logits[i*e.classes:(i+1)*e.classes])))
+		}
+	}
+	return pred, nil
+}
+
+// logits runs the inference pass on one batch of images (NCHW).
+func (e *oneDNNEngine) logits(x []float32, batch int) ([]float32, error) {
+	in, _, err := e.net.Batch(batch, e.inSize, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(x) != len(in) {
+		return nil, fmt.Errorf("train: batch of %d values, want %d", len(x), len(in))
+	}
+	copy(in, x)
+	out, err := e.net.Forward(batch, e.classes, max(kernels.Workers, 1))
+	if err != nil {
+		return nil, err
+	}
+	return append([]float32(nil), out...), nil
+}
+
+func (e *oneDNNEngine) close() { e.net.Close() }

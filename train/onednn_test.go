@@ -1,0 +1,119 @@
+//go:build dnnl
+
+package train
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/evoswarm/evoswarm/internal/testnet"
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train/dataset"
+)
+
+// The oneDNN engine against the gorgonia engine (the reference): the same
+// initial weights and batches give the same logits, losses and weights.
+func TestOneDNNAgreesWithGorgonia(t *testing.T) {
+	quad := quadrants(t, 400)
+	cases := []struct {
+		name string
+		g    *dna.Genome
+		data *dataset.Set
+	}{
+		{"crosscheck", testnet.CrossCheck(), noise(13, 11, 3, 5, 200)},
+		{"skipnet", skipNet(t), quad},
+		{"shrinknet", shrinkNet(t), quad},
+		{"reference", ReferenceCNNFor(dna.Shape{H: 12, W: 12, C: 1}, 4), quad},
+		{"evolved7", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 7), quad},
+		{"evolved8", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 8), quad},
+		{"evolved9", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 9), quad},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := smallConfig(0)
+			cfg.Bounds.MaxParams = 1 << 20
+			a, err := CompareOneDNN(c.g, c.data, cfg, 50, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Check(1e-4, 1e-3); err != nil {
+				t.Fatal(err)
+			}
+			if a.WeightsMaxDiff > 1e-2 || math.IsInf(a.FinalLogitsMaxDiff, 0) {
+				t.Errorf("weights %.2e apart after 50 steps, final logits %.2e", a.WeightsMaxDiff, a.FinalLogitsMaxDiff)
+			}
+			if len(a.LossCPU) != 50 || a.LossCPU[49] >= a.LossCPU[0] && c.name != "crosscheck" {
+				t.Errorf("losses %v ... %v: training did not progress", a.LossCPU[:1], a.LossCPU[len(a.LossCPU)-1:])
+			}
+			t.Logf("%s: %d params, logits %.2e, loss %.2e, weights %.2e apart; loss %.4f -> %.4f",
+				a.Genome, a.Params, a.LogitsMaxDiff, a.LossMaxDiff, a.WeightsMaxDiff, a.LossCPU[0], a.LossCPU[49])
+		})
+	}
+}
+
+func TestTrainOnOneDNN(t *testing.T) {
+	data := quadrants(t, 800)
+	res, err := Train(context.Background(), skipNet(t), nil, data, smallConfig(150), RunOptions{Seed: 3, Test: true, Engine: EngineOneDNN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Engine != EngineOneDNN || res.ValAccuracy < 0.9 || res.TestAccuracy == nil || *res.TestAccuracy < 0.9 {
+		t.Errorf("quadrants after 150 steps on %q: val %.3f test %v, want >= 0.9 on %q", res.Engine, res.ValAccuracy, res.TestAccuracy, EngineOneDNN)
+	}
+	ref, err := Train(context.Background(), skipNet(t), nil, data, smallConfig(150), RunOptions{Seed: 3, Engine: EngineGorgonia})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(ref.FinalLoss-res.FinalLoss) > 0.05 || math.Abs(ref.ValAccuracy-res.ValAccuracy) > 0.03 {
+		t.Errorf("gorgonia: loss %.4f val %.3f; oneDNN: loss %.4f val %.3f", ref.FinalLoss, ref.ValAccuracy, res.FinalLoss, res.ValAccuracy)
+	}
+	// The weights are engine-blind: the gorgonia engine evaluates them to
+	// oneDNN's accuracy, and a child inheriting them untrained scores it.
+	net, err := NewNetwork(skipNet(t), res.Weights, smallConfig(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	ev, err := net.evalGraph(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := ev.accuracy(context.Background(), data, data.Val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(acc-res.ValAccuracy) > 0.01 {
+		t.Errorf("gorgonia evaluation of oneDNN's weights: %.3f, oneDNN measured %.3f", acc, res.ValAccuracy)
+	}
+	again, err := Train(context.Background(), skipNet(t), res.Weights, data, smallConfig(0), RunOptions{Seed: 4, Engine: EngineOneDNN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.NewTensors != 0 || math.Abs(again.ValAccuracy-res.ValAccuracy) > 1e-9 {
+		t.Errorf("inherited: %d new tensors, val %.4f; parent val %.4f", again.NewTensors, again.ValAccuracy, res.ValAccuracy)
+	}
+}
+
+func TestOneDNNDivergenceIsFitnessZero(t *testing.T) {
+	data := quadrants(t, 200)
+	g := skipNet(t)
+	first, err := Train(context.Background(), g, nil, data, smallConfig(1), RunOptions{Seed: 1, Engine: EngineGorgonia})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poisoned := first.Weights
+	for _, k := range poisoned.Keys() {
+		if len(k) > 3 && k[:3] == "fc/" {
+			poisoned.Tensors[k].Data[0] = float32(math.Inf(1))
+			break
+		}
+	}
+	res, err := Train(context.Background(), g, poisoned, data, smallConfig(20), RunOptions{Seed: 1, Engine: EngineOneDNN})
+	if err != nil {
+		t.Fatalf("divergence must not be an error: %v", err)
+	}
+	if !res.Diverged || res.ValAccuracy != 0 || res.Reason == "" || res.Steps != 1 {
+		t.Errorf("diverged %v val %v reason %q steps %d: want fitness 0 with a reason after step 1", res.Diverged, res.ValAccuracy, res.Reason, res.Steps)
+	}
+}
