@@ -70,8 +70,8 @@ type stepper interface {
 type oneDNNStepper struct{ e *oneDNNEngine }
 
 func (s oneDNNStepper) Logits(x []float32, batch int) ([]float32, error) { return s.e.logits(x, batch) }
-func (s oneDNNStepper) Weights() (*Weights, error)                     { return s.e.weights() }
-func (s oneDNNStepper) Close()                                         { s.e.close() }
+func (s oneDNNStepper) Weights() (*Weights, error)                       { return s.e.weights() }
+func (s oneDNNStepper) Close()                                           { s.e.close() }
 
 func (s oneDNNStepper) TrainStep(x []float32, labels []int32) (float64, error) {
 	bx, bl, err := s.e.batch()
