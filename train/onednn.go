@@ -96,6 +96,7 @@ func oneDNNSpec(m *model, cfg *Config) (*dnnl.Spec, []string, error) {
 	s := &dnnl.Spec{
 		Classes: g.Classes, Momentum: float32(cfg.Momentum), WeightDecay: float32(cfg.WeightDecay),
 		BNMomentum: float32(cfg.BNMomentum), BNEpsilon: float32(cfg.BNEpsilon),
+		Threads: max(kernels.Workers, 1),
 	}
 	for i, k := range keys {
 		pidx[k] = i
@@ -150,7 +151,7 @@ func (e *oneDNNEngine) batch() ([]float32, []int32, error) {
 }
 
 func (e *oneDNNEngine) trainStep() (float64, error) {
-	return e.net.Step(e.cfg.BatchSize, float32(e.m.genome.LearningRate), max(kernels.Workers, 1))
+	return e.net.Step(e.cfg.BatchSize, float32(e.m.genome.LearningRate))
 }
 
 func (e *oneDNNEngine) weights() (*Weights, error) {
@@ -191,7 +192,7 @@ func (e *oneDNNEngine) predict(ctx context.Context, data *dataset.Set, split *da
 		if err := data.Batch(split, idx, dataset.Augment{}, nil, x, labels); err != nil {
 			return nil, err
 		}
-		logits, err := e.net.Forward(batch, e.classes, max(kernels.Workers, 1))
+		logits, err := e.net.Forward(batch, e.classes)
 		if err != nil {
 			return nil, err
 		}
@@ -212,7 +213,7 @@ func (e *oneDNNEngine) logits(x []float32, batch int) ([]float32, error) {
 		return nil, fmt.Errorf("train: batch of %d values, want %d", len(x), len(in))
 	}
 	copy(in, x)
-	out, err := e.net.Forward(batch, e.classes, max(kernels.Workers, 1))
+	out, err := e.net.Forward(batch, e.classes)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,8 @@ type benchTrainResult struct {
 	PeakRSSMiB           float64 `json:"peak_rss_mib"`
 	Genome               string  `json:"genome"`
 	Device               string  `json:"device,omitempty"`
+	Engine               string  `json:"engine"`
+	ISA                  string  `json:"isa,omitempty"`
 }
 
 func newBenchTrainCmd() *cobra.Command {
@@ -47,6 +49,8 @@ func newBenchTrainCmd() *cobra.Command {
 		steps                              int
 		jsonOut                            bool
 		dataName, genomePath, out, profile string
+		engine                             string
+		threads                            int
 		devSpec                            string
 	)
 	cmd := &cobra.Command{
@@ -98,7 +102,10 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 					return err
 				}
 			}
-			opt := train.RunOptions{Seed: 1}
+			if threads > 0 {
+				kernels.Workers = threads
+			}
+			opt := train.RunOptions{Seed: 1, Engine: engine}
 			if opt.Device, err = openOneDevice(devSpec, cmd.ErrOrStderr()); err != nil {
 				return err
 			}
@@ -134,11 +141,15 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 				PeakRSSMiB:           peakRSSMiB(),
 				Genome:               g.ID().Short(),
 				Device:               res.Device,
+				Engine:               res.Engine,
+			}
+			if r.Engine == train.EngineOneDNN {
+				r.ISA = train.OneDNNISA()
 			}
 			if jsonOut {
 				return printJSON(cmd.OutOrStdout(), r, false)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "genome %s, %d steps of batch %d, BLAS %s, %d threads\n", r.Genome, r.Steps, cfg.BatchSize, r.BLAS, r.Threads)
+			fmt.Fprintf(cmd.OutOrStdout(), "genome %s, %d steps of batch %d, engine %s, BLAS %s, %d threads\n", r.Genome, r.Steps, cfg.BatchSize, r.Engine, r.BLAS, r.Threads)
 			if r.Device != "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "device %s\n", r.Device)
 			}
@@ -154,6 +165,8 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 	cmd.Flags().StringVar(&out, "genome-out", "", "write the benchmarked genome's JSON to this file")
 	addDeviceFlag(cmd, &devSpec, "cpu")
 	cmd.Flags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the training run (go tool pprof) to this file")
+	cmd.Flags().StringVar(&engine, "engine", "", "CPU engine: gorgonia or onednn (default: onednn where the build has it)")
+	cmd.Flags().IntVar(&threads, "threads", 0, "threads the CPU engine uses (default: GOMAXPROCS)")
 	return cmd
 }
 

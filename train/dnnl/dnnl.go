@@ -82,7 +82,7 @@ func New(s *Spec) (*Net, error) {
 	c := C.esw_create(&vs[0], C.int(len(vs)), unsafe.SliceData(ts[:cap(ts)]), C.int(len(ts)),
 		&sizes[0], &flags[0], C.int(len(s.Params)),
 		C.int(s.Out), C.int(s.FCWeight), C.int(s.FCBias), C.int(s.Classes),
-		C.float(s.Momentum), C.float(s.WeightDecay), C.float(s.BNMomentum), C.float(s.BNEpsilon),
+		C.float(s.Momentum), C.float(s.WeightDecay), C.float(s.BNMomentum), C.float(s.BNEpsilon), C.int(s.Threads),
 		&errbuf[0], C.int(len(errbuf)))
 	if c == nil {
 		return nil, errors.New(C.GoString(&errbuf[0]))
@@ -127,12 +127,11 @@ func (n *Net) Batch(batch, size int, train bool) ([]float32, []int32, error) {
 }
 
 // Step runs one training step (forward, loss, backward, SGD at rate lr)
-// on the training pass's batch with the given number of threads, and
-// returns the loss. A loss that is not finite is returned without an
-// update.
-func (n *Net) Step(batch int, lr float32, threads int) (float64, error) {
+// on the training pass's batch, and returns the loss. A loss that is not
+// finite is returned without an update.
+func (n *Net) Step(batch int, lr float32) (float64, error) {
 	var loss C.double
-	if C.esw_step(n.c, C.int(batch), C.float(lr), C.int(threads), &loss) != 0 {
+	if C.esw_step(n.c, C.int(batch), C.float(lr), &loss) != 0 {
 		return 0, n.err()
 	}
 	return float64(loss), nil
@@ -140,8 +139,8 @@ func (n *Net) Step(batch int, lr float32, threads int) (float64, error) {
 
 // Forward runs the inference pass of a batch size on its input and returns
 // its logits (batch x classes), valid until the next call.
-func (n *Net) Forward(batch, classes, threads int) ([]float32, error) {
-	if C.esw_forward(n.c, C.int(batch), C.int(threads)) != 0 {
+func (n *Net) Forward(batch, classes int) ([]float32, error) {
+	if C.esw_forward(n.c, C.int(batch)) != 0 {
 		return nil, n.err()
 	}
 	return unsafe.Slice((*float32)(unsafe.Pointer(C.esw_logits(n.c, C.int(batch), 0))), batch*classes), nil

@@ -55,4 +55,6 @@ type Spec struct {
 	Classes               int
 	Momentum, WeightDecay float32
 	BNMomentum, BNEpsilon float32
+	// Threads is the number of OpenMP threads the network runs on.
+	Threads int
 }

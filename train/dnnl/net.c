@@ -54,6 +54,8 @@ typedef struct {
 	op rw_bwdd;
 	tens dw;         // weight gradient in the backward-weights layout
 	op rw_dw;        // dw -> plain gradient
+	tens bsrc, bdout; // the source and output gradient in the layouts backward-weights wants
+	op rw_bsrc, rw_bdout;
 	dnnl_memory_t dwplain;
 	dnnl_memory_t dsrc; // diff_src of bwdd (its handle is set per step)
 } term_rt;
@@ -96,6 +98,7 @@ struct esw_net {
 	int out, fcw, fcb, classes;
 	float momentum, decay, bnm, eps;
 	int blk;
+	int threads;
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
 	pass *passes;
@@ -271,7 +274,7 @@ void esw_destroy(esw_net *n);
 esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm,
 	const int32_t *param_size, const int32_t *param_flags, int nparam,
 	int out_vertex, int fc_w, int fc_b, int classes,
-	float momentum, float decay, float bn_momentum, float bn_eps,
+	float momentum, float decay, float bn_momentum, float bn_eps, int threads,
 	char *err, int errlen) {
 	esw_net *n = calloc(1, sizeof *n);
 	if (!n) {
@@ -296,6 +299,7 @@ esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm
 		n->param[i] = falloc(param_size[i]);
 		if (!n->param[i]) goto oom;
 	}
+	n->threads = threads > 0 ? threads : 1;
 	n->out = out_vertex, n->fcw = fc_w, n->fcb = fc_b, n->classes = classes;
 	n->momentum = momentum, n->decay = decay, n->bnm = bn_momentum, n->eps = bn_eps;
 	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
@@ -319,7 +323,8 @@ static void pass_free(esw_net *n, pass *p) {
 	for (int k = 0; k < n->nterm; k++) {
 		term_rt *tr = &p->t[k];
 		tens_free(&tr->out), tens_free(&tr->rec), tens_free(&tr->wf), tens_free(&tr->dout);
-		tens_free(&tr->wb), tens_free(&tr->dw);
+		tens_free(&tr->wb), tens_free(&tr->dw), tens_free(&tr->bsrc), tens_free(&tr->bdout);
+		op_free(&tr->rw_bsrc), op_free(&tr->rw_bdout);
 		op_free(&tr->fwd), op_free(&tr->rw_fwd), op_free(&tr->bwdd), op_free(&tr->bwdw);
 		op_free(&tr->rw_bwdd), op_free(&tr->rw_dw);
 		if (tr->wplain) dnnl_memory_destroy(tr->wplain);
@@ -428,11 +433,29 @@ static int build_conv(esw_net *n, pass *p, int k) {
 	if (tens_init(n, &tr->dout, p->batch, t->c, t->h, t->w, n->blk)) return -1;
 	if (grad_alloc(n, t->wparam)) return -1;
 	CHECK(dnnl_memory_create(&tr->dwplain, &wplain, n->eng, n->grad[t->wparam]), "weights memory");
+	// Backward weights chooses its own layouts for the source and the
+	// output gradient: with a plain source (the input image) the blocked
+	// ones have only a reference implementation, hundreds of times slower.
+	dnnl_memory_desc_t sany, dany;
+	dnnl_dims_t sd = {p->batch, sv->c, sv->h, sv->w}, dd = {p->batch, t->c, t->h, t->w};
+	CHECK(dnnl_memory_desc_init_by_tag(&sany, 4, sd, dnnl_f32, dnnl_format_tag_any), "source descriptor");
+	CHECK(dnnl_memory_desc_init_by_tag(&dany, 4, dd, dnnl_f32, dnnl_format_tag_any), "gradient descriptor");
 	dnnl_convolution_desc_t bw;
-	CHECK(dnnl_convolution_backward_weights_desc_init(&bw, dnnl_convolution_direct, &src->md, &wany, NULL,
-		      &tr->out.md, strides, padl, padr), "convolution backward-weights descriptor");
+	CHECK(dnnl_convolution_backward_weights_desc_init(&bw, dnnl_convolution_direct, &sany, &wany, NULL,
+		      &dany, strides, padl, padr), "convolution backward-weights descriptor");
 	if (make_prim(n, &tr->bwdw, &bw, tr->fwd.pd, "convolution backward weights")) return -1;
 	impl(p, &tr->bwdw);
+	const dnnl_memory_desc_t *bsmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_src_md, 0);
+	const dnnl_memory_desc_t *bdmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_diff_dst_md, 0);
+	dnnl_memory_t bsrc = src->mem, bdout = tr->dout.mem;
+	if (!dnnl_memory_desc_equal(bsmd, &src->md)) {
+		if (tens_md(n, &tr->bsrc, bsmd) || make_reorder(n, &tr->rw_bsrc, src->mem, &src->md, tr->bsrc.mem, bsmd)) return -1;
+		bsrc = tr->bsrc.mem;
+	}
+	if (!dnnl_memory_desc_equal(bdmd, &tr->dout.md)) {
+		if (tens_md(n, &tr->bdout, bdmd) || make_reorder(n, &tr->rw_bdout, tr->dout.mem, &tr->dout.md, tr->bdout.mem, bdmd)) return -1;
+		bdout = tr->bdout.mem;
+	}
 	const dnnl_memory_desc_t *dwmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_diff_weights_md, 0);
 	if (dnnl_memory_desc_equal(dwmd, &wplain)) {
 		tr->dw.mem = tr->dwplain;
@@ -441,8 +464,8 @@ static int build_conv(esw_net *n, pass *p, int k) {
 		if (tens_md(n, &tr->dw, dwmd)) return -1;
 		if (make_reorder(n, &tr->rw_dw, tr->dw.mem, dwmd, tr->dwplain, &wplain)) return -1;
 	}
-	arg(&tr->bwdw, DNNL_ARG_SRC, src->mem);
-	arg(&tr->bwdw, DNNL_ARG_DIFF_DST, tr->dout.mem);
+	arg(&tr->bwdw, DNNL_ARG_SRC, bsrc);
+	arg(&tr->bwdw, DNNL_ARG_DIFF_DST, bdout);
 	arg(&tr->bwdw, DNNL_ARG_DIFF_WEIGHTS, tr->dw.mem);
 	if (!p->v[t->src].needgrad) return 0;
 	dnnl_convolution_desc_t bd;
@@ -614,7 +637,12 @@ fail:
 	return NULL;
 }
 
+// get_pass returns a pass, building it on first use. Every entry point
+// comes through here, so it also sets the calling thread's OpenMP team size:
+// oneDNN sizes a primitive's work split when it is created, and a primitive
+// made for more threads than run it waits at its barriers.
 static pass *get_pass(esw_net *n, int batch, int train) {
+	omp_set_num_threads(n->threads);
 	for (pass *p = n->passes; p; p = p->next)
 		if (p->batch == batch && p->train == train) return p;
 	pass *p = build_pass(n, batch, train);
@@ -700,8 +728,7 @@ static int forward(esw_net *n, pass *p) {
 	return 0;
 }
 
-int esw_forward(esw_net *n, int batch, int threads) {
-	omp_set_num_threads(threads);
+int esw_forward(esw_net *n, int batch) {
 	pass *p = get_pass(n, batch, 0);
 	if (!p) return -1;
 	return forward(n, p);
@@ -718,8 +745,7 @@ static void contribute(vert_rt *vr, const float *g) {
 	}
 }
 
-int esw_step(esw_net *n, int batch, float lr, int threads, double *loss) {
-	omp_set_num_threads(threads);
+int esw_step(esw_net *n, int batch, float lr, double *loss) {
 	pass *p = get_pass(n, batch, 1);
 	if (!p) return -1;
 	for (int i = 0; i < n->nparam; i++) n->gset[i] = 0;
@@ -829,7 +855,8 @@ int esw_step(esw_net *n, int batch, float lr, int threads, double *loss) {
 			} else {
 				memcpy(tr->dout.p, dpre->p, tr->dout.n * sizeof(float));
 			}
-			if (run(n, &tr->bwdw, "convolution backward weights") || run_opt(n, &tr->rw_dw, "weights reorder"))
+			if (run_opt(n, &tr->rw_bsrc, "source reorder") || run_opt(n, &tr->rw_bdout, "gradient reorder") ||
+				run(n, &tr->bwdw, "convolution backward weights") || run_opt(n, &tr->rw_dw, "weights reorder"))
 				return -1;
 			n->gset[t->wparam] = 1;
 			if (!sr->needgrad) continue;

@@ -40,7 +40,7 @@ typedef struct esw_net esw_net;
 esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm,
 	const int32_t *param_size, const int32_t *param_flags, int nparam,
 	int out_vertex, int fc_w, int fc_b, int classes,
-	float momentum, float decay, float bn_momentum, float bn_eps,
+	float momentum, float decay, float bn_momentum, float bn_eps, int threads,
 	char *err, int errlen);
 void esw_destroy(esw_net *n);
 
@@ -55,14 +55,14 @@ int32_t *esw_labels(esw_net *n, int batch, int train);
 float *esw_logits(esw_net *n, int batch, int train);
 
 // esw_step runs one training step on the training pass's input and labels
-// with threads OpenMP threads: forward, loss, backward and the SGD update
+// with the network's OpenMP threads: forward, loss, backward and the SGD update
 // (skipped when the loss is not finite). It writes the loss and returns 0,
 // or -1 with esw_error set.
-int esw_step(esw_net *n, int batch, float lr, int threads, double *loss);
+int esw_step(esw_net *n, int batch, float lr, double *loss);
 
 // esw_forward runs the inference pass of a batch size (batch norm on its
 // running statistics) and leaves its logits in esw_logits(n, batch, 0).
-int esw_forward(esw_net *n, int batch, int threads);
+int esw_forward(esw_net *n, int batch);
 
 const char *esw_error(esw_net *n);
 
