@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/evoswarm/evoswarm/internal/testnet"
@@ -120,9 +121,64 @@ func crossCheckDiff[T float32 | float64](t *testing.T, what string, got []T, wan
 	return d
 }
 
+// TestCrossCheckTorch runs the cross-check on the genome with every op
+// kind and on the evolved genomes of scripts/bench/genomes/evolved (taken
+// from real runs), with every CPU engine this build has.
 func TestCrossCheckTorch(t *testing.T) {
 	crossCheckTorch(t)
-	g := testnet.CrossCheck()
+	genomes := map[string]*dna.Genome{"every-op": testnet.CrossCheck()}
+	files, _ := filepath.Glob(filepath.Join("..", "scripts", "bench", "genomes", "evolved", "*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := dna.DecodeJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		genomes[filepath.Base(f)] = g
+	}
+	engines := []string{EngineGorgonia}
+	if CPUEngine() == EngineOneDNN {
+		engines = append(engines, EngineOneDNN)
+	}
+	for name, g := range genomes {
+		for _, eng := range engines {
+			t.Run(name+"/"+eng, func(t *testing.T) { crossCheckGenome(t, g, eng) })
+		}
+	}
+}
+
+// crossCheckNet opens g with weights w on a CPU engine, as a stepper.
+func crossCheckNet(t *testing.T, g *dna.Genome, w *Weights, cfg Config, engine string) stepper {
+	t.Helper()
+	if engine == EngineGorgonia {
+		net, err := NewNetwork(g, w, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return networkStepper{net}
+	}
+	r, err := resolveWithin(g, &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newOneDNNEngine(g, r, w, &cfg, rand.New(rand.NewPCG(0, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.inh.NewTensors != 0 {
+		t.Fatalf("%d tensors not taken from the weights", e.inh.NewTensors)
+	}
+	return oneDNNStepper{e}
+}
+
+type networkStepper struct{ *Network }
+
+func (n networkStepper) Weights() (*Weights, error) { return n.Network.Weights(), nil }
+
+func crossCheckGenome(t *testing.T, g *dna.Genome, engine string) {
 	cfg := DefaultConfig()
 	cfg.BatchSize, cfg.EvalBatch, cfg.Steps = 4, 4, 3
 	if err := g.Validate(cfg.Bounds); err != nil {
@@ -161,10 +217,7 @@ func TestCrossCheckTorch(t *testing.T) {
 			"bn_momentum": cfg.BNMomentum, "bn_epsilon": cfg.BNEpsilon, "steps": cfg.Steps},
 	})
 
-	net, err := NewNetwork(g, w, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	net := crossCheckNet(t, g, w, cfg, engine)
 	defer net.Close()
 	before, err := net.Logits(eval.X, cfg.BatchSize)
 	if err != nil {
@@ -208,7 +261,10 @@ func TestCrossCheckTorch(t *testing.T) {
 	check("logits before training", crossCheckDiff(t, "logits before", before, py.LogitsBefore), 1e-4)
 	check("losses of 3 training steps", crossCheckDiff(t, "losses", losses, py.Losses), 1e-4)
 	check("logits after training", crossCheckDiff(t, "logits after", after, py.LogitsAfter), 1e-3)
-	trained := net.Weights()
+	trained, err := net.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(py.Weights) != len(trained.Tensors) {
 		t.Errorf("PyTorch has %d tensors, Go %d", len(py.Weights), len(trained.Tensors))
 	}
@@ -227,8 +283,14 @@ func TestCrossCheckTorch(t *testing.T) {
 	}
 	check("weights after training", wd, crossCheckWeightTol)
 	// The training must have moved the weights, or the comparison is empty.
-	if moved := crossCheckDiff(t, "initial weights", w.Tensors[convKey(7)].Data, py.Weights[convKey(7)]); moved < 1e-3 {
-		t.Errorf("conv/7 moved by at most %g in training", moved)
+	var moved float64
+	for k, tn := range w.Tensors {
+		if strings.HasPrefix(k, "conv/") {
+			moved = max(moved, crossCheckDiff(t, k, tn.Data, py.Weights[k]))
+		}
+	}
+	if moved < 1e-3 {
+		t.Errorf("the conv kernels moved by at most %g in training", moved)
 	}
 }
 
