@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install what evoswarm's tests and main job need on Debian or Ubuntu:
-# the Fashion-MNIST data set, OpenBLAS (for the fast build), PyTorch (the
-# reference the training engine is checked against) and Graphviz.
+# the Fashion-MNIST data set, oneDNN and OpenBLAS (for the fast build),
+# PyTorch (the reference the training engine is checked against) and
+# Graphviz.
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 
-pkgs=(dataset-fashion-mnist libopenblas-dev python3-torch python3-numpy python3-onnx graphviz curl chromium)
+pkgs=(dataset-fashion-mnist libdnnl-dev libopenblas-dev python3-torch python3-numpy python3-onnx graphviz curl chromium)
 
 if ! command -v go >/dev/null 2>&1; then
   echo "deps: Go is not installed; evoswarm needs Go 1.26.6 or newer (https://go.dev/dl/)" >&2

@@ -10,11 +10,14 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 go vet ./...
-go vet -tags openblas ./train/... ./cmd/...
-# The OpenBLAS fast path: its gradient and PyTorch checks, and a few
-# benchmark steps (no timing asserted), so it stays compiled and exercised.
-go test -count=1 -tags openblas -run 'Gradients|CrossCheck|TestTrainLearns' ./train/...
-go run -tags openblas ./cmd/evoswarm bench train --steps 5 --json
+go vet -tags "dnnl openblas" ./...
+# The fast build (-tags "dnnl openblas"): the oneDNN engine against the
+# gorgonia engine and PyTorch, OpenBLAS's gradient checks, and a few
+# benchmark steps of each engine (no timing asserted), so both stay compiled
+# and exercised.
+go test -count=1 -tags "dnnl openblas" -run 'OneDNN|Gradients|CrossCheck|TestTrainLearns' ./train/...
+go run -tags "dnnl openblas" ./cmd/evoswarm bench train --steps 5 --json --engine onednn
+go run -tags "dnnl openblas" ./cmd/evoswarm bench train --steps 5 --json --engine gorgonia
 # The GPU build (-tags gpu): compiled against CUDA headers and stub
 # libraries from Debian's nvidia-cuda-dev (scripts/cuda-sdk.sh), vetted, and
 # its host side run without a GPU (scripts/gpu-build-check.sh).

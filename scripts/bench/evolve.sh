@@ -65,6 +65,7 @@ start=$(date +%s)
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "evolve: cpu-small, $workers worker(s), GOMAXPROCS=$workers, seed $seed, tags '${tags}', $minutes min; commit $commit; $cpu"
+echo "evolve: dashboard and API at http://$api/ (profile: go tool pprof http://$api/debug/pprof/profile)"
 
 # sample MINUTE: one row of the table from the API; the rows accumulate in
 # $tmp/rows for the summary.
