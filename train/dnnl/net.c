@@ -394,7 +394,7 @@ static int grad_alloc(esw_net *n, int i) {
 }
 
 // build_conv makes term k's convolution primitives for pass p.
-static int build_conv(esw_net *n, pass *p, int k) {
+static int build_conv(esw_net *n, pass *p, int k, int to) {
 	const esw_term *t = &n->t[k];
 	term_rt *tr = &p->t[k];
 	tens *src = p->v[t->src].val;
@@ -430,7 +430,16 @@ static int build_conv(esw_net *n, pass *p, int k) {
 
 	// Backward: the weight gradient always, the data gradient when the
 	// source needs one.
-	if (tens_init(n, &tr->dout, p->batch, t->c, t->h, t->w, n->blk)) return -1;
+	// The output's gradient: the vertex's own (its BN input's, or its
+	// value's) when the conv feeds it unreconciled, else a buffer of ours.
+	const esw_vertex *tv = &n->v[to];
+	if (t->c == tv->c && t->h == tv->h && t->w == tv->w) {
+		tens *g = tv->bn ? &p->v[to].dpre : &p->v[to].dval;
+		tr->dout = *g;
+		tr->dout.owned = 0;
+	} else if (tens_init(n, &tr->dout, p->batch, t->c, t->h, t->w, n->blk)) {
+		return -1;
+	}
 	if (grad_alloc(n, t->wparam)) return -1;
 	CHECK(dnnl_memory_create(&tr->dwplain, &wplain, n->eng, n->grad[t->wparam]), "weights memory");
 	// Backward weights chooses its own layouts for the source and the
@@ -539,7 +548,6 @@ static int build_bn(esw_net *n, pass *p, int i) {
 	if (grad_alloc(n, v->scale) || grad_alloc(n, v->shift)) return -1;
 	if (vec_mem(n, &vr->dscale, n->grad[v->scale], v->c) || vec_mem(n, &vr->dshift, n->grad[v->shift], v->c))
 		return -1;
-	if (tens_init(n, &vr->dpre, p->batch, v->c, v->h, v->w, n->blk)) return -1;
 	dnnl_batch_normalization_desc_t bb;
 	CHECK(dnnl_batch_normalization_backward_desc_init(&bb, dnnl_backward, &vr->dval.md, &x->md, n->eps, flags),
 		"batch-norm backward descriptor");
@@ -598,6 +606,7 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 		// Gradients first: the terms' backward-data writes into them.
 		if (train && vr->needgrad) {
 			if (tens_init(n, &vr->dval, batch, v->c, v->h, v->w, n->blk)) goto fail;
+			if (v->bn && tens_init(n, &vr->dpre, batch, v->c, v->h, v->w, n->blk)) goto fail;
 			if (vr->consumers > 1 && tens_init(n, &vr->dscratch, batch, v->c, v->h, v->w, n->blk)) goto fail;
 		}
 	}
@@ -608,7 +617,7 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 			const esw_term *t = &n->t[k];
 			term_rt *tr = &p->t[k];
 			if (t->conv) {
-				if (build_conv(n, p, k)) goto fail;
+				if (build_conv(n, p, k, i)) goto fail;
 				tr->val = &tr->out;
 			} else {
 				tr->val = p->v[t->src].val;
@@ -848,12 +857,10 @@ int esw_step(esw_net *n, int batch, float lr, double *loss) {
 				}
 				continue;
 			}
-			// The conv output's gradient.
+			// The conv output's gradient (dpre itself when not reconciled).
 			if (tr->need_rec) {
 				memset(tr->dout.p, 0, tr->dout.n * sizeof(float));
 				reconcile_bwd(dpre, &tr->dout);
-			} else {
-				memcpy(tr->dout.p, dpre->p, tr->dout.n * sizeof(float));
 			}
 			if (run_opt(n, &tr->rw_bsrc, "source reorder") || run_opt(n, &tr->rw_bdout, "gradient reorder") ||
 				run(n, &tr->bwdw, "convolution backward weights") || run_opt(n, &tr->rw_dw, "weights reorder"))
