@@ -18,10 +18,10 @@ import (
 
 func newTrainCmd() *cobra.Command {
 	var (
-		dataName, genomePath, weightsPath, outDir, devSpec string
-		steps                                              int
-		seed                                               uint64
-		jsonOut, test                                      bool
+		dataName, genomePath, weightsPath, outDir, devSpec, engine string
+		steps                                                      int
+		seed                                                       uint64
+		jsonOut, test                                              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "train --data NAME --genome FILE --steps N",
@@ -64,7 +64,7 @@ are looked up in $EVOSWARM_DATA, the user's cache directory, then
 			cfg.Steps = steps
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			opt := train.RunOptions{Seed: seed, Test: test}
+			opt := train.RunOptions{Seed: seed, Test: test, Engine: engine}
 			if opt.Device, err = openOneDevice(devSpec, cmd.ErrOrStderr()); err != nil {
 				return err
 			}
@@ -93,6 +93,7 @@ are looked up in $EVOSWARM_DATA, the user's cache directory, then
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed for initialisation, batch order and augmentation")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "compact JSON, no progress display")
 	cmd.Flags().BoolVar(&test, "test", true, "also report test accuracy")
+	cmd.Flags().StringVar(&engine, "engine", "", "CPU engine: gorgonia or onednn (default: onednn where the build has it)")
 	addDeviceFlag(cmd, &devSpec, "cpu")
 	cmd.Flags().StringVar(&outDir, "out", "", "write genome.json, weights.evwt and result.json to this directory")
 	_ = cmd.MarkFlagRequired("genome")
