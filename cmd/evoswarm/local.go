@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
@@ -96,7 +97,7 @@ or on Ctrl-C, and prints the best individual found.`,
 				if err := node.SaveConfig(repo, c); err != nil {
 					return err
 				}
-				p, err := startLocal(ctx, self, repo, i)
+				p, err := startLocal(ctx, self, repo, i, max(1, runtime.NumCPU()/nodes))
 				if err != nil {
 					return err
 				}
@@ -191,9 +192,17 @@ func (p *localNode) lastErr() string {
 	return strings.Join(p.tail, " | ")
 }
 
-// startLocal starts a daemon and waits until it is ready.
-func startLocal(ctx context.Context, self, repo string, i int) (*localNode, error) {
+// startLocal starts a daemon and waits until it is ready. The nodes share
+// this machine's cores: each gets procs of them (GOMAXPROCS, which sets the
+// threads its trainings use), unless the user set GOMAXPROCS. Training
+// threads beyond the cores a node really has wait on each other at every
+// parallel region of every step.
+func startLocal(ctx context.Context, self, repo string, i, procs int) (*localNode, error) {
 	cmd := exec.Command(self, "daemon", "--repo", repo, "--log-level", "warn")
+	cmd.Env = os.Environ()
+	if os.Getenv("GOMAXPROCS") == "" {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMAXPROCS=%d", procs))
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
