@@ -277,7 +277,8 @@ func (is *Island) step(ctx context.Context, rng *rand.Rand, t *Timing) error {
 		return err
 	}
 	is.stat.Children.Add(1)
-	is.log.Info("child", "id", child.ID().Short(), "parent", d.Parent.ID.Short(), "mutation", ch.Kind.String(), "detail", ch.Detail)
+	is.log.Info("child", "id", child.ID().Short(), "parent", d.Parent.ID.Short(), "mutation", ch.Kind.String(), "detail", ch.Detail,
+		"build", t.Phases[PhaseBuild], "train", t.Phases[PhaseTrain], "evaluate", t.Phases[PhaseEvaluate])
 	t.lap(PhaseStore)
 	t.Child = true
 	if is.ex != nil && is.cfg.EmigrateEvery > 0 {

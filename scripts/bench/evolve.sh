@@ -10,7 +10,8 @@
 #
 # The node has W workers and GOMAXPROCS=W, on 127.0.0.1 only, in a
 # temporary repo removed at the end. Compare runs on an otherwise idle
-# machine. Builds with -tags "$TAGS" (default openblas; --tags "" for the
+# machine. Builds with --tags, else $TAGS, else $EVOSWARM_TAGS, else
+# openblas (--tags "dnnl openblas" for the oneDNN engine, --tags "" for the
 # pure-Go build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,14 +19,14 @@ cd "$(dirname "$0")/../.."
 minutes=15
 seed=1
 workers=1
-tags="${TAGS-openblas}"
+tags="${TAGS-${EVOSWARM_TAGS-openblas}}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --workers) workers="$2"; shift 2 ;;
     --tags) tags="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "evolve.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -100,7 +101,9 @@ printf '%6s %8s %9s %11s %9s\n' minute trained children child/min best_val
 : > "$tmp/rows"
 for m in $(seq "$minutes"); do
   wait_s=$((start + m * 60 - $(date +%s)))
-  [ "$wait_s" -gt 0 ] && sleep "$wait_s"
+  if [ "$wait_s" -gt 0 ]; then
+    sleep "$wait_s" & wait $! # in the background, so that a signal ends the run at once
+  fi
   kill -0 "$pid" 2>/dev/null || { echo "evolve.sh: the daemon stopped:" >&2; tail -20 "$tmp/out" >&2; exit 1; }
   sample "$m"
 done
