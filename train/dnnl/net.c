@@ -9,7 +9,9 @@
 // primitive from Go costs microseconds of cgo scheduling apiece.
 #include "net.h"
 
+#include <malloc.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@ typedef struct {
 	dnnl_primitive_desc_t pd;
 	dnnl_exec_arg_t args[12];
 	int nargs;
+	dnnl_memory_t scratch; // this op's view of the pass's scratchpad
 } op;
 
 typedef struct {
@@ -86,6 +89,13 @@ typedef struct pass {
 	float *pooled, *logits, *probs, *dlogits, *dpooled;
 	struct pass *next;
 	char impls[2048];
+	// Every op of the pass, for the scratchpad: each primitive gets the
+	// pass's one buffer (ops run one at a time), so nothing is shared with
+	// other networks or other threads. oneDNN's own scratchpad is per OS
+	// thread, and a goroutine moves between them.
+	op **ops;
+	int nops, capops;
+	void *scratch;
 } pass;
 
 struct esw_net {
@@ -101,7 +111,9 @@ struct esw_net {
 	int threads;
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
+	dnnl_primitive_attr_t attr;
 	pass *passes;
+	pass *building;
 	char err[512];
 };
 
@@ -189,6 +201,7 @@ static void tens_free(tens *t) {
 }
 
 static void op_free(op *o) {
+	if (o->scratch) dnnl_memory_destroy(o->scratch);
 	if (o->prim) dnnl_primitive_destroy(o->prim);
 	if (o->pd) dnnl_primitive_desc_destroy(o->pd);
 	memset(o, 0, sizeof *o);
@@ -206,10 +219,27 @@ static int run(esw_net *n, op *o, const char *what) {
 	return 0;
 }
 
-static int make_prim(esw_net *n, op *o, const void *desc, const_dnnl_primitive_desc_t hint, const char *what) {
-	CHECK(dnnl_primitive_desc_create(&o->pd, desc, NULL, n->eng, hint), what);
-	CHECK(dnnl_primitive_create(&o->prim, o->pd), what);
+// track adds o to the pass being built, for its scratchpad.
+static int track(esw_net *n, op *o) {
+	pass *p = n->building;
+	if (p->nops == p->capops) {
+		int c = p->capops ? 2 * p->capops : 32;
+		op **ops = realloc(p->ops, c * sizeof *ops);
+		if (!ops) {
+			seterr(n, "onednn: out of memory");
+			return -1;
+		}
+		p->ops = ops;
+		p->capops = c;
+	}
+	p->ops[p->nops++] = o;
 	return 0;
+}
+
+static int make_prim(esw_net *n, op *o, const void *desc, const_dnnl_primitive_desc_t hint, const char *what) {
+	CHECK(dnnl_primitive_desc_create(&o->pd, desc, n->attr, n->eng, hint), what);
+	CHECK(dnnl_primitive_create(&o->prim, o->pd), what);
+	return track(n, o);
 }
 
 // make_reorder builds a reorder between two memories when their layouts
@@ -218,8 +248,9 @@ static int make_reorder(esw_net *n, op *o, dnnl_memory_t from, const dnnl_memory
 	dnnl_memory_t to, const dnnl_memory_desc_t *tmd) {
 	memset(o, 0, sizeof *o);
 	if (dnnl_memory_desc_equal(fmd, tmd)) return 0;
-	CHECK(dnnl_reorder_primitive_desc_create(&o->pd, fmd, n->eng, tmd, n->eng, NULL), "reorder");
+	CHECK(dnnl_reorder_primitive_desc_create(&o->pd, fmd, n->eng, tmd, n->eng, n->attr), "reorder");
 	CHECK(dnnl_primitive_create(&o->prim, o->pd), "reorder");
+	if (track(n, o)) return -1;
 	arg(o, DNNL_ARG_FROM, from);
 	arg(o, DNNL_ARG_TO, to);
 	return 0;
@@ -271,11 +302,19 @@ static void add(float *restrict d, const float *restrict s, size_t k) {
 
 void esw_destroy(esw_net *n);
 
+// Activations and workspaces come and go with every child. glibc raises its
+// mmap threshold each time a large mmapped block is freed, after which such
+// blocks come from the heap and stay in the process; a fixed threshold
+// keeps them mmapped and returned on free.
+static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
+static void malloc_setup(void) { mallopt(M_MMAP_THRESHOLD, 128 * 1024); }
+
 esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm,
 	const int32_t *param_size, const int32_t *param_flags, int nparam,
 	int out_vertex, int fc_w, int fc_b, int classes,
 	float momentum, float decay, float bn_momentum, float bn_eps, int threads,
 	char *err, int errlen) {
+	pthread_once(&malloc_once, malloc_setup);
 	esw_net *n = calloc(1, sizeof *n);
 	if (!n) {
 		snprintf(err, errlen, "onednn: out of memory");
@@ -305,7 +344,9 @@ esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm
 	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
 	n->blk = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
 	if (dnnl_engine_create(&n->eng, dnnl_cpu, 0) != dnnl_success ||
-		dnnl_stream_create(&n->strm, n->eng, dnnl_stream_default_flags) != dnnl_success) {
+		dnnl_stream_create(&n->strm, n->eng, dnnl_stream_default_flags) != dnnl_success ||
+		dnnl_primitive_attr_create(&n->attr) != dnnl_success ||
+		dnnl_primitive_attr_set_scratchpad_mode(n->attr, dnnl_scratchpad_mode_user) != dnnl_success) {
 		snprintf(err, errlen, "onednn: cannot create a CPU engine and stream");
 		esw_destroy(n);
 		return NULL;
@@ -342,7 +383,7 @@ static void pass_free(esw_net *n, pass *p) {
 	}
 	tens_free(&p->x);
 	free(p->labels), free(p->pooled), free(p->logits), free(p->probs), free(p->dlogits), free(p->dpooled);
-	free(p->v), free(p->t);
+	free(p->v), free(p->t), free(p->ops), free(p->scratch);
 	free(p);
 }
 
@@ -360,6 +401,7 @@ void esw_destroy(esw_net *n) {
 	}
 	free(n->param), free(n->grad), free(n->vel), free(n->gset);
 	free(n->v), free(n->t), free(n->psize), free(n->pflags);
+	if (n->attr) dnnl_primitive_attr_destroy(n->attr);
 	if (n->strm) dnnl_stream_destroy(n->strm);
 	if (n->eng) dnnl_engine_destroy(n->eng);
 	free(n);
@@ -573,6 +615,7 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 		return NULL;
 	}
 	p->batch = batch, p->train = train;
+	n->building = p;
 	p->v = calloc(n->nvert, sizeof(vert_rt));
 	p->t = calloc(n->nterm + 1, sizeof(term_rt));
 	int C = n->v[n->out].c, K = n->classes;
@@ -639,6 +682,29 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 	}
 	if (train) {
 		if (grad_alloc(n, n->fcw) || grad_alloc(n, n->fcb)) goto fail;
+	}
+	size_t most = 0;
+	for (int k = 0; k < p->nops; k++) {
+		const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(p->ops[k]->pd, dnnl_query_scratchpad_md, 0);
+		size_t sz = md ? dnnl_memory_desc_get_size(md) : 0;
+		most = sz > most ? sz : most;
+	}
+	if (most > 0) {
+		p->scratch = falloc((most + 3) / 4);
+		if (!p->scratch) {
+			seterr(n, "onednn: out of memory (scratchpad of %zu bytes)", most);
+			goto fail;
+		}
+		for (int k = 0; k < p->nops; k++) {
+			op *o = p->ops[k];
+			const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(o->pd, dnnl_query_scratchpad_md, 0);
+			if (!md || dnnl_memory_desc_get_size(md) == 0) continue;
+			if (dnnl_memory_create(&o->scratch, md, n->eng, p->scratch) != dnnl_success) {
+				seterr(n, "onednn: scratchpad memory");
+				goto fail;
+			}
+			arg(o, DNNL_ARG_SCRATCHPAD, o->scratch);
+		}
 	}
 	return p;
 fail:
