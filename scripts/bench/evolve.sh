@@ -6,20 +6,20 @@
 # phases (select, mutate, build, train, evaluate, store, emigrate) and the
 # CPU model.
 #
-#   scripts/bench/evolve.sh [--minutes 15] [--seed 1] [--workers 1] [--tags openblas]
+#   scripts/bench/evolve.sh [--minutes 15] [--seed 1] [--workers 1] [--tags "dnnl openblas"]
 #
 # The node has W workers and GOMAXPROCS=W, on 127.0.0.1 only, in a
 # temporary repo removed at the end. Compare runs on an otherwise idle
-# machine. Builds with --tags, else $TAGS, else $EVOSWARM_TAGS, else
-# openblas (--tags "dnnl openblas" for the oneDNN engine, --tags "" for the
-# pure-Go build).
+# machine. Builds with --tags, else $TAGS, else $EVOSWARM_TAGS, else the
+# fast build "dnnl openblas" (the oneDNN engine); --tags openblas gives the
+# gorgonia engine over OpenBLAS, --tags "" the pure-Go build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 minutes=15
 seed=1
 workers=1
-tags="${TAGS-${EVOSWARM_TAGS-openblas}}"
+tags="${TAGS-${EVOSWARM_TAGS-dnnl openblas}}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes="$2"; shift 2 ;;
