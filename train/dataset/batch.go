@@ -60,6 +60,18 @@ func (s *Set) Batch(sp *Split, idx []int, aug Augment, rng *rand.Rand, x []float
 		return fmt.Errorf("dataset: set has %d means and %d standard deviations for %d channels", len(s.Mean), len(s.Std), s.C)
 	}
 	plane := s.H * s.W
+	// Each channel's 256 possible normalised values, computed once per
+	// call with the same float32 expression as ever, so that a batch holds
+	// exactly the values it did when every pixel was converted on its own.
+	// Sets of more than lutChannels channels (none of the formats read
+	// here) convert pixel by pixel.
+	var tables [lutChannels]lut
+	if s.C <= lutChannels {
+		for c := range s.C {
+			tables[c].fill(s.Mean[c], s.Std[c])
+		}
+	}
+	var scratch lut
 	for b, i := range idx {
 		if i < 0 || i >= sp.N {
 			return fmt.Errorf("dataset: batch index %d out of range: split has %d images", i, sp.N)
@@ -76,57 +88,94 @@ func (s *Set) Batch(sp *Split, idx []int, aug Augment, rng *rand.Rand, x []float
 			flip = rng.Uint64()&1 == 1
 		}
 		for c := range s.C {
-			scale := 1 / (255 * s.Std[c])
-			shift := -s.Mean[c] / s.Std[c]
+			t := &scratch
+			if s.C <= lutChannels {
+				t = &tables[c]
+			} else {
+				t.fill(s.Mean[c], s.Std[c])
+			}
 			d, p := dst[c*plane:(c+1)*plane], src[c*plane:(c+1)*plane]
 			if dy == 0 && dx == 0 && !flip {
-				normalize(d, p, scale, shift)
+				t.apply(d, p)
 			} else {
-				shiftPlane(d, p, s.H, s.W, dy, dx, flip, scale, shift)
+				shiftPlane(d, p, s.H, s.W, dy, dx, flip, t)
 			}
 		}
 	}
 	return nil
 }
 
-// normalize sets dst[k] = src[k]*scale + shift.
-func normalize(dst []float32, src []uint8, scale, shift float32) {
+// lutChannels is the most channels whose tables Batch keeps at once (on
+// its stack: 1 KiB a channel).
+const lutChannels = 4
+
+// lut maps a pixel value to its normalised float32 value; pad is the value
+// of the augmentation's padding (pixel value 0).
+type lut struct {
+	v   [256]float32
+	pad float32
+}
+
+// fill sets t for a channel of the given mean and standard deviation:
+// t.v[p] = float32(p)*scale + shift with scale = 1/(255*std) and
+// shift = -mean/std, each rounded to float32 as Batch always computed them,
+// and t.pad = shift.
+func (t *lut) fill(mean, std float32) {
+	scale := 1 / (255 * std)
+	shift := -mean / std
+	for p := range t.v {
+		t.v[p] = float32(p)*scale + shift
+	}
+	t.pad = shift
+}
+
+// apply sets dst[k] = t.v[src[k]].
+func (t *lut) apply(dst []float32, src []uint8) {
 	dst = dst[:len(src)]
+	v := &t.v
+	for len(src) >= 8 {
+		d := dst[:8:8]
+		s := src[:8:8]
+		d[0], d[1], d[2], d[3] = v[s[0]], v[s[1]], v[s[2]], v[s[3]]
+		d[4], d[5], d[6], d[7] = v[s[4]], v[s[5]], v[s[6]], v[s[7]]
+		dst, src = dst[8:], src[8:]
+	}
 	for k, p := range src {
-		dst[k] = float32(p)*scale + shift
+		dst[k] = v[p]
 	}
 }
 
 // shiftPlane writes to dst (h x w) the plane src moved so that
 // dst(y, x) = src'(y+dy, x+dx), where src' is src mirrored left to right
-// when flip is set, and positions outside src are pixel value 0.
-func shiftPlane(dst []float32, src []uint8, h, w, dy, dx int, flip bool, scale, shift float32) {
+// when flip is set, each pixel mapped through t, and positions outside
+// src are padding (t.pad).
+func shiftPlane(dst []float32, src []uint8, h, w, dy, dx int, flip bool, t *lut) {
 	x0, x1 := max(0, -dx), min(w, w-dx) // output columns that come from src
 	for y := range h {
 		row := dst[y*w : (y+1)*w]
 		sy := y + dy
 		if sy < 0 || sy >= h || x0 >= x1 {
 			for x := range row {
-				row[x] = shift
+				row[x] = t.pad
 			}
 			continue
 		}
 		for x := 0; x < x0; x++ {
-			row[x] = shift
+			row[x] = t.pad
 		}
 		for x := x1; x < w; x++ {
-			row[x] = shift
+			row[x] = t.pad
 		}
 		srow := src[sy*w : (sy+1)*w]
 		if !flip {
-			normalize(row[x0:x1], srow[x0+dx:x1+dx], scale, shift)
+			t.apply(row[x0:x1], srow[x0+dx:x1+dx])
 			continue
 		}
 		// Mirrored: output column x reads mirrored column x+dx, which is
 		// source column w-1-x-dx.
 		out := row[x0:x1]
 		for k := range out {
-			out[k] = float32(srow[w-1-x0-dx-k])*scale + shift
+			out[k] = t.v[srow[w-1-x0-dx-k]]
 		}
 	}
 }

@@ -51,10 +51,15 @@ func TestShiftPlane(t *testing.T) {
 	}
 	dst := make([]float32, h*w)
 	const scale, shift = 0.5, -3
+	var tab lut
+	for p := range tab.v {
+		tab.v[p] = float32(p)*scale + shift
+	}
+	tab.pad = shift
 	for dy := -8; dy <= 8; dy++ {
 		for dx := -8; dx <= 8; dx++ {
 			for _, flip := range []bool{false, true} {
-				shiftPlane(dst, src, h, w, dy, dx, flip, scale, shift)
+				shiftPlane(dst, src, h, w, dy, dx, flip, &tab)
 				if !matches(dst, refShift(src, h, w, dy, dx, flip), scale, shift) {
 					t.Fatalf("shiftPlane dy=%d dx=%d flip=%v: got %v", dy, dx, flip, dst)
 				}

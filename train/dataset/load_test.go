@@ -294,3 +294,25 @@ func TestFashionMNIST(t *testing.T) {
 	}
 	t.Logf("Identity %s", s.Identity)
 }
+
+func TestWithoutTest(t *testing.T) {
+	s := memSet(t, 30, 1, 4, 4)
+	s.Test = &Split{N: 3, Pixels: make([]uint8, 3*s.ImageSize()), Labels: make([]uint8, 3)}
+	c := s.WithoutTest()
+	if c.Test.N != 0 || len(c.Test.Pixels) != 0 || len(c.Test.Labels) != 0 {
+		t.Errorf("WithoutTest: test split of %d images (%d pixels, %d labels), want none", c.Test.N, len(c.Test.Pixels), len(c.Test.Labels))
+	}
+	if s.Test.N == 0 {
+		t.Error("WithoutTest emptied the original's test split")
+	}
+	if c.Train != s.Train || c.Val != s.Val || c.Identity != s.Identity || c.Mean[0] != s.Mean[0] {
+		t.Error("WithoutTest changed more than the test split")
+	}
+	x, y := make([]float32, 2*c.ImageSize()), make([]int32, 2)
+	if err := c.Batch(c.Train, []int{0, 1}, Augment{}, nil, x, y); err != nil {
+		t.Error(err)
+	}
+	if err := c.Batch(c.Test, nil, Augment{}, nil, nil, nil); err != nil {
+		t.Errorf("an empty batch of the empty test split: %v", err)
+	}
+}

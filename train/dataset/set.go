@@ -55,6 +55,17 @@ type Split struct {
 // ImageSize is the number of values in one image: C*H*W.
 func (s *Set) ImageSize() int { return s.C * s.H * s.W }
 
+// WithoutTest returns a copy of s whose Test split is empty, sharing
+// everything else with s, for a holder that must never look at the test
+// images (an evolving node): it lets their memory go (7.8 MB for
+// Fashion-MNIST, 30.7 MB for CIFAR-10) once s itself is dropped. Identity
+// still names the files read, test files included.
+func (s *Set) WithoutTest() *Set {
+	c := *s
+	c.Test = &Split{Pixels: []uint8{}, Labels: []uint8{}}
+	return &c
+}
+
 // Options control how Load splits the training files.
 type Options struct {
 	// ValFraction is the fraction of the training files' images held out as
