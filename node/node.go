@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/evoswarm/evoswarm/island"
@@ -102,6 +103,7 @@ func Open(dir string, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	n.data = n.data.WithoutTest() // evolution never looks at the test split
 	if exp.DataIdentity != "" && n.data.Identity != exp.DataIdentity {
 		st.Close()
 		return nil, fmt.Errorf("node: data set %s has identity %s, but the experiment was created with %s: the files changed", exp.Data, n.data.Identity, exp.DataIdentity)
@@ -225,20 +227,35 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	return err
 }
 
-// limitMemory sets the Go runtime's soft memory limit from the experiment,
-// unless GOMEMLIMIT is set: every network a node builds is within the
-// memory budget, but with the collector's default pacing (the heap grows to
-// twice what is live) a node training one network while re-measuring
-// immigrants would hold twice that. The limit is what the node's own
-// networks may use (one per worker, and the immigrants being re-measured),
-// plus 512 MiB for the data set, the store and the swarm.
+// gcPercent is the collector's GOGC in a node. A node's heap is mostly
+// pointer-free: the data set's bytes and the float32 tensors of the
+// networks in training, which the collector does not scan, so a cycle
+// costs little; but every child builds and drops its networks, and with
+// the default GOGC of 100 the heap grows to twice what is live before a
+// cycle frees them. Measured (5-minute cpu-small node, 2 workers): peak
+// RSS 540-590 MiB at GOGC 100, 189 MiB at 20, with the collector under
+// 1% of the CPU.
+const gcPercent = 20
+
+// limitMemory paces the Go collector for a node: GOGC gcPercent unless
+// GOGC is set, and a soft memory limit from the experiment unless
+// GOMEMLIMIT is set. The limit is a ceiling, not the working level: what
+// the node's own networks may use (one per worker, and the immigrants
+// being re-measured, each within the memory budget), plus 512 MiB for the
+// data set, the store and the swarm.
 func (n *Node) limitMemory() {
+	gogc := os.Getenv("GOGC")
+	if gogc == "" {
+		debug.SetGCPercent(gcPercent)
+		gogc = strconv.Itoa(gcPercent)
+	}
 	if os.Getenv("GOMEMLIMIT") != "" {
+		n.log.Info("memory pacing", "gogc", gogc, "limit", "GOMEMLIMIT")
 		return
 	}
 	limit := int64(512<<20) + n.exp.Train.MemoryBudget*int64(n.exp.Workers+admitters)
 	debug.SetMemoryLimit(limit)
-	n.log.Info("memory limit", "mib", limit>>20)
+	n.log.Info("memory pacing", "gogc", gogc, "limit_mib", limit>>20)
 }
 
 // emigrated lists the individuals this node sent out in earlier runs.
