@@ -9,7 +9,9 @@
 #   - p50 / p90 / p99 / max propagation delay (publish time to accept time at
 #     the receivers, from the nodes' merged histograms; bucket upper bounds,
 #     about 9% wide);
-#   - RSS and CPU per node, from /proc.
+#   - RSS (now and peak) and CPU per node, from /proc, and PSS: RSS with
+#     the pages the nodes share (the binary's) split between them, what
+#     each node costs the machine.
 #
 # Counts and delays are taken over a measurement window that opens after a
 # warm-up (all nodes started and connected) and closes at the end, as the
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
     --migrate-every) every="$2"; shift 2 ;;
     --migrate-interval) interval="$2"; shift 2 ;;
     --dir) dir="$2"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "swarm-soak.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -109,8 +111,14 @@ for i in range(n):
         k, _, v = line.partition(":")
         if k in ("VmRSS", "VmHWM"):
             mem[k] = int(v.split()[0]) / 1024  # MiB
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                mem["Pss"] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
     snap["nodes"].append({"pid": pid, "api": d["api"], "cpu_s": cpu, "rss_mib": mem.get("VmRSS", 0),
-                          "hwm_mib": mem.get("VmHWM", 0), "peers": st.get("peers", 0), "gossip": st.get("gossip"),
+                          "hwm_mib": mem.get("VmHWM", 0), "pss_mib": mem.get("Pss", 0), "peers": st.get("peers", 0), "gossip": st.get("gossip"),
                           "received": st.get("migrants_received", 0), "dropped": st.get("migrants_dropped", 0),
                           "trained": st.get("trained_total", 0), "rejected": st.get("rejected") or {}})
 json.dump(snap, open(out, "w"))
@@ -138,7 +146,7 @@ win = s1["time"] - s0["time"]
 pub = acc = 0
 hist = {}
 print(f"swarm soak: {n} nodes on 127.0.0.1, measured over {win:.0f} s after warm-up")
-print(f"{'node':>4} {'peers':>5} {'published':>9} {'accepted':>8} {'p50_ms':>7} {'p99_ms':>7} {'fetched':>7} {'dropped':>7} {'rejected':>8} {'trained':>7} {'rss_MiB':>7} {'hwm_MiB':>7} {'cpu_%':>6}")
+print(f"{'node':>4} {'peers':>5} {'published':>9} {'accepted':>8} {'p50_ms':>7} {'p99_ms':>7} {'fetched':>7} {'dropped':>7} {'rejected':>8} {'trained':>7} {'rss_MiB':>7} {'hwm_MiB':>7} {'pss_MiB':>7} {'cpu_%':>6}")
 def bucket_delta(a, b):
     before = {x["le_ms"]: x["count"] for x in (a or {}).get("delay", {}).get("buckets", [])}
     return {x["le_ms"]: x["count"] - before.get(x["le_ms"], 0) for x in (b or {}).get("delay", {}).get("buckets", [])}
@@ -151,7 +159,7 @@ def quantile(h, q):
         seen += h[le]
         if seen >= rank:
             return math.inf if le < 0 else le
-rss = []
+rss, hwm, pss = [], [], []
 cpus = []
 for i, (a, b) in enumerate(zip(s0["nodes"], s1["nodes"])):
     ga, gb = a["gossip"] or {}, b["gossip"] or {}
@@ -162,9 +170,9 @@ for i, (a, b) in enumerate(zip(s0["nodes"], s1["nodes"])):
         hist[k] = hist.get(k, 0) + v
     pub += p; acc += c
     cpu = 100 * (b["cpu_s"] - a["cpu_s"]) / win
-    rss.append(b["rss_mib"]); cpus.append(cpu)
+    rss.append(b["rss_mib"]); hwm.append(b["hwm_mib"]); pss.append(b.get("pss_mib", 0)); cpus.append(cpu)
     rej = sum(b["rejected"].values())
-    print(f"{i:>4} {b['peers']:>5} {p:>9} {c:>8} {quantile(h, .5):>7.1f} {quantile(h, .99):>7.1f} {b['received'] - a['received']:>7} {b['dropped'] - a['dropped']:>7} {rej:>8} {b['trained'] - a['trained']:>7} {b['rss_mib']:>7.1f} {b['hwm_mib']:>7.1f} {cpu:>6.1f}")
+    print(f"{i:>4} {b['peers']:>5} {p:>9} {c:>8} {quantile(h, .5):>7.1f} {quantile(h, .99):>7.1f} {b['received'] - a['received']:>7} {b['dropped'] - a['dropped']:>7} {rej:>8} {b['trained'] - a['trained']:>7} {b['rss_mib']:>7.1f} {b['hwm_mib']:>7.1f} {b.get('pss_mib', 0):>7.1f} {cpu:>6.1f}")
 expected = pub * (n - 1)
 ratio = acc / expected if expected else float("nan")
 # Since start, for reference (includes announcements sent before every node was up).
@@ -176,6 +184,7 @@ print(f"  since start, warm-up included: {acc_all} / ({pub_all} x {n - 1}) = {10
 mx = max((x["gossip"] or {}).get("delay", {}).get("max_ms", 0) for x in s1["nodes"])
 qs = [min(quantile(hist, q), mx) for q in (.5, .9, .99)]
 print(f"propagation delay (publish -> accept), {sum(hist.values())} deliveries: p50 <= {qs[0]:.1f} ms, p90 <= {qs[1]:.1f} ms, p99 <= {qs[2]:.1f} ms, max {mx:.1f} ms (max since start)")
-print(f"RSS per node: mean {sum(rss) / len(rss):.1f} MiB, max {max(rss):.1f} MiB; CPU per node: mean {sum(cpus) / len(cpus):.1f}%, max {max(cpus):.1f}% of a core")
+print(f"RSS per node: mean {sum(rss) / len(rss):.1f} MiB, max {max(rss):.1f} MiB, peak (VmHWM) max {max(hwm):.1f} MiB; "
+      f"PSS mean {sum(pss) / len(pss):.1f} MiB; CPU per node: mean {sum(cpus) / len(cpus):.1f}%, max {max(cpus):.1f}% of a core")
 PY
 echo "repos and logs kept in $dir"
