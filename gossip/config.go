@@ -70,9 +70,11 @@ type Config struct {
 	// Required (the node stores it, so that the peer ID is stable).
 	Identity crypto.PrivKey
 
-	// ListenAddrs are multiaddrs to listen on. Nil means the defaults:
-	// /ip4/0.0.0.0/tcp/0 and /ip4/0.0.0.0/udp/0/quic-v1, or TCP alone when
-	// SwarmKey is set (QUIC does not support private networks).
+	// ListenAddrs are multiaddrs to listen on. Nil or empty means the
+	// defaults (DefaultListenAddrs): TCP and QUIC on every IPv4 and IPv6
+	// interface at random ports, or TCP alone when SwarmKey is set (QUIC
+	// does not support private networks). An empty list never means "listen
+	// nowhere": a node nobody can dial is of no use to a swarm.
 	ListenAddrs []string
 	// Bootstrap are peers to connect to at start and to keep reconnecting
 	// to, as full multiaddrs ending in /p2p/<peer ID>. They seed the DHT,
@@ -304,12 +306,22 @@ func isTCP(a ma.Multiaddr) bool {
 	return err == nil
 }
 
+// DefaultListenAddrs returns the addresses a node listens on when its
+// configuration names none: TCP and QUIC on every IPv4 and IPv6 interface at
+// random ports, or TCP alone for a private swarm. A host without IPv6 still
+// starts: libp2p fails only when it can listen on none of them.
+func DefaultListenAddrs(private bool) []string {
+	if private {
+		return []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}
+	}
+	return []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1", "/ip6/::/udp/0/quic-v1"}
+}
+
+// listenAddrs returns the configured addresses, or the defaults when there
+// are none (nil or empty: config.json's "listen": [] means the defaults).
 func (c *Config) listenAddrs() []string {
-	if c.ListenAddrs != nil {
+	if len(c.ListenAddrs) > 0 {
 		return c.ListenAddrs
 	}
-	if c.SwarmKey != nil {
-		return []string{"/ip4/0.0.0.0/tcp/0"}
-	}
-	return []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
+	return DefaultListenAddrs(c.SwarmKey != nil)
 }

@@ -238,11 +238,16 @@ func (s *Swarm) isClosed() bool {
 func (s *Swarm) ID() peer.ID { return s.host.ID() }
 
 // Addrs returns the node's addresses as full multiaddrs ending in
-// /p2p/<peer ID>, ready to give to other nodes as bootstrap addresses.
+// /p2p/<peer ID>, ready to give to other nodes as bootstrap addresses. It is
+// empty, never a bare /p2p/<peer ID>, when the host has no address.
 func (s *Swarm) Addrs() []string {
-	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: s.host.ID(), Addrs: s.host.Addrs()})
+	hostAddrs := s.host.Addrs()
+	if len(hostAddrs) == 0 {
+		return []string{}
+	}
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: s.host.ID(), Addrs: hostAddrs})
 	if err != nil {
-		return nil
+		return []string{}
 	}
 	out := make([]string, len(addrs))
 	for i, a := range addrs {

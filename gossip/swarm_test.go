@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -215,11 +216,12 @@ func TestConfigValidate(t *testing.T) {
 	if err := d.Validate(); err != nil {
 		t.Errorf("Validate(DefaultConfig) = %v", err)
 	}
-	if got := d.listenAddrs(); len(got) != 2 || !strings.Contains(got[1], "quic-v1") {
-		t.Errorf("default listen addrs %v, want TCP and QUIC", got)
+	want := []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1", "/ip6/::/udp/0/quic-v1"}
+	if got := d.listenAddrs(); !slices.Equal(got, want) {
+		t.Errorf("default listen addrs %v, want TCP and QUIC on IPv4 and IPv6: %v", got, want)
 	}
 	d.SwarmKey = make([]byte, 32)
-	if got := d.listenAddrs(); len(got) != 1 || !strings.Contains(got[0], "/tcp/") {
-		t.Errorf("private swarm listen addrs %v, want TCP only", got)
+	if got := d.listenAddrs(); !slices.Equal(got, want[:2]) {
+		t.Errorf("private swarm listen addrs %v, want TCP only: %v", got, want[:2])
 	}
 }

@@ -22,8 +22,10 @@ const SwarmKeyFile = "swarm.key"
 
 // Config is a node's network configuration, kept in config.json.
 type Config struct {
-	// Listen holds the multiaddrs to listen on. Empty means TCP and QUIC on
-	// all interfaces at random ports (TCP only with a swarm key).
+	// Listen holds the multiaddrs to listen on. Empty or missing (init
+	// writes "listen": []) means the default: TCP and QUIC on all IPv4 and
+	// IPv6 interfaces at random ports, TCP only with a swarm key
+	// (gossip.DefaultListenAddrs). It never means "listen nowhere".
 	Listen []string `json:"listen"`
 	// Bootstrap holds peers to connect to at start, as full multiaddrs
 	// ending in /p2p/<peer-id>.

@@ -28,8 +28,9 @@ func needFashion(t *testing.T) {
 
 // daemon is a running `evoswarm daemon`.
 type daemon struct {
-	cmd *exec.Cmd
-	api string
+	cmd   *exec.Cmd
+	api   string
+	addrs []string // the "listening on" lines
 }
 
 // startDaemon starts a daemon on repo and waits for "ready".
@@ -58,6 +59,8 @@ func startDaemonBin(t *testing.T, bin, repo string, args ...string) *daemon {
 		line := lines.Text()
 		if a, ok := strings.CutPrefix(line, "API listening on http://"); ok {
 			d.api = a
+		} else if a, ok := strings.CutPrefix(line, "listening on "); ok {
+			d.addrs = append(d.addrs, a)
 		}
 		if line == "ready" {
 			go func() {

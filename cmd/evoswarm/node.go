@@ -144,6 +144,9 @@ nothing committed is lost, and it resumes when started again.`,
 				for _, a := range r.Addrs {
 					fmt.Fprintf(out, "listening on %s\n", a)
 				}
+				if len(r.Addrs) == 0 {
+					fmt.Fprintln(out, "no dialable address: check config.json's listen (behind a relay only, relay addresses show in evoswarm status once reserved)")
+				}
 				fmt.Fprintf(out, "API listening on http://%s\nready\n", r.API)
 			})
 			return diskFullHint(err)
