@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evoswarm/evoswarm/island"
+	"github.com/evoswarm/evoswarm/train"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -154,6 +155,9 @@ func TestChildPhasesInRunningNode(t *testing.T) {
 	}
 	if sums["train"] > st.TrainingSeconds+0.001*float64(st.TrainedTotal) {
 		t.Errorf("children's train phase %v s exceeds status training_seconds %v s", sums["train"], st.TrainingSeconds)
+	}
+	if !strings.HasPrefix(st.Engine, train.CPUEngine()) {
+		t.Errorf("status engine %q, want the build's CPU engine %q", st.Engine, train.CPUEngine())
 	}
 	if st.MigrantsOut == 0 {
 		t.Error("no migrant was sent: the emigrate phase timed nothing")

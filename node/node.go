@@ -21,6 +21,7 @@ import (
 	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/store"
+	"github.com/evoswarm/evoswarm/train"
 	"github.com/evoswarm/evoswarm/train/dataset"
 	"github.com/evoswarm/evoswarm/train/device"
 	"github.com/evoswarm/evoswarm/train/kernels"
@@ -310,6 +311,10 @@ func (n *Node) Status() (*Status, error) {
 	}
 	for _, d := range n.opts.Devices {
 		st.Devices = append(st.Devices, d.Name())
+	}
+	st.Engine = train.CPUEngine()
+	if isa := train.OneDNNISA(); isa != "" {
+		st.Engine += " (" + isa + ")"
 	}
 	if n.ex != nil {
 		st.Addrs, st.Topic, st.Peers = n.ex.sw.Addrs(), n.ex.sw.Topic(), len(n.ex.sw.Peers())

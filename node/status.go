@@ -38,9 +38,12 @@ type Status struct {
 	StartedAt   time.Time    `json:"started_at"`
 	// Devices names the GPUs the workers train on (running daemon only;
 	// none: the CPU).
-	Devices     []string `json:"devices,omitempty"`
-	MigrantsIn  uint64   `json:"migrants_in"`  // immigrants that won their tournament
-	MigrantsOut uint64   `json:"migrants_out"` // emigrations
+	Devices []string `json:"devices,omitempty"`
+	// Engine is the CPU training engine, with the instruction set oneDNN
+	// dispatches to: "onednn (avx2)", or "gorgonia" (running daemon only).
+	Engine      string `json:"engine,omitempty"`
+	MigrantsIn  uint64 `json:"migrants_in"`  // immigrants that won their tournament
+	MigrantsOut uint64 `json:"migrants_out"` // emigrations
 	// Received counts announcements whose weights were fetched and whose
 	// fitness was re-measured here (running daemon only); Dropped those
 	// given up (weights unreachable or bogus); Penalized the claims far

@@ -140,7 +140,7 @@ function renderStats() {
     ["errors / abandoned", st.errors_total + " / " + st.abandoned_total],
     ["population", st.alive + " alive + " + st.training + " training (set point " + st.set_point + ")"],
     ["uptime", up],
-    ["trains on", (st.devices && st.devices.length) ? st.devices.join("; ") : "CPU"],
+    ["trains on", (st.devices && st.devices.length) ? st.devices.join("; ") : "CPU" + (st.engine ? ", " + st.engine : "")],
   ]);
   renderPhases(st.child_phases);
   const g = st.gossip || {};
