@@ -150,32 +150,39 @@ func (t *lut) apply(dst []float32, src []uint8) {
 // when flip is set, each pixel mapped through t, and positions outside
 // src are padding (t.pad).
 func shiftPlane(dst []float32, src []uint8, h, w, dy, dx int, flip bool, t *lut) {
+	v, pad := &t.v, t.pad
 	x0, x1 := max(0, -dx), min(w, w-dx) // output columns that come from src
 	for y := range h {
 		row := dst[y*w : (y+1)*w]
 		sy := y + dy
 		if sy < 0 || sy >= h || x0 >= x1 {
 			for x := range row {
-				row[x] = t.pad
+				row[x] = pad
 			}
 			continue
 		}
-		for x := 0; x < x0; x++ {
-			row[x] = t.pad
+		for x := range row[:x0] {
+			row[x] = pad
 		}
-		for x := x1; x < w; x++ {
-			row[x] = t.pad
+		for x := range row[x1:] {
+			row[x1+x] = pad
 		}
 		srow := src[sy*w : (sy+1)*w]
+		out := row[x0:x1]
 		if !flip {
-			t.apply(row[x0:x1], srow[x0+dx:x1+dx])
+			in := srow[x0+dx : x1+dx]
+			out = out[:len(in)]
+			for k, p := range in {
+				out[k] = v[p]
+			}
 			continue
 		}
 		// Mirrored: output column x reads mirrored column x+dx, which is
-		// source column w-1-x-dx.
-		out := row[x0:x1]
+		// source column w-1-x-dx; in holds those columns, last first.
+		in := srow[w-x1-dx : w-x0-dx]
+		out = out[:len(in)]
 		for k := range out {
-			out[k] = t.v[srow[w-1-x0-dx-k]]
+			out[k] = v[in[len(in)-1-k]]
 		}
 	}
 }
