@@ -233,9 +233,10 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 // networks in training, which the collector does not scan, so a cycle
 // costs little; but every child builds and drops its networks, and with
 // the default GOGC of 100 the heap grows to twice what is live before a
-// cycle frees them. Measured (5-minute cpu-small node, 2 workers): peak
-// RSS 540-590 MiB at GOGC 100, 189 MiB at 20, with the collector under
-// 1% of the CPU.
+// cycle frees them. Measured (5-minute cpu-small node, 2 workers, gorgonia
+// engine): peak RSS 540-590 MiB at GOGC 100, 190-275 MiB at 20 (the spread
+// is the size of the networks a run happens to evolve), with the collector
+// under 1% of the CPU; smoke nodes 630-700 MiB at 100, 165-175 MiB at 20.
 const gcPercent = 20
 
 // limitMemory paces the Go collector for a node: GOGC gcPercent unless
