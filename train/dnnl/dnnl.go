@@ -146,6 +146,12 @@ func (n *Net) Forward(batch, classes int) ([]float32, error) {
 	return unsafe.Slice((*float32)(unsafe.Pointer(C.esw_logits(n.c, C.int(batch), 0))), batch*classes), nil
 }
 
+// Release frees the memory of the training passes (train) or of the
+// inference passes; the next Batch, Step or Forward builds them again. The
+// parameters and the optimiser's state stay. Input and label slices taken
+// before are invalid after it.
+func (n *Net) Release(train bool) { C.esw_release(n.c, b2i(train)) }
+
 // Impls lists the oneDNN implementations a pass runs (building it if
 // needed), for diagnostics.
 func (n *Net) Impls(batch int, train bool) (string, error) {

@@ -727,6 +727,18 @@ static pass *get_pass(esw_net *n, int batch, int train) {
 	return p;
 }
 
+void esw_release(esw_net *n, int train) {
+	for (pass **pp = &n->passes; *pp;) {
+		pass *p = *pp;
+		if (p->train == train) {
+			*pp = p->next;
+			pass_free(n, p);
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
 float *esw_input(esw_net *n, int batch, int train) {
 	pass *p = get_pass(n, batch, train);
 	return p ? p->x.p : NULL;

@@ -64,6 +64,11 @@ int esw_step(esw_net *n, int batch, float lr, double *loss);
 // running statistics) and leaves its logits in esw_logits(n, batch, 0).
 int esw_forward(esw_net *n, int batch);
 
+// esw_release frees the training passes (train != 0) or the inference
+// passes; a later call builds them again. Parameters and the optimiser's
+// state stay.
+void esw_release(esw_net *n, int train);
+
 const char *esw_error(esw_net *n);
 
 // esw_impls writes the oneDNN implementations that the training pass of a
