@@ -15,6 +15,7 @@ type Net struct{}
 func New(*Spec) (*Net, error) { return nil, ErrDisabled }
 
 func (*Net) Close()                                           {}
+func (*Net) Release(bool)                                     {}
 func (*Net) Param(int) []float32                              { return nil }
 func (*Net) Batch(int, int, bool) ([]float32, []int32, error) { return nil, nil, ErrDisabled }
 func (*Net) Step(int, float32) (float64, error)               { return 0, ErrDisabled }
