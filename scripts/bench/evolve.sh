@@ -109,11 +109,12 @@ for m in $(seq "$minutes"); do
 done
 
 # The summary: the best accuracy at the issue's checkpoints, children per
-# minute, and where a child's time went.
-/usr/bin/python3 - "$tmp/rows" "$tmp/status.json" "$minutes" "$cpu" <<'PY'
+# minute, where a child's time went, and the node's peak RSS.
+hwm=$(sed -n 's/^VmHWM: *//p' "/proc/$pid/status" 2>/dev/null || echo "?")
+/usr/bin/python3 - "$tmp/rows" "$tmp/status.json" "$minutes" "$cpu" "$hwm" <<'PY'
 import json, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-st, minutes, cpu = json.load(open(sys.argv[2])), int(sys.argv[3]), sys.argv[4]
+st, minutes, cpu, hwm = json.load(open(sys.argv[2])), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 at = {int(r[0]): r for r in rows}
 marks = [m for m in (1, 2, 5, 10, 15, 30, 60) if m <= minutes]
 if minutes not in marks:
@@ -133,5 +134,6 @@ if n:
         print(f"{p['phase']:>9} {p['seconds'] / n:9.4f} {100 * p['seconds'] / total:6.1f}%")
     outside = sum(p["seconds"] for p in cp["phases"] if p["phase"] not in ("train", "evaluate"))
     print(f"outside train+evaluate: {outside / n:.4f} s/child ({100 * outside / total:.1f}%)")
+print("engine:", st.get("engine") or "?", "; peak RSS of the node:", hwm)
 print("CPU:", cpu)
 PY
