@@ -3,8 +3,13 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/evoswarm/evoswarm/internal/testnet"
@@ -115,5 +120,49 @@ func TestOneDNNDivergenceIsFitnessZero(t *testing.T) {
 	}
 	if !res.Diverged || res.ValAccuracy != 0 || res.Reason == "" || res.Steps != 1 {
 		t.Errorf("diverged %v val %v reason %q steps %d: want fitness 0 with a reason after step 1", res.Diverged, res.ValAccuracy, res.Reason, res.Steps)
+	}
+}
+
+// TestOneDNNNoReferenceKernels: on every evolved genome from a real run,
+// oneDNN runs its JIT kernels, never a reference implementation (hundreds
+// of times slower: a blocked one-channel source once sent a convolution
+// there).
+func TestOneDNNNoReferenceKernels(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "scripts", "bench", "genomes", "evolved", "*.json"))
+	if len(files) < 6 {
+		t.Fatalf("%d evolved genomes, want at least 6", len(files))
+	}
+	cases := map[string]*dna.Genome{"shrinknet": shrinkNet(t), "skipnet": skipNet(t)}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := dna.DecodeJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases[filepath.Base(f)] = g
+	}
+	for name, g := range cases {
+		cfg := DefaultConfig()
+		r, err := resolveWithin(g, &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := newOneDNNEngine(g, r, nil, &cfg, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, train := range []bool{true, false} {
+			impls, err := e.net.Impls(cfg.BatchSize, train)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if impls == "" || strings.Contains(impls, "ref") {
+				t.Errorf("%s (training pass %v): implementations %q", name, train, impls)
+			}
+		}
+		e.close()
 	}
 }

@@ -59,6 +59,11 @@ typedef struct {
 	op rw_dw;        // dw -> plain gradient
 	tens bsrc, bdout; // the source and output gradient in the layouts backward-weights wants
 	op rw_bsrc, rw_bdout;
+	// Where oneDNN has no fast kernel for our layouts (a blocked source of
+	// one channel, say), the forward and backward-data primitives choose
+	// their own, with reorders around them.
+	tens fsrc, fdst, bdd, bds;
+	op rw_fsrc, rw_fdst, rw_bdd, rw_bds;
 	dnnl_memory_t dwplain;
 	dnnl_memory_t dsrc; // diff_src of bwdd (its handle is set per step)
 } term_rt;
@@ -236,6 +241,48 @@ static int track(esw_net *n, op *o) {
 	return 0;
 }
 
+static int make_reorder(esw_net *n, op *o, dnnl_memory_t from, const dnnl_memory_desc_t *fmd,
+	dnnl_memory_t to, const dnnl_memory_desc_t *tmd);
+
+// is_ref reports whether oneDNN picked a reference implementation: correct,
+// and hundreds of times slower than its JIT kernels.
+static int is_ref(const_dnnl_primitive_desc_t pd) {
+	const char *s = NULL;
+	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success || !s) return 0;
+	return strncmp(s, "ref", 3) == 0;
+}
+
+// make_fast creates o from desc, or, when that has only a reference
+// implementation, from alt (the same primitive with its layouts left to
+// oneDNN).
+static int make_fast(esw_net *n, op *o, const void *desc, const void *alt, const_dnnl_primitive_desc_t hint, const char *what) {
+	CHECK(dnnl_primitive_desc_create(&o->pd, desc, n->attr, n->eng, hint), what);
+	if (is_ref(o->pd)) {
+		dnnl_primitive_desc_t pd = NULL;
+		if (dnnl_primitive_desc_create(&pd, alt, n->attr, n->eng, hint) == dnnl_success) {
+			if (is_ref(pd)) {
+				dnnl_primitive_desc_destroy(pd);
+			} else {
+				dnnl_primitive_desc_destroy(o->pd);
+				o->pd = pd;
+			}
+		}
+	}
+	CHECK(dnnl_primitive_create(&o->prim, o->pd), what);
+	return track(n, o);
+}
+
+// adapt points *m at a buffer in the layout a primitive wants (md) when ours
+// (t) differs, with a reorder from ours (in) or to ours (!in).
+static int adapt(esw_net *n, const dnnl_memory_desc_t *md, tens *t, tens *buf, op *ro, int in, dnnl_memory_t *m) {
+	*m = t->mem;
+	if (dnnl_memory_desc_equal(md, &t->md)) return 0;
+	if (tens_md(n, buf, md)) return -1;
+	if (in ? make_reorder(n, ro, t->mem, &t->md, buf->mem, md) : make_reorder(n, ro, buf->mem, md, t->mem, &t->md)) return -1;
+	*m = buf->mem;
+	return 0;
+}
+
 static int make_prim(esw_net *n, op *o, const void *desc, const_dnnl_primitive_desc_t hint, const char *what) {
 	CHECK(dnnl_primitive_desc_create(&o->pd, desc, n->attr, n->eng, hint), what);
 	CHECK(dnnl_primitive_create(&o->prim, o->pd), what);
@@ -366,6 +413,8 @@ static void pass_free(esw_net *n, pass *p) {
 		tens_free(&tr->out), tens_free(&tr->rec), tens_free(&tr->wf), tens_free(&tr->dout);
 		tens_free(&tr->wb), tens_free(&tr->dw), tens_free(&tr->bsrc), tens_free(&tr->bdout);
 		op_free(&tr->rw_bsrc), op_free(&tr->rw_bdout);
+		tens_free(&tr->fsrc), tens_free(&tr->fdst), tens_free(&tr->bdd), tens_free(&tr->bds);
+		op_free(&tr->rw_fsrc), op_free(&tr->rw_fdst), op_free(&tr->rw_bdd), op_free(&tr->rw_bds);
 		op_free(&tr->fwd), op_free(&tr->rw_fwd), op_free(&tr->bwdd), op_free(&tr->bwdw);
 		op_free(&tr->rw_bwdd), op_free(&tr->rw_dw);
 		if (tr->wplain) dnnl_memory_destroy(tr->wplain);
@@ -451,11 +500,21 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 	dnnl_memory_desc_t wany, wplain;
 	CHECK(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
 	CHECK(dnnl_memory_desc_init_by_tag(&wplain, 4, wd, dnnl_f32, dnnl_oihw), "weights descriptor");
-	dnnl_convolution_desc_t cd;
+	dnnl_memory_desc_t sany, dany;
+	dnnl_dims_t sd = {p->batch, sv->c, sv->h, sv->w}, dd = {p->batch, t->c, t->h, t->w};
+	CHECK(dnnl_memory_desc_init_by_tag(&sany, 4, sd, dnnl_f32, dnnl_format_tag_any), "source descriptor");
+	CHECK(dnnl_memory_desc_init_by_tag(&dany, 4, dd, dnnl_f32, dnnl_format_tag_any), "output descriptor");
+	dnnl_convolution_desc_t cd, cdany;
 	CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
 		      &src->md, &wany, NULL, &tr->out.md, strides, padl, padr), "convolution descriptor");
-	if (make_prim(n, &tr->fwd, &cd, NULL, "convolution forward")) return -1;
+	CHECK(dnnl_convolution_forward_desc_init(&cdany, dnnl_forward_training, dnnl_convolution_direct,
+		      &sany, &wany, NULL, &dany, strides, padl, padr), "convolution descriptor");
+	if (make_fast(n, &tr->fwd, &cd, &cdany, NULL, "convolution forward")) return -1;
 	impl(p, &tr->fwd);
+	dnnl_memory_t fsrc, fdst;
+	if (adapt(n, dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_src_md, 0), src, &tr->fsrc, &tr->rw_fsrc, 1, &fsrc) ||
+		adapt(n, dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_dst_md, 0), &tr->out, &tr->fdst, &tr->rw_fdst, 0, &fdst))
+		return -1;
 	const dnnl_memory_desc_t *wfmd = dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_weights_md, 0);
 	CHECK(dnnl_memory_create(&tr->wplain, &wplain, n->eng, n->param[t->wparam]), "weights memory");
 	if (dnnl_memory_desc_equal(wfmd, &wplain)) {
@@ -465,9 +524,9 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 		if (tens_md(n, &tr->wf, wfmd)) return -1;
 		if (make_reorder(n, &tr->rw_fwd, tr->wplain, &wplain, tr->wf.mem, wfmd)) return -1;
 	}
-	arg(&tr->fwd, DNNL_ARG_SRC, src->mem);
+	arg(&tr->fwd, DNNL_ARG_SRC, fsrc);
 	arg(&tr->fwd, DNNL_ARG_WEIGHTS, tr->wf.mem);
-	arg(&tr->fwd, DNNL_ARG_DST, tr->out.mem);
+	arg(&tr->fwd, DNNL_ARG_DST, fdst);
 	if (!p->train) return 0;
 
 	// Backward: the weight gradient always, the data gradient when the
@@ -487,10 +546,6 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 	// Backward weights chooses its own layouts for the source and the
 	// output gradient: with a plain source (the input image) the blocked
 	// ones have only a reference implementation, hundreds of times slower.
-	dnnl_memory_desc_t sany, dany;
-	dnnl_dims_t sd = {p->batch, sv->c, sv->h, sv->w}, dd = {p->batch, t->c, t->h, t->w};
-	CHECK(dnnl_memory_desc_init_by_tag(&sany, 4, sd, dnnl_f32, dnnl_format_tag_any), "source descriptor");
-	CHECK(dnnl_memory_desc_init_by_tag(&dany, 4, dd, dnnl_f32, dnnl_format_tag_any), "gradient descriptor");
 	dnnl_convolution_desc_t bw;
 	CHECK(dnnl_convolution_backward_weights_desc_init(&bw, dnnl_convolution_direct, &sany, &wany, NULL,
 		      &dany, strides, padl, padr), "convolution backward-weights descriptor");
@@ -519,10 +574,12 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 	arg(&tr->bwdw, DNNL_ARG_DIFF_DST, bdout);
 	arg(&tr->bwdw, DNNL_ARG_DIFF_WEIGHTS, tr->dw.mem);
 	if (!p->v[t->src].needgrad) return 0;
-	dnnl_convolution_desc_t bd;
+	dnnl_convolution_desc_t bd, bdany;
 	CHECK(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src->md, &wany,
 		      &tr->out.md, strides, padl, padr), "convolution backward-data descriptor");
-	if (make_prim(n, &tr->bwdd, &bd, tr->fwd.pd, "convolution backward data")) return -1;
+	CHECK(dnnl_convolution_backward_data_desc_init(&bdany, dnnl_convolution_direct, &sany, &wany,
+		      &dany, strides, padl, padr), "convolution backward-data descriptor");
+	if (make_fast(n, &tr->bwdd, &bd, &bdany, tr->fwd.pd, "convolution backward data")) return -1;
 	impl(p, &tr->bwdd);
 	const dnnl_memory_desc_t *wbmd = dnnl_primitive_desc_query_md(tr->bwdd.pd, dnnl_query_weights_md, 0);
 	if (dnnl_memory_desc_equal(wbmd, &wplain)) {
@@ -536,9 +593,14 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 		if (make_reorder(n, &tr->rw_bwdd, tr->wplain, &wplain, tr->wb.mem, wbmd)) return -1;
 	}
 	CHECK(dnnl_memory_create(&tr->dsrc, &src->md, n->eng, p->v[t->src].dval.p), "memory");
-	arg(&tr->bwdd, DNNL_ARG_DIFF_DST, tr->dout.mem);
+	tens target = {.md = src->md, .mem = tr->dsrc}; // its handle is set each step
+	dnnl_memory_t bdd, bds;
+	if (adapt(n, dnnl_primitive_desc_query_md(tr->bwdd.pd, dnnl_query_diff_dst_md, 0), &tr->dout, &tr->bdd, &tr->rw_bdd, 1, &bdd) ||
+		adapt(n, dnnl_primitive_desc_query_md(tr->bwdd.pd, dnnl_query_diff_src_md, 0), &target, &tr->bds, &tr->rw_bds, 0, &bds))
+		return -1;
+	arg(&tr->bwdd, DNNL_ARG_DIFF_DST, bdd);
 	arg(&tr->bwdd, DNNL_ARG_WEIGHTS, tr->wb.mem);
-	arg(&tr->bwdd, DNNL_ARG_DIFF_SRC, tr->dsrc);
+	arg(&tr->bwdd, DNNL_ARG_DIFF_SRC, bds);
 	return 0;
 }
 
@@ -769,7 +831,9 @@ static int forward(esw_net *n, pass *p) {
 		for (int k = v->term0; k < v->term0 + v->nterms; k++) {
 			term_rt *tr = &p->t[k];
 			if (n->t[k].conv) {
-				if (run_opt(n, &tr->rw_fwd, "weights reorder") || run(n, &tr->fwd, "convolution")) return -1;
+				if (run_opt(n, &tr->rw_fwd, "weights reorder") || run_opt(n, &tr->rw_fsrc, "source reorder") ||
+					run(n, &tr->fwd, "convolution") || run_opt(n, &tr->rw_fdst, "output reorder"))
+					return -1;
 			}
 			if (tr->need_rec) reconcile_fwd(n->t[k].conv ? &tr->out : p->v[n->t[k].src].val, &tr->rec);
 		}
@@ -948,7 +1012,9 @@ int esw_step(esw_net *n, int batch, float lr, double *loss) {
 			if (run_opt(n, &tr->rw_bwdd, "weights reorder")) return -1;
 			float *target = sr->dset ? sr->dscratch.p : sr->dval.p;
 			CHECK(dnnl_memory_set_data_handle(tr->dsrc, target), "memory handle");
-			if (run(n, &tr->bwdd, "convolution backward data")) return -1;
+			if (run_opt(n, &tr->rw_bdd, "gradient reorder") || run(n, &tr->bwdd, "convolution backward data") ||
+				run_opt(n, &tr->rw_bds, "gradient reorder"))
+				return -1;
 			if (sr->dset) add(sr->dval.p, sr->dscratch.p, sr->dval.n);
 			sr->dset = 1;
 		}
