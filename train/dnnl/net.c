@@ -354,7 +354,15 @@ void esw_destroy(esw_net *n);
 // blocks come from the heap and stay in the process; a fixed threshold
 // keeps them mmapped and returned on free.
 static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
-static void malloc_setup(void) { mallopt(M_MMAP_THRESHOLD, 128 * 1024); }
+// oneDNN keeps up to 1,024 primitives (with their JIT code) in a process
+// cache; evolution makes a new shape every few children, so a node's cache
+// would grow into tens of MiB of kernels it rarely reuses. A child makes a
+// few dozen primitives, and compiling one costs well under a millisecond.
+// ONEDNN_PRIMITIVE_CACHE_CAPACITY, when set, wins.
+static void malloc_setup(void) {
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	if (!getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")) dnnl_set_primitive_cache_capacity(64);
+}
 
 esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm,
 	const int32_t *param_size, const int32_t *param_flags, int nparam,
