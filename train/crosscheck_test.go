@@ -126,8 +126,28 @@ func crossCheckDiff[T float32 | float64](t *testing.T, what string, got []T, wan
 // from real runs), with every CPU engine this build has.
 func TestCrossCheckTorch(t *testing.T) {
 	crossCheckTorch(t)
-	genomes := map[string]*dna.Genome{"every-op": testnet.CrossCheck()}
+	genomes := evolvedGenomes(t)
+	genomes["every-op"] = testnet.CrossCheck()
+	engines := []string{EngineGorgonia}
+	if CPUEngine() == EngineOneDNN {
+		engines = append(engines, EngineOneDNN)
+	}
+	for name, g := range genomes {
+		for _, eng := range engines {
+			t.Run(name+"/"+eng, func(t *testing.T) { crossCheckGenome(t, g, eng) })
+		}
+	}
+}
+
+// evolvedGenomes reads the benchmark set of genomes taken from real runs
+// (scripts/bench/genomes/evolved), by file name; there are at least six.
+func evolvedGenomes(t *testing.T) map[string]*dna.Genome {
+	t.Helper()
 	files, _ := filepath.Glob(filepath.Join("..", "scripts", "bench", "genomes", "evolved", "*.json"))
+	if len(files) < 6 {
+		t.Fatalf("%d evolved genomes, want at least 6", len(files))
+	}
+	genomes := map[string]*dna.Genome{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -139,15 +159,7 @@ func TestCrossCheckTorch(t *testing.T) {
 		}
 		genomes[filepath.Base(f)] = g
 	}
-	engines := []string{EngineGorgonia}
-	if CPUEngine() == EngineOneDNN {
-		engines = append(engines, EngineOneDNN)
-	}
-	for name, g := range genomes {
-		for _, eng := range engines {
-			t.Run(name+"/"+eng, func(t *testing.T) { crossCheckGenome(t, g, eng) })
-		}
-	}
+	return genomes
 }
 
 // crossCheckNet opens g with weights w on a CPU engine, as a stepper.

@@ -3,12 +3,9 @@
 package train
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -128,22 +125,8 @@ func TestOneDNNDivergenceIsFitnessZero(t *testing.T) {
 // of times slower: a blocked one-channel source once sent a convolution
 // there).
 func TestOneDNNNoReferenceKernels(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "scripts", "bench", "genomes", "evolved", "*.json"))
-	if len(files) < 6 {
-		t.Fatalf("%d evolved genomes, want at least 6", len(files))
-	}
-	cases := map[string]*dna.Genome{"shrinknet": shrinkNet(t), "skipnet": skipNet(t)}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := dna.DecodeJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cases[filepath.Base(f)] = g
-	}
+	cases := evolvedGenomes(t)
+	cases["shrinknet"], cases["skipnet"] = shrinkNet(t), skipNet(t)
 	for name, g := range cases {
 		cfg := DefaultConfig()
 		r, err := resolveWithin(g, &cfg)
