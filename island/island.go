@@ -87,12 +87,19 @@ type Island struct {
 	log  *slog.Logger
 	stat Stats
 
-	seedMu   sync.Mutex
-	seeding  atomic.Int64 // initial individuals in training
-	children atomic.Int64 // children started, for MaxChildren
-	mu       sync.Mutex
-	sent     map[dna.ID]bool
-	sinceEmi int
+	seedMu  sync.Mutex
+	seeding atomic.Int64 // initial individuals in training
+	// Under seedMu: the births the population had when this island first
+	// looked (read once), and the seeds claimed since, less those that
+	// failed. Counting claims rather than re-reading births avoids counting
+	// a seed twice (in births and in flight) between its insertion and the
+	// end of its task, or not at all.
+	births0, claimed int
+	birthsKnown      bool
+	children         atomic.Int64 // children started, for MaxChildren
+	mu               sync.Mutex
+	sent             map[dna.ID]bool
+	sinceEmi         int
 }
 
 // Stats are the island's running totals since start.
@@ -304,17 +311,19 @@ func (is *Island) step(ctx context.Context, rng *rand.Rand, t *Timing) error {
 func (is *Island) claimSeed(alive int) (bool, error) {
 	is.seedMu.Lock()
 	defer is.seedMu.Unlock()
-	inflight := int(is.seeding.Load())
-	need := alive+inflight < 2
-	if !need {
+	if !is.birthsKnown {
 		births, err := is.pop.Births()
 		if err != nil {
 			return false, err
 		}
-		need = int(births)+inflight < is.cfg.SetPoint && alive+inflight < is.cfg.SetPoint
+		is.births0, is.birthsKnown = int(births), true
 	}
+	inflight := int(is.seeding.Load())
+	need := alive+inflight < 2 ||
+		is.births0+is.claimed < is.cfg.SetPoint && alive+inflight < is.cfg.SetPoint
 	if need {
 		is.seeding.Add(1)
+		is.claimed++
 	}
 	return need, nil
 }
@@ -327,6 +336,9 @@ func (is *Island) seed(ctx context.Context, rng *rand.Rand, t *Timing) error {
 	g.Nonce = rng.Uint64()
 	t.lap(PhaseMutate)
 	if ok, err := is.grow(ctx, g, nil, rng, t); err != nil || !ok {
+		is.seedMu.Lock()
+		is.claimed-- // not born: another may take its place
+		is.seedMu.Unlock()
 		return err
 	}
 	is.stat.Seeds.Add(1)

@@ -48,8 +48,13 @@ func TestIslandSeedsThenEvolves(t *testing.T) {
 	if len(alive) < 8-3 || len(alive) > 8+3-1 {
 		t.Errorf("%d alive after the run, want within 2 of the set-point 8", len(alive))
 	}
-	if c := is.Stats().Children.Load(); c < 117 || c > 120 {
-		t.Errorf("%d children, want about MaxChildren (120)", c)
+	// MaxChildren counts children started; a worker abandons its child
+	// when another killed the parent meanwhile (a conflict, more likely
+	// the more workers run).
+	st := is.Stats()
+	c, ab, fl := st.Children.Load(), st.Abandoned.Load(), st.Failed.Load()
+	if c+ab+fl < 117 || c+ab+fl > 120 || c < 60 {
+		t.Errorf("%d children, %d abandoned, %d failed: want them to make about MaxChildren (120), most of them children", c, ab, fl)
 	}
 	best := 0.0
 	for _, m := range alive {
