@@ -30,6 +30,9 @@ func TestOneDNNAgreesWithGorgonia(t *testing.T) {
 		{"evolved7", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 7), quad},
 		{"evolved8", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 8), quad},
 		{"evolved9", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 9), quad},
+		// A real run's genome whose input passes through a one-channel
+		// BN-ReLU: our plain-layout BN loops, not oneDNN's.
+		{"60m-best", inputBN(t), quad},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -148,4 +151,19 @@ func TestOneDNNNoReferenceKernels(t *testing.T) {
 		}
 		e.close()
 	}
+}
+
+// inputBN is the evolved set's 60m-best genome (input -> one-channel
+// BN-ReLU -> three strided convolutions) on 12x12 images of 4 classes.
+func inputBN(t *testing.T) *dna.Genome {
+	t.Helper()
+	g := evolvedGenomes(t)["60m-best.json"]
+	if g == nil {
+		t.Fatal("no 60m-best.json in the evolved set")
+	}
+	g.Input, g.Classes = dna.Shape{H: 12, W: 12, C: 1}, 4
+	if err := g.Validate(dna.DefaultBounds()); err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
