@@ -3,7 +3,7 @@
 package dnnl
 
 /*
-#cgo CFLAGS: -std=c11
+#cgo CFLAGS: -std=c11 -O3
 #cgo LDFLAGS: -ldnnl -lgomp -lm
 #include <stdlib.h>
 #include "net.h"

@@ -313,46 +313,75 @@ static int make_reorder(esw_net *n, op *o, dnnl_memory_t from, const dnnl_memory
 
 static int run_opt(esw_net *n, op *o, const char *what) { return o->prim ? run(n, o, what) : 0; }
 
-// Offsets in a blocked (or plain, blk 1) layout.
-static inline size_t off(const tens *t, int b, int c, int i) {
-	int cb = (t->c + t->blk - 1) / t->blk;
-	return (((size_t)b * cb + c / t->blk) * (size_t)(t->h * t->w) + i) * t->blk + c % t->blk;
-}
-
 // reconcile copies src into dst's shape and layout: nearest-neighbour rows
 // and columns (source index floor(i*H1/H)), channels truncated or
 // zero-padded. dst is cleared first, so its padding stays zero.
+static void accumulate(const tens *s, tens *d);
+
 static void reconcile_fwd(const tens *s, tens *d) {
 	memset(d->p, 0, d->n * sizeof(float));
-	int cc = s->c < d->c ? s->c : d->c;
-	for (int b = 0; b < d->batch; b++)
-		for (int c = 0; c < cc; c++)
-			for (int i = 0; i < d->h; i++) {
-				int si = i * s->h / d->h;
-				for (int j = 0; j < d->w; j++) {
-					int sj = j * s->w / d->w;
-					d->p[off(d, b, c, i * d->w + j)] = s->p[off(s, b, c, si * s->w + sj)];
-				}
-			}
+	accumulate(s, d);
 }
 
 // reconcile_bwd adds the gradient of a reconcile's output (dd, in the
 // output's shape) into ds, the gradient of its input.
 static void reconcile_bwd(const tens *dd, tens *ds) {
 	int cc = ds->c < dd->c ? ds->c : dd->c;
+	size_t shw = (size_t)ds->h * ds->w, dhw = (size_t)dd->h * dd->w;
+	int scb = (ds->c + ds->blk - 1) / ds->blk, dcb = (dd->c + dd->blk - 1) / dd->blk;
+	const size_t sb = ds->blk, db = dd->blk;
 	for (int b = 0; b < dd->batch; b++)
-		for (int c = 0; c < cc; c++)
-			for (int i = 0; i < dd->h; i++) {
-				int si = i * ds->h / dd->h;
-				for (int j = 0; j < dd->w; j++) {
-					int sj = j * ds->w / dd->w;
-					ds->p[off(ds, b, c, si * ds->w + sj)] += dd->p[off(dd, b, c, i * dd->w + j)];
-				}
+		for (int c = 0; c < cc; c++) {
+			float *sp = ds->p + (((size_t)b * scb + c / ds->blk) * shw) * sb + c % ds->blk;
+			const float *dp = dd->p + (((size_t)b * dcb + c / dd->blk) * dhw) * db + c % dd->blk;
+			if (ds->h == dd->h && ds->w == dd->w) {
+				for (size_t i = 0; i < dhw; i++) sp[i * sb] += dp[i * db];
+				continue;
 			}
+			for (int i = 0; i < dd->h; i++) {
+				float *row = sp + (size_t)(i * ds->h / dd->h) * ds->w * sb;
+				const float *drow = dp + (size_t)i * dd->w * db;
+				for (int j = 0; j < dd->w; j++) row[(size_t)(j * ds->w / dd->w) * sb] += drow[j * db];
+			}
+		}
 }
 
 static void add(float *restrict d, const float *restrict s, size_t k) {
 	for (size_t i = 0; i < k; i++) d[i] += s[i];
+}
+
+// same_layout: s and d hold the same shape in the same layout, so a
+// reconcile between them is the identity on their buffers.
+static int same_layout(const tens *s, const tens *d) {
+	return s->c == d->c && s->h == d->h && s->w == d->w && s->blk == d->blk && s->n == d->n;
+}
+
+// accumulate adds s, reconciled to d's shape and layout (as reconcile_fwd
+// would), into d: a sum's terms go straight into it, with no reconciled
+// copy of each first. Channel c of image b is a run of h*w values blk apart.
+static void accumulate(const tens *s, tens *d) {
+	if (same_layout(s, d)) {
+		add(d->p, s->p, d->n);
+		return;
+	}
+	int cc = s->c < d->c ? s->c : d->c;
+	size_t shw = (size_t)s->h * s->w, dhw = (size_t)d->h * d->w;
+	int scb = (s->c + s->blk - 1) / s->blk, dcb = (d->c + d->blk - 1) / d->blk;
+	for (int b = 0; b < d->batch; b++)
+		for (int c = 0; c < cc; c++) {
+			const float *sp = s->p + (((size_t)b * scb + c / s->blk) * shw) * s->blk + c % s->blk;
+			float *dp = d->p + (((size_t)b * dcb + c / d->blk) * dhw) * d->blk + c % d->blk;
+			const size_t sb = s->blk, db = d->blk;
+			if (s->h == d->h && s->w == d->w) {
+				for (size_t i = 0; i < dhw; i++) dp[i * db] += sp[i * sb];
+				continue;
+			}
+			for (int i = 0; i < d->h; i++) {
+				const float *row = sp + (size_t)(i * s->h / d->h) * s->w * sb;
+				float *drow = dp + (size_t)i * d->w * db;
+				for (int j = 0; j < d->w; j++) drow[j * db] += row[(size_t)(j * s->w / d->w) * sb];
+			}
+		}
 }
 
 void esw_destroy(esw_net *n);
@@ -760,9 +789,13 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 				tr->val = p->v[t->src].val;
 			}
 			if (tr->val->c != v->c || tr->val->h != v->h || tr->val->w != v->w || tr->val->blk != vblk(n, v->c)) {
+				// A vertex of several terms sums them reconciled as it
+				// goes; a single term is reconciled into a buffer.
 				tr->need_rec = 1;
-				if (tens_init(n, &tr->rec, batch, v->c, v->h, v->w, vblk(n, v->c))) goto fail;
-				tr->val = &tr->rec;
+				if (v->nterms == 1) {
+					if (tens_init(n, &tr->rec, batch, v->c, v->h, v->w, vblk(n, v->c))) goto fail;
+					tr->val = &tr->rec;
+				}
 			}
 		}
 		if (v->nterms == 1) {
@@ -943,11 +976,20 @@ static int forward(esw_net *n, pass *p) {
 					run(n, &tr->fwd, "convolution") || run_opt(n, &tr->rw_fdst, "output reorder"))
 					return -1;
 			}
-			if (tr->need_rec) reconcile_fwd(n->t[k].conv ? &tr->out : p->v[n->t[k].src].val, &tr->rec);
+			if (tr->need_rec && v->nterms == 1) reconcile_fwd(n->t[k].conv ? &tr->out : p->v[n->t[k].src].val, &tr->rec);
 		}
 		if (v->nterms > 1) {
-			memcpy(vr->pre.p, p->t[v->term0].val->p, vr->pre.n * sizeof(float));
-			for (int k = v->term0 + 1; k < v->term0 + v->nterms; k++) add(vr->pre.p, p->t[k].val->p, vr->pre.n);
+			// The first term already in the vertex's shape is copied, the
+			// others added (reconciled where their shapes differ).
+			int first = -1;
+			for (int k = v->term0; k < v->term0 + v->nterms && first < 0; k++)
+				if (!p->t[k].need_rec) first = k;
+			if (first >= 0)
+				memcpy(vr->pre.p, p->t[first].val->p, vr->pre.n * sizeof(float));
+			else
+				memset(vr->pre.p, 0, vr->pre.n * sizeof(float));
+			for (int k = v->term0; k < v->term0 + v->nterms; k++)
+				if (k != first) accumulate(p->t[k].val, &vr->pre);
 		}
 		if (v->bn) {
 			if (vr->cbn)
@@ -973,11 +1015,17 @@ static int forward(esw_net *n, pass *p) {
 	const tens *o = p->v[n->out].val;
 	int C = o->c, HW = o->h * o->w, K = n->classes;
 	float inv = 1.0f / HW;
+	int ob = o->blk, ocb = (C + ob - 1) / ob;
+	float acc[16];
 	for (int b = 0; b < p->batch; b++)
-		for (int c = 0; c < C; c++) {
-			float s = 0;
-			for (int i = 0; i < HW; i++) s += o->p[off(o, b, c, i)];
-			p->pooled[b * C + c] = s * inv;
+		for (int cb = 0; cb < ocb; cb++) {
+			// One block of channels at a time: its h*w runs of blk values
+			// are contiguous, summed lane by lane.
+			const float *src = o->p + ((size_t)b * ocb + cb) * HW * ob;
+			for (int j = 0; j < ob; j++) acc[j] = 0;
+			for (int i = 0; i < HW; i++)
+				for (int j = 0; j < ob; j++) acc[j] += src[(size_t)i * ob + j];
+			for (int j = 0; j < ob && cb * ob + j < C; j++) p->pooled[b * C + cb * ob + j] = acc[j] * inv;
 		}
 	const float *W = n->param[n->fcw], *bias = n->param[n->fcb];
 	for (int b = 0; b < p->batch; b++)
@@ -1072,12 +1120,15 @@ int esw_step(esw_net *n, int batch, float lr, double *loss) {
 	n->gset[n->fcw] = n->gset[n->fcb] = 1;
 	if (ov->needgrad) {
 		tens *dv = &ov->dval;
-		memset(dv->p, 0, dv->n * sizeof(float));
 		float inv = 1.0f / HW;
+		int db = dv->blk, dcb = (C + db - 1) / db;
 		for (int b = 0; b < B; b++)
-			for (int c = 0; c < C; c++) {
-				float g = p->dpooled[b * C + c] * inv;
-				for (int i = 0; i < HW; i++) dv->p[off(dv, b, c, i)] = g;
+			for (int cb = 0; cb < dcb; cb++) {
+				float g[16] = {0};
+				for (int j = 0; j < db && cb * db + j < C; j++) g[j] = p->dpooled[b * C + cb * db + j] * inv;
+				float *dst = dv->p + ((size_t)b * dcb + cb) * HW * db;
+				for (int i = 0; i < HW; i++)
+					for (int j = 0; j < db; j++) dst[(size_t)i * db + j] = g[j];
 			}
 		ov->dset = 1;
 	}
