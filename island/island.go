@@ -230,6 +230,10 @@ func (is *Island) report(t *Timing) {
 			is.stat.ChildPhases[p].Add(int64(d))
 		}
 		is.stat.Timed.Add(1)
+		// One line per child with its whole wall time, for
+		// scripts/bench/child.sh to set against a standalone training.
+		is.log.Debug("child timed", "id", t.ID.String(), "seconds", t.Total.Seconds(),
+			"train_seconds", t.Phases[PhaseTrain].Seconds(), "evaluate_seconds", t.Phases[PhaseEvaluate].Seconds())
 	}
 	if is.cfg.OnTrained != nil {
 		is.cfg.OnTrained(*t)
@@ -287,7 +291,7 @@ func (is *Island) step(ctx context.Context, rng *rand.Rand, t *Timing) error {
 	is.log.Info("child", "id", child.ID().Short(), "parent", d.Parent.ID.Short(), "mutation", ch.Kind.String(), "detail", ch.Detail,
 		"build", t.Phases[PhaseBuild], "train", t.Phases[PhaseTrain], "evaluate", t.Phases[PhaseEvaluate])
 	t.lap(PhaseStore)
-	t.Child = true
+	t.Child, t.ID = true, child.ID()
 	if is.ex != nil && is.cfg.EmigrateEvery > 0 {
 		is.mu.Lock()
 		is.sinceEmi++

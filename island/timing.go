@@ -1,6 +1,10 @@
 package island
 
-import "time"
+import (
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
 
 // Phase is one part of producing an individual, in the order a worker runs
 // them. The phases of one task are contiguous: every moment of a worker's
@@ -49,6 +53,8 @@ type Timing struct {
 	// false for an initial individual and for a genome that failed to
 	// train.
 	Child bool
+	// ID is the child's, when Child is set.
+	ID dna.ID
 	// Phases are the durations of the phases, indexed by Phase. They add
 	// up to Total exactly.
 	Phases [NumPhases]time.Duration
