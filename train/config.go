@@ -34,6 +34,10 @@ type Config struct {
 	// MemoryBudget is the most memory, in bytes, that building and training
 	// one network may take, by EstimateMemory. Default 4 GiB.
 	MemoryBudget int64 `json:"memory_budget"`
+	// Inheritance is how a child takes its parent's weights: InheritExact
+	// ("" too), the paper's rule, or InheritPartial. It is the experiment's
+	// "inheritance", set beside Bounds, not part of "train".
+	Inheritance string `json:"-"`
 	// Bounds are the genome resource bounds, checked before anything is
 	// allocated.
 	Bounds dna.Bounds `json:"-"`
@@ -74,6 +78,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: eval_batch %d is outside [1, 10000]", c.EvalBatch)
 	case c.MemoryBudget < 1<<20:
 		return fmt.Errorf("train: memory_budget %d is below 1 MiB", c.MemoryBudget)
+	}
+	if err := validInheritance(c.Inheritance); err != nil {
+		return err
 	}
 	return c.Bounds.Validate()
 }

@@ -24,14 +24,6 @@ type model struct {
 	bn      map[uint32]*bnState
 }
 
-// Inheritance reports what a child took from its parent.
-type Inheritance struct {
-	InheritedTensors int   `json:"inherited_tensors"`
-	NewTensors       int   `json:"new_tensors"`
-	InheritedParams  int64 `json:"inherited_params"`
-	NewParams        int64 `json:"new_params"`
-}
-
 func convKey(id uint32) string         { return fmt.Sprintf("conv/%d", id) }
 func bnKey(id uint32, r string) string { return fmt.Sprintf("bn/%d/%s", id, r) }
 func fcKey(id uint32, r string) string { return fmt.Sprintf("fc/%d/%s", id, r) }
@@ -40,6 +32,26 @@ func fcKey(id uint32, r string) string { return fmt.Sprintf("fc/%d/%s", id, r) }
 // the same key with the same shape, and freshly initialised otherwise: He
 // initialisation for conv kernels and the fully connected layer, scale 1,
 // offset 0, mean 0 and variance 1 for batch norm, bias 0.
+//
+// With partial inheritance (cfg.Inheritance), a tensor whose key is in
+// parent with another shape is sliced: the overlap is copied (copyOverlap)
+// and only the rest is initialised, so that a child that only grows
+// computes its parent's function (unless an identity edge carries a
+// widened vertex's new channels into a wider vertex, where they add to
+// channels that existed; docs/training.md):
+//   - a conv kernel's new output channels are He-initialised (they must
+//     differ from zero, or they and the zero weights that read them would
+//     never move: a zero channel stays zero through batch norm, whose
+//     ReLU at offset 0 passes no gradient back); its new input channels
+//     and the ring a larger filter adds around the old one start at zero,
+//     so the old output channels compute what they did;
+//   - the fully connected layer's new input features start at zero;
+//   - batch norm's new channels start as a fresh vertex's do (scale 1,
+//     offset 0, mean 0, variance 1): batch norm works per channel, so the
+//     old channels are unchanged.
+//
+// The exact mode draws the random stream as newModel always has; a sliced
+// tensor draws only for its new output channels.
 func newModel(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng *rand.Rand) (*model, Inheritance) {
 	m := &model{
 		genome: g, r: r,
@@ -48,15 +60,27 @@ func newModel(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng 
 		train:   map[string]bool{},
 		bn:      map[uint32]*bnState{},
 	}
-	var inh Inheritance
-	add := func(key string, shape []int, init func(data []float32)) {
+	inh := Inheritance{Mode: inheritanceMode(cfg.Inheritance)}
+	partial := inh.Mode == InheritPartial
+	// add lays out one tensor. init fills a new tensor; grow, given the
+	// parent's shape, fills a sliced one before the overlap is copied over
+	// it; centred marks the filter dimensions.
+	add := func(key string, shape []int, init func(data []float32), grow func(data []float32, from []int), centred []bool) {
 		t := &Tensor{Shape: shape}
 		t.Data = make([]float32, t.Size())
-		if p, ok := parent.lookup(key); ok && sameShape(p.Shape, shape) {
+		p, ok := parent.lookup(key)
+		switch {
+		case ok && sameShape(p.Shape, shape):
 			copy(t.Data, p.Data)
 			inh.InheritedTensors++
 			inh.InheritedParams += int64(len(t.Data))
-		} else {
+		case ok && partial && len(p.Shape) == len(shape) && len(p.Data) == p.Size():
+			grow(t.Data, p.Shape)
+			n := copyOverlap(t, p, centred)
+			inh.SlicedTensors++
+			inh.SlicedParams += n
+			inh.NewParams += int64(len(t.Data)) - n
+		default:
 			init(t.Data)
 			inh.NewTensors++
 			inh.NewParams += int64(len(t.Data))
@@ -78,13 +102,26 @@ func newModel(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng 
 			}
 		}
 	}
+	same := func(init func([]float32)) func([]float32, []int) {
+		return func(d []float32, _ []int) { init(d) }
+	}
+	zero := func(d []float32, _ []int) { clear(d) }
 	for j, e := range g.Edges {
 		if e.Type != dna.Conv {
 			continue
 		}
 		cin := r.VertexShape[g.VertexIndex(e.From)].C
 		key := convKey(e.WeightID)
-		add(key, []int{r.EdgeShape[j].C, cin, e.FilterH, e.FilterW}, he(cin*e.FilterH*e.FilterW))
+		fanIn := cin * e.FilterH * e.FilterW
+		// A sliced kernel: output channels beyond the parent's are new
+		// (He), the rest of what is new is zero.
+		grow := func(d []float32, from []int) {
+			clear(d)
+			if from[0] < r.EdgeShape[j].C {
+				he(fanIn)(d[from[0]*fanIn:])
+			}
+		}
+		add(key, []int{r.EdgeShape[j].C, cin, e.FilterH, e.FilterW}, he(fanIn), grow, []bool{false, false, true, true})
 		m.decay[key], m.train[key] = true, true
 	}
 	for i, v := range g.Vertices {
@@ -92,10 +129,11 @@ func newModel(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng 
 			continue
 		}
 		c := r.VertexShape[i].C
-		add(bnKey(v.WeightID, "scale"), []int{c}, fill(1))
-		add(bnKey(v.WeightID, "offset"), []int{c}, fill(0))
-		add(bnKey(v.WeightID, "mean"), []int{c}, fill(0))
-		add(bnKey(v.WeightID, "var"), []int{c}, fill(1))
+		flat := []bool{false}
+		add(bnKey(v.WeightID, "scale"), []int{c}, fill(1), same(fill(1)), flat)
+		add(bnKey(v.WeightID, "offset"), []int{c}, fill(0), same(fill(0)), flat)
+		add(bnKey(v.WeightID, "mean"), []int{c}, fill(0), same(fill(0)), flat)
+		add(bnKey(v.WeightID, "var"), []int{c}, fill(1), same(fill(1)), flat)
 		m.train[bnKey(v.WeightID, "scale")], m.train[bnKey(v.WeightID, "offset")] = true, true
 		m.bn[v.ID] = &bnState{
 			mean:     m.weights.Tensors[bnKey(v.WeightID, "mean")].Data,
@@ -105,8 +143,8 @@ func newModel(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng 
 		}
 	}
 	c := r.VertexShape[g.VertexIndex(g.OutputVertex)].C
-	add(fcKey(g.FCWeightID, "weight"), []int{g.Classes, c}, he(c))
-	add(fcKey(g.FCWeightID, "bias"), []int{g.Classes}, fill(0))
+	add(fcKey(g.FCWeightID, "weight"), []int{g.Classes, c}, he(c), zero, []bool{false, false})
+	add(fcKey(g.FCWeightID, "bias"), []int{g.Classes}, fill(0), same(fill(0)), []bool{false})
 	m.decay[fcKey(g.FCWeightID, "weight")] = true
 	m.train[fcKey(g.FCWeightID, "weight")], m.train[fcKey(g.FCWeightID, "bias")] = true, true
 	return m, inh
