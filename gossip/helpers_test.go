@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"log/slog"
 	"os"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/evoswarm/evoswarm/island/dna"
-	"github.com/evoswarm/evoswarm/train"
 )
 
 // The tests run real libp2p hosts on 127.0.0.1 only (LoopbackConfig: no
@@ -112,22 +112,14 @@ func testGenome(t testing.TB) *dna.Genome {
 	return g
 }
 
-// testWeights returns a small weights blob in train's format and its digest.
+// testWeights returns a weights blob as gossip sees one (opaque bytes
+// ending with the SHA-256 of what precedes them, as train encodes weights)
+// and its digest.
 func testWeights(t testing.TB) ([]byte, [32]byte) {
 	t.Helper()
-	w := &train.Weights{Tensors: map[string]*train.Tensor{
-		"fc/3/weight": {Shape: []int{10, 1}, Data: make([]float32, 10)},
-		"fc/3/bias":   {Shape: []int{10}, Data: []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
-	}}
-	blob, err := w.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := train.Digest(blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return blob, d
+	body := []byte("EVWT test weights: opaque to gossip but for the digest that ends them")
+	d := sha256.Sum256(body)
+	return append(body, d[:]...), d
 }
 
 // testAnnouncement returns a valid announcement of a new individual.

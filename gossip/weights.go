@@ -14,7 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/evoswarm/evoswarm/island/dna"
-	"github.com/evoswarm/evoswarm/train"
 )
 
 // Weights stream, WeightsProtocol, one request per stream:
@@ -95,8 +94,8 @@ func (s *Swarm) respond(st network.Stream, status byte, blob []byte) {
 }
 
 // FetchWeights asks peer from for the weights of individual id, as
-// announced: size bytes whose digest (train.Digest, the trailing SHA-256 of
-// the encoding) is digest. It reads at most min(size, MaxWeightsBytes)
+// announced: size bytes whose digest (the trailing SHA-256 that ends every
+// weights encoding, see train.Digest) is digest. It reads at most min(size, MaxWeightsBytes)
 // bytes, checks the length, the digest and that the digest is the SHA-256
 // of the rest of the blob, and returns the blob. Each attempt is bounded by
 // FetchTimeout; network failures are retried up to FetchAttempts times with
@@ -192,10 +191,13 @@ func (s *Swarm) fetchOnce(ctx context.Context, from peer.ID, id dna.ID, digest [
 	}
 	ok = true
 	st.Close()
-	got, err := train.Digest(blob)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDigestMismatch, err)
+	// The blob is opaque here but for its framing: it ends with the
+	// SHA-256 of what precedes it, and that is its announced digest.
+	if len(blob) < sha256.Size {
+		return nil, fmt.Errorf("%w: a blob of %d bytes cannot end with a digest", ErrDigestMismatch, len(blob))
 	}
+	var got [32]byte
+	copy(got[:], blob[len(blob)-sha256.Size:])
 	if got != digest {
 		return nil, fmt.Errorf("%w: digest %x, announced %x", ErrDigestMismatch, got[:6], digest[:6])
 	}
