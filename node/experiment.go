@@ -49,6 +49,12 @@ type Experiment struct {
 	// InsertMinChannels floors the channels of an inserted convolution; 0
 	// keeps the input's channels, as the paper does.
 	InsertMinChannels int `json:"insert_min_channels"`
+	// Inheritance is how a child takes its parent's weights: "exact" (the
+	// paper: every tensor whose weight ID and shape match) or "partial"
+	// (also the overlap of a tensor whose shape changed; docs/training.md).
+	// Exact is left out of the canonical form, so that the experiments
+	// from before this option keep their IDs.
+	Inheritance string `json:"inheritance,omitempty"`
 	// InitialLearningRate is the initial individuals' learning rate.
 	InitialLearningRate float64 `json:"initial_learning_rate"`
 	// Migration settings, used by the swarm.
@@ -96,6 +102,9 @@ func Presets() []string { return []string{"paper", "cpu-small", "gpu-small", "sm
 //   - smoke: a few steps per child, a population of 4, small networks
 //     (16 vertices, 128 MiB per network), for tests, soaks and crash
 //     drills; not for results.
+//
+// Every preset inherits weights exactly, as the paper does, until an
+// experiment shows that partial inheritance does better.
 func Preset(name string) (*Experiment, error) {
 	b := dna.DefaultBounds()
 	e := &Experiment{
@@ -106,6 +115,7 @@ func Preset(name string) (*Experiment, error) {
 		Selection:           island.Worst,
 		Bounds:              Bounds(b),
 		InitialLearningRate: dna.PaperLearningRate,
+		Inheritance:         train.InheritExact,
 		Migration:           Migration{EveryReproductions: 10, IntervalSeconds: 120},
 		Seed:                1,
 	}
@@ -157,6 +167,7 @@ func Preset(name string) (*Experiment, error) {
 		return nil, fmt.Errorf("node: unknown preset %q (want one of %s)", name, strings.Join(Presets(), ", "))
 	}
 	e.Train.Bounds = e.Bounds.dna()
+	e.Train.Inheritance = e.Inheritance
 	return e, nil
 }
 
@@ -188,6 +199,7 @@ func ReadExperiment(r io.Reader) (*Experiment, error) {
 		return nil, jsonFieldError(err)
 	}
 	e.Train.Bounds = e.Bounds.dna()
+	e.Train.Inheritance = e.Inheritance
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
@@ -236,6 +248,8 @@ func (e *Experiment) Validate() error {
 		return bad("workers", "%d is outside [1, 1024]", e.Workers)
 	case !(e.InitialLearningRate > 0) || math.IsInf(e.InitialLearningRate, 0):
 		return bad("initial_learning_rate", "%v must be finite and positive", e.InitialLearningRate)
+	case e.Inheritance != "" && e.Inheritance != train.InheritExact && e.Inheritance != train.InheritPartial:
+		return bad("inheritance", "%q: want %q (the paper) or %q", e.Inheritance, train.InheritExact, train.InheritPartial)
 	case e.Migration.EveryReproductions < 0:
 		return bad("migration.every_reproductions", "%d is negative", e.Migration.EveryReproductions)
 	case !(e.Migration.IntervalSeconds >= 0) || math.IsInf(e.Migration.IntervalSeconds, 0):
@@ -291,6 +305,9 @@ func (e *Experiment) DatasetOptions() dataset.Options {
 func (e *Experiment) Canonical() []byte {
 	c := *e
 	c.Preset = "" // a label for people, not part of the definition
+	if c.Inheritance == train.InheritExact {
+		c.Inheritance = "" // the default, as before the option existed
+	}
 	b, err := json.Marshal(&c)
 	if err != nil {
 		panic(err) // only plain data: cannot fail
