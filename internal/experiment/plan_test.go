@@ -1,0 +1,153 @@
+package experiment
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReadPlan(t *testing.T) {
+	p, err := ReadPlan(strings.NewReader(`{
+		"seeds": [1, 2],
+		"duration": "2m",
+		"configurations": [
+			{"name": "isolated", "experiment": {"preset": "smoke"}, "nodes": 4},
+			{"name": "one-node", "experiment": {"preset": "smoke", "population": 16}, "cores_per_node": 4},
+			{"name": "connected", "experiment": {"preset": "smoke"}, "nodes": 2, "topology": "connected", "cores_per_node": 2}
+		]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "experiment" || time.Duration(p.Sample) != 3*time.Second {
+		t.Errorf("defaults: name %q, sample %v; want experiment, 3s (2m/40)", p.Name, time.Duration(p.Sample))
+	}
+	c := p.Configurations[0]
+	if c.Topology != Isolated || c.CoresPerNode != 1 || c.Cores() != 4 || c.Duration != p.Duration {
+		t.Errorf("first configuration's defaults: %+v", c)
+	}
+	if p.MaxCores() != 4 {
+		t.Errorf("MaxCores %d; want 4", p.MaxCores())
+	}
+	runs := p.Runs()
+	if len(runs) != 6 || runs[0].String() != "isolated seed 1" || runs[1].String() != "one-node seed 1" || runs[3].Dir() != "runs/isolated/seed-2" {
+		t.Errorf("runs: %v", runs)
+	}
+	e, err := p.Configurations[1].experiment(7)
+	if err != nil || e.Seed != 7 || e.Population != 16 || e.Preset != "smoke" {
+		t.Errorf("experiment: %+v, %v; want smoke, population 16, seed 7", e, err)
+	}
+	again, err := ReadPlan(bytes.NewReader(p.Canonical()))
+	if err != nil || !bytes.Equal(again.Canonical(), p.Canonical()) {
+		t.Errorf("the canonical form does not read back to itself: %v\n%s", err, p.Canonical())
+	}
+}
+
+func TestReadPlanRefuses(t *testing.T) {
+	const cfgA = `{"name": "a", "experiment": {"preset": "smoke"}}`
+	for _, tc := range []struct{ name, plan, want string }{
+		{"unequal cores", `{"seeds": [1], "duration": "1m", "configurations": [` + cfgA + `, {"name": "b", "experiment": {"preset": "smoke"}, "nodes": 2}]}`, "equal total cores"},
+		{"unequal time", `{"seeds": [1], "duration": "1m", "configurations": [` + cfgA + `, {"name": "b", "experiment": {"preset": "smoke"}, "duration": "2m"}]}`, "equal wall time"},
+		{"seed in the experiment", `{"seeds": [1], "duration": "1m", "configurations": [{"name": "a", "experiment": {"preset": "smoke", "seed": 3}}]}`, `"seed" is set by the plan`},
+		{"bad experiment field", `{"seeds": [1], "duration": "1m", "configurations": [{"name": "a", "experiment": {"preset": "smoke", "populaton": 3}}]}`, "populaton"},
+		{"no experiment", `{"seeds": [1], "duration": "1m", "configurations": [{"name": "a"}]}`, "experiment: missing"},
+		{"unknown plan field", `{"seeds": [1], "duration": "1m", "sed": 1, "configurations": [` + cfgA + `]}`, "sed"},
+		{"no seeds", `{"duration": "1m", "configurations": [` + cfgA + `]}`, "seeds"},
+		{"seed twice", `{"seeds": [1, 1], "duration": "1m", "configurations": [` + cfgA + `]}`, "twice"},
+		{"bad duration", `{"seeds": [1], "duration": "soon", "configurations": [` + cfgA + `]}`, "duration"},
+		{"bad topology", `{"seeds": [1], "duration": "1m", "configurations": [{"name": "a", "experiment": {}, "topology": "ring"}]}`, "topology"},
+		{"bad name", `{"seeds": [1], "duration": "1m", "configurations": [{"name": "a/b", "experiment": {}}]}`, "name"},
+		{"name twice", `{"seeds": [1], "duration": "1m", "configurations": [` + cfgA + `, ` + cfgA + `]}`, "twice"},
+	} {
+		_, err := ReadPlan(strings.NewReader(tc.plan))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v; want one mentioning %q", tc.name, err, tc.want)
+		}
+	}
+	// allow_unequal lets the first two through.
+	if _, err := ReadPlan(strings.NewReader(`{"seeds": [1], "duration": "1m", "allow_unequal": true, "configurations": [` + cfgA +
+		`, {"name": "b", "experiment": {"preset": "smoke"}, "nodes": 2, "duration": "2m"}]}`)); err != nil {
+		t.Errorf("allow_unequal: %v", err)
+	}
+}
+
+func TestRunnerCheck(t *testing.T) {
+	p, err := ReadPlan(strings.NewReader(`{"seeds": [1], "duration": "1m", "configurations": [{"name": "a", "experiment": {"preset": "smoke"}, "nodes": 2, "cores_per_node": 2}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r := &Runner{Plan: p, Out: dir, Cores: 2}
+	if err := r.Check(); err == nil || !strings.Contains(err.Error(), "4 cores") {
+		t.Errorf("a 4-core run on 2 cores: %v", err)
+	}
+	r.Cores = 9
+	if err := r.Check(); err != nil || r.Parallel() != 2 {
+		t.Errorf("9 cores: %v, %d in parallel; want 2", err, r.Parallel())
+	}
+	os.WriteFile(filepath.Join(dir, PlanFile), []byte("{}\n"), 0o644)
+	if err := r.Check(); err == nil || !strings.Contains(err.Error(), "another plan") {
+		t.Errorf("an output directory of another plan: %v", err)
+	}
+}
+
+func TestCurveCSV(t *testing.T) {
+	c := Curve{Config: "a", Seed: 3, Points: []Point{{0, math.NaN(), 0, 0}, {1.5, 0.25, 4, 1.5e9}, {3, 0.5, 9, 3.25e9}}}
+	var b bytes.Buffer
+	if err := c.WriteCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "seconds,best_val_accuracy,children,flops\n0.000,,0,0\n1.500,0.250000,4,1.5e+09\n3.000,0.500000,9,3.25e+09\n"
+	if b.String() != want {
+		t.Errorf("curve.csv:\n%s\nwant\n%s", b.String(), want)
+	}
+	pts, err := ReadCurveCSV(&b)
+	if err != nil || len(pts) != 3 || !math.IsNaN(pts[0].BestVal) || pts[2] != c.Points[2] {
+		t.Errorf("read back: %+v, %v", pts, err)
+	}
+	b.Reset()
+	WriteCurvesCSV(&b, []Curve{c})
+	if !strings.HasPrefix(b.String(), "configuration,seed,seconds,best_val_accuracy,children,flops\na,3,0.000,,0,0\n") {
+		t.Errorf("curves.csv:\n%s", b.String())
+	}
+}
+
+func TestWriteOutputs(t *testing.T) {
+	p, err := ReadPlan(strings.NewReader(`{"name": "demo", "seeds": [1, 2], "duration": "3m", "configurations": [
+		{"name": "a", "experiment": {"preset": "smoke"}}, {"name": "b", "experiment": {"preset": "smoke", "population": 6}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []Result
+	for i, r := range p.Runs() {
+		res := Result{Config: r.Config.Name, Seed: r.Seed, Nodes: 1, Topology: Isolated, CoresPerNode: 1, TestAccuracy: 0.5, Children: 10, FLOPs: 1e9}
+		for k := range 4 {
+			res.Points = append(res.Points, Point{Seconds: float64(60 * k), BestVal: 0.1*float64(k) + 0.01*float64(i), Children: uint64(k)})
+		}
+		results = append(results, res)
+	}
+	s := Summarize(p.ConfigNames(), results)
+	dir := t.TempDir()
+	if err := WriteOutputs(dir, p, results, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{CurvesFile, RunsFile, SummaryFile, PlotPNG, PlotSVG} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Size() < 100 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
+	for _, want := range []string{"### demo", "| a | `{\"preset\":\"smoke\"}` | 1 | isolated | 1 | 2 | 31.0% ± 1.4", "| a | b | -1.00 pts |", "(curves.png)"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q:\n%s", want, md)
+		}
+	}
+	var tb bytes.Buffer
+	Table(&tb, p, s)
+	if !strings.Contains(tb.String(), "two-sided tests") {
+		t.Errorf("table:\n%s", tb.String())
+	}
+}

@@ -1,0 +1,518 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/evoswarm/evoswarm/internal/report"
+	"github.com/evoswarm/evoswarm/node"
+	"github.com/evoswarm/evoswarm/train/dataset"
+)
+
+// Node is a running daemon, as Env.Start returns it.
+type Node interface {
+	// API is its local API's host:port.
+	API() string
+	// Addr is a loopback multiaddr ending in /p2p/<peer ID>, for the
+	// nodes that bootstrap to it.
+	Addr() string
+	// Exited says whether the process has ended; Err is what it last said
+	// on stderr.
+	Exited() bool
+	Err() string
+}
+
+// Env is the machinery a Runner drives. The `evoswarm experiment` verb
+// gives it `evoswarm local`'s daemons and `evoswarm export`.
+type Env struct {
+	// Start starts a daemon over repo with cores as its GOMAXPROCS and
+	// returns once it is ready; index numbers it within its run.
+	Start func(ctx context.Context, repo string, index, cores int) (Node, error)
+	// Stop stops a run's daemons (gracefully, then by force), writing
+	// what it does to log.
+	Stop func(nodes []Node, log io.Writer)
+	// Export writes individual id of the stopped repo as a model into dir
+	// and returns its test accuracy, measured there.
+	Export func(ctx context.Context, repo, id, dir string) (float64, error)
+}
+
+// Result is a finished run, as its run.json holds it; Points are its
+// curve.csv.
+type Result struct {
+	Config       string `json:"configuration"`
+	Seed         uint64 `json:"seed"`
+	ExperimentID string `json:"experiment_id"`
+	Nodes        int    `json:"nodes"`
+	Topology     string `json:"topology"`
+	CoresPerNode int    `json:"cores_per_node"`
+	// Started is when all the run's nodes were ready; Seconds how long it
+	// ran from then.
+	Started time.Time `json:"started"`
+	Seconds float64   `json:"seconds"`
+	// BestVal is the validation accuracy of the best live individual over
+	// the run's nodes at the end, BestID its ID and BestNode the node
+	// that holds it; TestAccuracy is its test accuracy, measured once, by
+	// exporting it into the run's best/ directory. NaN (null) when no
+	// individual was trained.
+	BestVal      Float  `json:"best_val_accuracy"`
+	BestID       string `json:"best_id,omitempty"`
+	BestNode     int    `json:"best_node"`
+	TestAccuracy Float  `json:"test_accuracy"`
+	// Children and FLOPs are the nodes' trained_total and flops_total,
+	// summed, from their stores after the stop.
+	Children uint64  `json:"children"`
+	FLOPs    float64 `json:"flops"`
+	Points   []Point `json:"-"`
+}
+
+// Curve is the run's progress curve.
+func (r Result) Curve() Curve { return Curve{Config: r.Config, Seed: r.Seed, Points: r.Points} }
+
+// Float is a float64 that is null in JSON when NaN.
+type Float float64
+
+// MarshalJSON writes null for NaN.
+func (f Float) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
+}
+
+// UnmarshalJSON reads null as NaN.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	err := json.Unmarshal(b, &v)
+	*f = Float(v)
+	return err
+}
+
+// Files in a run's directory and in the output directory.
+const (
+	PlanFile    = "plan.json"
+	RunFile     = "run.json"
+	CurveFile   = "curve.csv"
+	RunLogFile  = "run.log"
+	BestDir     = "best"
+	CurvesFile  = "curves.csv"
+	RunsFile    = "runs.csv"
+	SummaryFile = "summary.md"
+	PlotPNG     = "curves.png"
+	PlotSVG     = "curves.svg"
+)
+
+// Runner runs a plan's runs into Out.
+type Runner struct {
+	Plan *Plan
+	// Out is the output directory. A run whose run.json is there already
+	// is not run again; a run left unfinished there is started afresh.
+	Out string
+	// Cores is how many cores the runs may take at once: as many runs
+	// start together as fit, and a plan whose run takes more is refused.
+	Cores int
+	Env   Env
+	// Log receives a line as each run starts and ends.
+	Log io.Writer
+
+	mu         sync.Mutex
+	identities map[string]string // data set identity by name and split
+}
+
+// Check refuses a plan that cannot run within r.Cores, or an output
+// directory that holds another plan's results.
+func (r *Runner) Check() error {
+	if need := r.Plan.MaxCores(); need > r.Cores {
+		return fmt.Errorf("a run of this plan takes %d cores and only %d may be used (--cores): running it would overload the machine", need, r.Cores)
+	}
+	old, err := os.ReadFile(filepath.Join(r.Out, PlanFile))
+	if err == nil && !bytes.Equal(old, r.Plan.Canonical()) {
+		return fmt.Errorf("%s holds the results of another plan (%s differs): pick another output directory", r.Out, PlanFile)
+	}
+	return nil
+}
+
+// Parallel is how many runs go at once.
+func (r *Runner) Parallel() int { return max(1, r.Cores/r.Plan.MaxCores()) }
+
+// Run runs every run of the plan, Parallel() at a time, and returns their
+// results in the order of Plan.Runs. The first failure stops the others.
+func (r *Runner) Run(ctx context.Context) ([]Result, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(r.Out, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(r.Out, PlanFile), r.Plan.Canonical(), 0o644); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	runs := r.Plan.Runs()
+	results := make([]Result, len(runs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range r.Parallel() {
+		wg.Go(func() {
+			for i := range next {
+				res, err := r.run(ctx, runs[i])
+				if err != nil {
+					cancel(fmt.Errorf("%s: %w", runs[i], err))
+					continue
+				}
+				results[i] = res
+			}
+		})
+	}
+feed:
+	for i := range runs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	if r.Log == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.Log, format+"\n", args...)
+}
+
+// LoadResult reads a finished run from its directory.
+func LoadResult(dir string) (Result, error) {
+	var res Result
+	b, err := os.ReadFile(filepath.Join(dir, RunFile))
+	if err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		return res, fmt.Errorf("%s: %w", filepath.Join(dir, RunFile), err)
+	}
+	f, err := os.Open(filepath.Join(dir, CurveFile))
+	if err != nil {
+		return res, err
+	}
+	defer f.Close()
+	if res.Points, err = ReadCurveCSV(f); err != nil {
+		return res, fmt.Errorf("%s: %w", filepath.Join(dir, CurveFile), err)
+	}
+	return res, nil
+}
+
+// identity returns the data set identity an experiment pins, loading the
+// data set once per name and split.
+func (r *Runner) identity(e *node.Experiment) (string, error) {
+	key := fmt.Sprintf("%s|%+v", e.Data, e.DatasetOptions())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id, ok := r.identities[key]; ok {
+		return id, nil
+	}
+	set, err := dataset.Load(e.Data, e.DatasetOptions())
+	if err != nil {
+		return "", err
+	}
+	if r.identities == nil {
+		r.identities = map[string]string{}
+	}
+	r.identities[key] = set.Identity
+	return set.Identity, nil
+}
+
+// sample is the nodes' counters at one point of the sampling grid.
+type sample struct {
+	offset   time.Duration // on the grid
+	at       time.Time     // when the last node answered
+	children []uint64      // per node
+	flops    []float64
+	best     float64 // best live individual's fitness over the nodes, NaN if none
+}
+
+// run runs one configuration with one seed, or loads it if it finished
+// before.
+func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
+	dir := filepath.Join(r.Out, run.Dir())
+	if res, err := LoadResult(dir); err == nil {
+		r.logf("%s: done before (%s)", run, dir)
+		return res, nil
+	}
+	if err := os.RemoveAll(dir); err != nil { // an unfinished attempt
+		return Result{}, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Result{}, err
+	}
+	c := run.Config
+	exp, err := c.experiment(run.Seed)
+	if err != nil {
+		return Result{}, err
+	}
+	if exp.DataIdentity, err = r.identity(exp); err != nil {
+		return Result{}, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, RunLogFile))
+	if err != nil {
+		return Result{}, err
+	}
+	defer logFile.Close()
+	dur := time.Duration(c.Duration)
+	r.logf("%s: %d %s node(s) x %d core(s), experiment %s, %v", run, c.Nodes, c.Topology, c.CoresPerNode, exp.ID(), dur)
+
+	var nodes []Node
+	stopped := false
+	stop := func() {
+		var started []Node
+		for _, n := range nodes {
+			if n != nil {
+				started = append(started, n)
+			}
+		}
+		if !stopped && len(started) > 0 {
+			r.Env.Stop(started, logFile)
+		}
+		stopped = true
+	}
+	defer stop()
+	repos := make([]string, c.Nodes)
+	for i := range repos {
+		repos[i] = filepath.Join(dir, fmt.Sprintf("node-%d", i))
+		if _, err := node.Init(repos[i], exp); err != nil {
+			return Result{}, err
+		}
+	}
+	nodes, err = r.startNodes(ctx, c, repos)
+	for i, n := range nodes {
+		if n != nil {
+			fmt.Fprintf(logFile, "node %d: API http://%s  address %s  repo %s\n", i, n.API(), n.Addr(), repos[i])
+		}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	samples, err := r.sampleRun(ctx, nodes, start, dur, time.Duration(r.Plan.Sample), logFile)
+	if err != nil {
+		return Result{}, err
+	}
+	stop()
+	res := Result{Config: c.Name, Seed: run.Seed, ExperimentID: exp.ID(), Nodes: c.Nodes, Topology: c.Topology,
+		CoresPerNode: c.CoresPerNode, Started: start.UTC(), Seconds: samples[len(samples)-1].at.Sub(start).Seconds(),
+		BestVal: Float(math.NaN()), BestNode: -1, TestAccuracy: Float(math.NaN())}
+	if res.Points, err = curve(samples, repos); err != nil {
+		return Result{}, err
+	}
+	for i, repo := range repos {
+		st, err := node.OfflineStatus(repo)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Children += st.TrainedTotal
+		res.FLOPs += st.FLOPsTotal
+		if st.Best != nil && (res.BestNode < 0 || st.Best.ValAccuracy > float64(res.BestVal)) {
+			res.BestVal, res.BestID, res.BestNode = Float(st.Best.ValAccuracy), st.Best.ID, i
+		}
+	}
+	if res.BestNode >= 0 {
+		test, err := r.Env.Export(ctx, repos[res.BestNode], res.BestID, filepath.Join(dir, BestDir))
+		if err != nil {
+			return Result{}, fmt.Errorf("exporting the best individual: %w", err)
+		}
+		res.TestAccuracy = Float(test)
+	}
+	var buf bytes.Buffer
+	if err := res.Curve().WriteCSV(&buf); err != nil {
+		return Result{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, CurveFile), buf.Bytes(), 0o644); err != nil {
+		return Result{}, err
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return Result{}, err
+	}
+	// run.json last: its presence marks a finished run.
+	if err := os.WriteFile(filepath.Join(dir, RunFile), append(b, '\n'), 0o644); err != nil {
+		return Result{}, err
+	}
+	r.logf("%s: best val %s, test %s of the best, %d children, %.3g FLOPs in %.0f s",
+		run, pct(float64(res.BestVal)), pct(float64(res.TestAccuracy)), res.Children, res.FLOPs, res.Seconds)
+	return res, nil
+}
+
+// startNodes configures and starts a run's nodes. Isolated nodes start
+// all at once; connected ones bootstrap to the first, so it starts first
+// and the others together once it is ready. Nodes that did start are in
+// the result even when another failed.
+func (r *Runner) startNodes(ctx context.Context, c *Config, repos []string) ([]Node, error) {
+	nodes := make([]Node, len(repos))
+	errs := make([]error, len(repos))
+	start := func(i int, bootstrap string) {
+		cfg := node.LoopbackConfig()
+		if bootstrap != "" {
+			cfg.Bootstrap = []string{bootstrap}
+		}
+		if c.Topology == Isolated {
+			cfg.DHT = false // nothing to find, and nobody to find it with
+		}
+		if errs[i] = node.SaveConfig(repos[i], cfg); errs[i] == nil {
+			nodes[i], errs[i] = r.Env.Start(ctx, repos[i], i, c.CoresPerNode)
+		}
+	}
+	first := 0
+	bootstrap := ""
+	if c.Topology == Connected {
+		start(0, "")
+		if errs[0] != nil {
+			return nodes, fmt.Errorf("node 0: %w", errs[0])
+		}
+		first, bootstrap = 1, nodes[0].Addr()
+	}
+	var wg sync.WaitGroup
+	for i := first; i < len(repos); i++ {
+		wg.Go(func() { start(i, bootstrap) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nodes, fmt.Errorf("node %d: %w", i, err)
+		}
+	}
+	return nodes, nil
+}
+
+// sampleRun asks every node for its status at start, every step after it
+// and at start+dur, until then; a node that does not answer keeps its
+// last counters, a node that exited fails the run.
+func (r *Runner) sampleRun(ctx context.Context, nodes []Node, start time.Time, dur, step time.Duration, log io.Writer) ([]sample, error) {
+	children := make([]uint64, len(nodes))
+	flops := make([]float64, len(nodes))
+	var out []sample
+	for k := 0; ; k++ {
+		off := time.Duration(k) * step
+		last := off >= dur
+		if last {
+			off = dur
+		}
+		if wait := time.Until(start.Add(off)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, context.Cause(ctx)
+			case <-t.C:
+			}
+		}
+		s := sample{offset: off, best: math.NaN()}
+		for i, n := range nodes {
+			if n.Exited() {
+				return nil, fmt.Errorf("node %d exited: %s", i, n.Err())
+			}
+			var st node.Status
+			if err := getStatus(ctx, n.API(), &st); err != nil {
+				fmt.Fprintf(log, "%.1f s: node %d did not answer: %v\n", off.Seconds(), i, err)
+			} else {
+				children[i], flops[i] = st.TrainedTotal, st.FLOPsTotal
+				if st.Best != nil && better(st.Best.ValAccuracy, s.best) {
+					s.best = st.Best.ValAccuracy
+				}
+			}
+		}
+		s.at = time.Now()
+		s.children, s.flops = append([]uint64(nil), children...), append([]float64(nil), flops...)
+		out = append(out, s)
+		if last {
+			return out, nil
+		}
+	}
+}
+
+// getStatus asks a daemon's API for its status.
+func getStatus(ctx context.Context, api string, st *node.Status) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/api/v1/status", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(st)
+}
+
+// curve turns the samples into the run's progress curve. The best
+// validation accuracy at a sample is the best of every individual any
+// node had trained or received by then, from the stores' records (so an
+// individual that was best between two samples and died before the next
+// still counts), and never below what the nodes reported alive.
+func curve(samples []sample, repos []string) ([]Point, error) {
+	var dots []report.Dot
+	for _, repo := range repos {
+		s, err := report.Load(repo)
+		if err != nil {
+			return nil, err
+		}
+		dots = append(dots, s.Dots...)
+	}
+	best := math.NaN()
+	var out []Point
+	for _, s := range samples {
+		for _, d := range dots {
+			if !d.Born.After(s.at) && better(d.Fitness, best) {
+				best = d.Fitness
+			}
+		}
+		if better(s.best, best) {
+			best = s.best
+		}
+		p := Point{Seconds: s.offset.Seconds(), BestVal: best}
+		for i := range s.children {
+			p.Children += s.children[i]
+			p.FLOPs += s.flops[i]
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// better says whether v beats best, where NaN is no value.
+func better(v, best float64) bool { return !math.IsNaN(v) && (math.IsNaN(best) || v > best) }
+
+// pct formats an accuracy as a percentage, "-" for NaN.
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return strconv.FormatFloat(100*v, 'f', 1, 64) + "%"
+}

@@ -1,0 +1,154 @@
+package experiment
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+func near(got, want, tol float64) bool {
+	if math.IsNaN(want) {
+		return math.IsNaN(got)
+	}
+	if math.IsInf(want, 0) {
+		return got == want
+	}
+	return math.Abs(got-want) <= tol
+}
+
+func TestDescribe(t *testing.T) {
+	// 0.80, 0.82, 0.84: mean 0.82; deviations -0.02, 0, 0.02, so the
+	// sample variance is 0.0008/2 and the sd 0.02. NaN is left out.
+	s := Describe([]float64{0.80, 0.82, math.NaN(), 0.84})
+	if s.N != 3 || !near(s.Mean, 0.82, 1e-12) || !near(s.SD, 0.02, 1e-12) || s.Min != 0.80 || s.Max != 0.84 {
+		t.Errorf("Describe = %+v; want N 3, mean 0.82, sd 0.02, min 0.80, max 0.84", s)
+	}
+	if s := Describe([]float64{0.5}); s.N != 1 || s.Mean != 0.5 || !math.IsNaN(s.SD) {
+		t.Errorf("one value: %+v; want mean 0.5 and sd NaN", s)
+	}
+	if s := Describe([]float64{math.NaN()}); s.N != 0 || !math.IsNaN(s.Mean) {
+		t.Errorf("no value: %+v; want N 0 and NaN", s)
+	}
+}
+
+func TestWelchT(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		a, b     []float64
+		t, df, p float64
+	}{
+		// Means 2 and 5, variances 2 and 2: se = sqrt(2/2 + 2/2) = sqrt 2,
+		// t = -3/sqrt 2; df = (1+1)^2 / (1/1 + 1/1) = 2. Student's t with
+		// 2 degrees of freedom has CDF 1/2 + t/(2 sqrt(2+t^2)), so the
+		// two-sided p is 1 - |t|/sqrt(2+t^2) = 1 - sqrt(4.5/6.5) = 1 - 3/sqrt 13.
+		{"df 2", []float64{1, 3}, []float64{4, 6}, -3 / math.Sqrt2, 2, 1 - 3/math.Sqrt(13)},
+		// Means 2 and 6, variances 1 and 2.5, n 3 and 5: se^2 = 1/3 + 1/2
+		// = 5/6, t = -4/sqrt(5/6); df = (5/6)^2 / ((1/3)^2/2 + (1/2)^2/4)
+		// = (25/36) / (17/144) = 100/17. p from a numerical integration of
+		// the t density (Simpson, 10^6 intervals): 0.0048826.
+		{"unequal", []float64{1, 2, 3}, []float64{4, 5, 6, 7, 8}, -4 / math.Sqrt(5.0/6), 100.0 / 17, 0.0048826},
+		// No spread in either: equal means are no evidence of a
+		// difference, different ones are (t infinite).
+		{"same constant", []float64{0.5, 0.5}, []float64{0.5, 0.5}, 0, math.NaN(), 1},
+		{"different constants", []float64{0.6, 0.6}, []float64{0.5, 0.5}, math.Inf(1), math.NaN(), 0},
+		{"too few", []float64{0.6}, []float64{0.5, 0.4}, math.NaN(), math.NaN(), math.NaN()},
+	} {
+		w := WelchT(tc.a, tc.b)
+		if !near(w.T, tc.t, 1e-9) || !near(w.DF, tc.df, 1e-9) || !near(w.P, tc.p, 1e-6) {
+			t.Errorf("%s: WelchT = %+v; want t %v, df %v, p %v", tc.name, w, tc.t, tc.df, tc.p)
+		}
+	}
+}
+
+func TestUCounts(t *testing.T) {
+	// The coefficients of the Gaussian binomial [m+n choose m]_q.
+	for _, tc := range []struct {
+		m, n int
+		want []float64
+	}{
+		{2, 2, []float64{1, 1, 2, 1, 1}},
+		{3, 3, []float64{1, 1, 2, 3, 3, 3, 3, 2, 1, 1}},
+		{1, 3, []float64{1, 1, 1, 1}},
+	} {
+		if got := uCounts(tc.m, tc.n); !slices.Equal(got, tc.want) {
+			t.Errorf("uCounts(%d, %d) = %v; want %v", tc.m, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestMannWhitneyU(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		a, b  []float64
+		u, p  float64
+		exact bool
+	}{
+		// Every a below every b: U = 0, and of the C(6,3) = 20 orderings
+		// one gives U = 0 and one U = 9: p = 2/20.
+		{"separated", []float64{1, 2, 3}, []float64{4, 5, 6}, 0, 0.1, true},
+		{"separated, the other way", []float64{4, 5, 6}, []float64{1, 2, 3}, 9, 0.1, true},
+		// Interleaved: a's 3 beats b's 2, a's 5 beats 2 and 4: U = 3.
+		// U <= 3 in 1+1+2+3 = 7 of 20 orderings: p = 14/20.
+		{"interleaved", []float64{1, 3, 5}, []float64{2, 4, 6}, 3, 0.7, true},
+		// Ties: a's two 2s tie b's 2 (half each): U = 1. Ranks of
+		// 1,2,2,2,3,3 have tie groups of 3 and 2: sum t^3-t = 24+6 = 30;
+		// var U = 9/12 (7 - 30/30) = 4.5; z = (|1 - 4.5| - 0.5)/sqrt 4.5
+		// = sqrt 2; p = 2(1 - Phi(sqrt 2)) = erfc(1).
+		{"ties", []float64{1, 2, 2}, []float64{2, 3, 3}, 1, math.Erfc(1), false},
+		{"empty", nil, []float64{1}, math.NaN(), math.NaN(), false},
+	} {
+		m := MannWhitneyU(tc.a, tc.b)
+		if !near(m.U, tc.u, 1e-12) || !near(m.P, tc.p, 1e-9) || m.Exact != tc.exact {
+			t.Errorf("%s: MannWhitneyU = %+v; want U %v, p %v, exact %v", tc.name, m, tc.u, tc.p, tc.exact)
+		}
+	}
+}
+
+// TestSummarizeFromCurves checks that the statistics come from the
+// curves: the final best validation accuracy is each curve's last point,
+// and the bands are taken sample by sample.
+func TestSummarizeFromCurves(t *testing.T) {
+	nan := math.NaN()
+	pts := func(v ...float64) []Point {
+		var out []Point
+		for i, b := range v {
+			out = append(out, Point{Seconds: float64(i), BestVal: b, Children: uint64(10 * i), FLOPs: 1e9 * float64(i)})
+		}
+		return out
+	}
+	results := []Result{
+		{Config: "a", Seed: 1, Points: pts(nan, 0.5, 0.80), TestAccuracy: 0.79, Children: 20, FLOPs: 2e9},
+		{Config: "b", Seed: 1, Points: pts(nan, 0.4, 0.70), TestAccuracy: 0.69, Children: 30, FLOPs: 3e9},
+		{Config: "a", Seed: 2, Points: pts(0.1, 0.6, 0.82), TestAccuracy: 0.81, Children: 40, FLOPs: 4e9},
+		{Config: "b", Seed: 2, Points: pts(0.2, 0.5, 0.72), TestAccuracy: 0.71, Children: 50, FLOPs: 5e9},
+	}
+	s := Summarize([]string{"a", "b"}, results)
+	if len(s.Configs) != 2 || len(s.Tests) != 1 {
+		t.Fatalf("%d configurations and %d tests; want 2 and 1", len(s.Configs), len(s.Tests))
+	}
+	a, b := s.Configs[0], s.Configs[1]
+	// Finals 0.80 and 0.82: mean 0.81, sd sqrt(2 * 0.01^2 / 1) = 0.01 sqrt 2.
+	if a.Name != "a" || a.Runs != 2 || !near(a.Final.Mean, 0.81, 1e-12) || !near(a.Final.SD, 0.01*math.Sqrt2, 1e-12) ||
+		a.Final.Min != 0.80 || a.Final.Max != 0.82 {
+		t.Errorf("a: %+v", a)
+	}
+	if !near(b.Final.Mean, 0.71, 1e-12) || !near(a.Test.Mean, 0.80, 1e-12) || !near(b.Children.Mean, 40, 0) || !near(a.FLOPs.Mean, 3e9, 0) {
+		t.Errorf("b's final %v, a's test %v, b's children %v, a's FLOPs %v; want 0.71, 0.80, 40, 3e9", b.Final.Mean, a.Test.Mean, b.Children.Mean, a.FLOPs.Mean)
+	}
+	// The bands: at t=0 only seed 2 has a value; at t=1, 0.5 and 0.6.
+	if len(a.Curve) != 3 || a.Curve[0].N != 1 || a.Curve[0].Mean != 0.1 || !near(a.Curve[1].Mean, 0.55, 1e-12) ||
+		a.Curve[1].Min != 0.5 || a.Curve[1].Max != 0.6 || a.Curve[2].Seconds != 2 {
+		t.Errorf("a's bands: %+v", a.Curve)
+	}
+	c := s.Tests[0]
+	// Welch: variances 0.0002 each, n 2: se = sqrt(0.0002), t = 0.1/sqrt(0.0002)
+	// = sqrt 50, df 2, p = 1 - sqrt(50/52). Mann-Whitney: every a above
+	// every b, U = 4; 1 of the C(4,2) = 6 orderings at each extreme: p = 2/6.
+	if c.A != "a" || c.B != "b" || !near(c.Diff, 0.10, 1e-12) || !near(c.Welch.T, math.Sqrt(50), 1e-9) ||
+		!near(c.Welch.DF, 2, 1e-9) || !near(c.Welch.P, 1-math.Sqrt(50.0/52), 1e-9) {
+		t.Errorf("Welch: %+v", c)
+	}
+	if c.MannWhitney.U != 4 || !near(c.MannWhitney.P, 2.0/6, 1e-12) || !c.MannWhitney.Exact {
+		t.Errorf("Mann-Whitney: %+v; want U 4, p 1/3, exact", c.MannWhitney)
+	}
+}
