@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/evoswarm/evoswarm/internal/experiment"
+)
+
+// TestExperimentSmoke runs `evoswarm experiment` on the smoke preset: 2
+// seeds x 2 configurations of 3 s each at 2 cores a run (two connected
+// nodes of one core against one node of two), with real daemons, Badger
+// stores and training on Fashion-MNIST. The CSV files, the figure and the
+// summary must come out; every curve's best accuracy must never fall; and
+// the statistics in summary.md must be those of the curves in curves.csv.
+func TestExperimentSmoke(t *testing.T) {
+	needFashion(t)
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan.json")
+	os.WriteFile(plan, []byte(`{"name": "smoke", "seeds": [1, 2], "duration": "3s", "sample": "1s", "configurations": [
+		{"name": "pair", "experiment": {"preset": "smoke"}, "nodes": 2, "topology": "connected"},
+		{"name": "one", "experiment": {"preset": "smoke", "population": 8}, "cores_per_node": 2}]}`), 0o644)
+	out := filepath.Join(dir, "out")
+	dry, errOut, code := run(t, nil, "experiment", "--plan", plan, "--out", out, "--cores", "2", "--dry-run")
+	if code != 0 || !strings.Contains(dry, "4 runs (2 seeds x 2 configurations), 1 at a time on 2 cores") {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, dry, errOut)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("the dry run wrote into --out")
+	}
+	stdout, errOut, code := run(t, nil, "experiment", "--plan", plan, "--out", out, "--cores", "2")
+	if code != 0 {
+		t.Fatalf("experiment: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	t.Logf("\n%s", stdout)
+	for _, name := range []string{experiment.PlanFile, experiment.CurvesFile, experiment.RunsFile, experiment.SummaryFile, experiment.PlotSVG} {
+		if st, err := os.Stat(filepath.Join(out, name)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	f, err := os.Open(filepath.Join(out, experiment.PlotPNG))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.DecodeConfig(f)
+	f.Close()
+	if err != nil || img.Width < 400 || img.Height < 200 {
+		t.Errorf("curves.png: %+v, %v", img, err)
+	}
+
+	// Every run: its curve never falls, its counters never fall, it ends
+	// at the duration, and its best individual was exported with the test
+	// accuracy run.json reports.
+	finals := map[string][]float64{}
+	for _, cfg := range []string{"pair", "one"} {
+		for _, seed := range []int{1, 2} {
+			rd := filepath.Join(out, "runs", cfg, fmt.Sprintf("seed-%d", seed))
+			res, err := experiment.LoadResult(rd)
+			if err != nil {
+				t.Fatalf("%s seed %d: %v", cfg, seed, err)
+			}
+			pts := res.Points
+			if len(pts) != 4 || pts[len(pts)-1].Seconds != 3 {
+				t.Errorf("%s seed %d: %d points ending at %v s; want 4, at 0, 1, 2 and 3 s", cfg, seed, len(pts), pts[len(pts)-1].Seconds)
+			}
+			for i := 1; i < len(pts); i++ {
+				if pts[i].BestVal < pts[i-1].BestVal || pts[i].Children < pts[i-1].Children || pts[i].FLOPs < pts[i-1].FLOPs {
+					t.Errorf("%s seed %d: the curve falls between %+v and %+v", cfg, seed, pts[i-1], pts[i])
+				}
+			}
+			final := res.Curve().Final()
+			if !(final > 0.1) || res.Children == 0 || res.FLOPs <= 0 {
+				t.Errorf("%s seed %d: final best %v, %d children, %v FLOPs; want a trained population", cfg, seed, final, res.Children, res.FLOPs)
+			}
+			finals[cfg] = append(finals[cfg], final)
+			var m struct {
+				ID           string  `json:"id"`
+				TestAccuracy float64 `json:"test_accuracy"`
+			}
+			b, err := os.ReadFile(filepath.Join(rd, experiment.BestDir, "metrics.json"))
+			if err != nil || json.Unmarshal(b, &m) != nil {
+				t.Fatalf("%s seed %d: the best individual was not exported: %v", cfg, seed, err)
+			}
+			if m.ID != res.BestID || m.TestAccuracy != float64(res.TestAccuracy) || !(m.TestAccuracy > 0) {
+				t.Errorf("%s seed %d: exported %s with test %v; run.json says %s, %v", cfg, seed, m.ID, m.TestAccuracy, res.BestID, res.TestAccuracy)
+			}
+		}
+	}
+
+	// curves.csv holds the same curves: its last row per run is the final.
+	fromCSV := map[string][]float64{}
+	cf, err := os.Open(filepath.Join(out, experiment.CurvesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(cf).ReadAll()
+	cf.Close()
+	if err != nil || len(rows) != 1+4*4 {
+		t.Fatalf("curves.csv: %d rows, %v; want a header and 16", len(rows), err)
+	}
+	for i := 1; i < len(rows); i++ {
+		if i == len(rows)-1 || rows[i+1][1] != rows[i][1] || rows[i+1][0] != rows[i][0] {
+			v, err := strconv.ParseFloat(rows[i][3], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromCSV[rows[i][0]] = append(fromCSV[rows[i][0]], v)
+		}
+	}
+	// The statistics in summary.md are those of these curves.
+	md, err := os.ReadFile(filepath.Join(out, experiment.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cfg, v := range finals {
+		want := fromCSV[cfg]
+		if len(want) != 2 || math.Abs(want[0]-v[0]) > 1e-6 || math.Abs(want[1]-v[1]) > 1e-6 {
+			t.Errorf("%s: curves.csv finals %v, curve.csv finals %v", cfg, want, v)
+		}
+		mean := fmt.Sprintf("| %.1f%% ± %.1f |", 100*experiment.Describe(want).Mean, 100*experiment.Describe(want).SD)
+		if !strings.Contains(string(md), mean) {
+			t.Errorf("summary.md lacks %s's %q:\n%s", cfg, mean, md)
+		}
+	}
+	w := experiment.WelchT(fromCSV["pair"], fromCSV["one"])
+	mw := experiment.MannWhitneyU(fromCSV["pair"], fromCSV["one"])
+	var row string
+	for _, l := range strings.Split(string(md), "\n") {
+		if strings.HasPrefix(l, "| pair | one |") {
+			row = l
+		}
+	}
+	for _, want := range []string{fmt.Sprintf("%.3g |", w.P), fmt.Sprintf("| %g |", mw.U), fmt.Sprintf("%.3g (", mw.P)} {
+		if row == "" || !strings.Contains(row, want) {
+			t.Errorf("summary.md's test row %q lacks %q (Welch %+v, Mann-Whitney %+v)", row, want, w, mw)
+		}
+	}
+
+	// Run again: every run is done, so only the summary is written again.
+	again, errOut, code := run(t, nil, "experiment", "--plan", plan, "--out", out, "--cores", "2")
+	if code != 0 || strings.Count(again, "done before") != 4 {
+		t.Errorf("second run: exit %d, want 4 runs done before:\n%s\n%s", code, again, errOut)
+	}
+}
