@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run an experiment plan with this checkout's fast build: K seeds x several
+# configurations at equal compute, progress curves, a plot and two-sided
+# tests (see docs/experiments.md, "Running an experiment").
+#
+#   scripts/experiment.sh --plan scripts/plans/inheritance.json --out DIR [--cores N] [--dry-run]
+#
+# Every argument goes to `evoswarm experiment`. Builds with $EVOSWARM_TAGS
+# (default "dnnl openblas", the oneDNN engine; "" for the pure-Go build).
+# Run it on an otherwise idle machine: the runs share its cores. Network
+# traffic stays on 127.0.0.1. Needs the Fashion-MNIST data set
+# (scripts/deps.sh installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+case "${1-}" in
+  ""|-h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+esac
+bin="$(mktemp -d)/evoswarm"
+trap 'rm -rf "$(dirname "$bin")"' EXIT
+go build -tags "${EVOSWARM_TAGS-dnnl openblas}" -o "$bin" ./cmd/evoswarm
+echo "experiment: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), tags '${EVOSWARM_TAGS-dnnl openblas}', $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+"$bin" experiment "$@"
