@@ -272,7 +272,7 @@ func Plot(p *Plan, s Summary) (*plot.Plot, error) {
 		line.Width = vg.Points(1.5)
 		line.Dashes = plotutil.Dashes(i)
 		fig.Add(poly, line)
-		fig.Legend.Add(fmt.Sprintf("%s (%d runs)", c.Name, c.Runs), &bandThumb{poly.Color}, line)
+		fig.Legend.Add(fmt.Sprintf("%s (%s)", c.Name, plural(c.Runs, "run")), &bandThumb{poly.Color}, line)
 	}
 	return fig, nil
 }
