@@ -375,6 +375,7 @@ func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte,
 	}
 	ind.Fitness, ind.Steps = out.Fitness, out.Steps
 	ind.TrainFLOPs, ind.EvalFLOPs = out.TrainFLOPs, out.EvalFLOPs
+	ind.Inherited = out.Inherited
 	if out.Diverged {
 		ind.Fitness, ind.Error = 0, out.Reason
 	}

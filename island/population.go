@@ -21,6 +21,9 @@ type Individual struct {
 	Steps   int
 	// TrainFLOPs and EvalFLOPs spent on it here (zero for an immigrant).
 	TrainFLOPs, EvalFLOPs int64
+	// Inherited is what it took from its parent's weights (zero for an
+	// immigrant).
+	Inherited Inherited
 	// Error says why it has fitness 0 (a diverged loss) or why it failed.
 	Error string
 	Born  time.Time
@@ -58,6 +61,14 @@ type Population interface {
 	Births() (uint64, error)
 }
 
+// Inherited counts the values (parameters and batch norm's running
+// statistics) of a child's weights by where they came from: copied whole
+// from a parent's tensor of the same shape, copied into a tensor whose
+// shape changed (partial inheritance: the overlap), or initialised afresh.
+type Inherited struct {
+	Whole, Sliced, New int64
+}
+
 // Outcome is what training one genome produced.
 type Outcome struct {
 	Fitness               float64
@@ -65,6 +76,9 @@ type Outcome struct {
 	Steps                 int
 	Params                int64
 	TrainFLOPs, EvalFLOPs int64
+	// Inherited is what the genome took from its parent's weights; zero
+	// if the trainer does not say.
+	Inherited Inherited
 	// Diverged is set, with Reason, when the loss became NaN or infinite:
 	// the child lives with fitness 0.
 	Diverged bool

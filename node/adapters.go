@@ -81,6 +81,7 @@ func record(ind *island.Individual) (*store.Individual, error) {
 		Parent: ind.Genome.Parent, Mutation: mut, Origin: ind.Origin, Immigrant: ind.Immigrant, ClaimedFitness: ind.Claimed,
 		Params: ind.Params, TrainFLOPs: float64(ind.TrainFLOPs), EvalFLOPs: float64(ind.EvalFLOPs),
 		Steps: int64(ind.Steps), Error: ind.Error,
+		InheritedParams: ind.Inherited.Whole, SlicedParams: ind.Inherited.Sliced, NewParams: ind.Inherited.New,
 	}, nil
 }
 
@@ -194,7 +195,8 @@ func (t trainer) Train(ctx context.Context, g *dna.Genome, parentWeights []byte,
 	return &island.Outcome{
 		Fitness: res.ValAccuracy, Weights: wb, Steps: res.Steps, Params: g.Params(),
 		TrainFLOPs: res.TrainFLOPs, EvalFLOPs: res.EvalFLOPs,
-		Diverged: res.Diverged, Reason: res.Reason,
+		Inherited: island.Inherited{Whole: res.InheritedParams, Sliced: res.SlicedParams, New: res.NewParams},
+		Diverged:  res.Diverged, Reason: res.Reason,
 		BuildTime: before + seconds(res.BuildSeconds), TrainTime: seconds(res.Seconds), EvalTime: seconds(res.EvalSeconds),
 	}, nil
 }

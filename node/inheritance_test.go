@@ -1,11 +1,18 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/evoswarm/evoswarm/island"
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train"
+	"github.com/evoswarm/evoswarm/train/dataset"
 )
 
 // TestInheritanceOption: every preset inherits exactly (the paper's rule),
@@ -79,6 +86,85 @@ func TestInheritanceOption(t *testing.T) {
 	} {
 		if _, err := ReadExperiment(strings.NewReader(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error containing %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+// TestLineageInheritance: the trainer reports what a child took whole,
+// sliced and new from its parent, the store keeps it, and the lineage
+// shows it.
+func TestLineageInheritance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	split := func(n int) *dataset.Split {
+		sp := &dataset.Split{N: n, Pixels: make([]uint8, n*64), Labels: make([]uint8, n)}
+		for i := range sp.Pixels {
+			sp.Pixels[i] = uint8(rng.IntN(256))
+		}
+		for i := range sp.Labels {
+			sp.Labels[i] = uint8(rng.IntN(3))
+		}
+		return sp
+	}
+	data := &dataset.Set{Name: "noise", Format: "idx", H: 8, W: 8, C: 1, Classes: 3,
+		Train: split(32), Val: split(16), Test: split(0), Mean: []float32{0.5}, Std: []float32{0.3}, Identity: "noise"}
+	cfg := train.DefaultConfig()
+	cfg.Steps, cfg.BatchSize, cfg.EvalBatch = 2, 8, 16
+	cfg.Inheritance = train.InheritPartial
+	tr := newTrainer(data, cfg, nil)
+
+	parent := dna.Initial(dna.Shape{H: 8, W: 8, C: 1}, 3, 0.1)
+	o := dna.DefaultMutateOptions()
+	o.InsertMinChannels = 4 // the output vertex widens from 1 to 4 channels: the FC layer is sliced
+	child, _, err := dna.MutateWith(parent, dna.InsertConvolution, rng, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pout, err := tr.Train(context.Background(), parent, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cout, err := tr.Train(context.Background(), child, pout.Weights, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := pout.Inherited; in.Whole != 0 || in.Sliced != 0 || in.New != parent.Params() {
+		t.Errorf("initial individual: %+v, want all %d values new", in, parent.Params())
+	}
+	if in := cout.Inherited; in.Whole == 0 || in.Sliced == 0 || in.New == 0 {
+		t.Errorf("child: %+v, want values inherited whole (the FC bias), sliced (the FC weight) and new (the conv)", in)
+	}
+
+	st, err := store.Open("mem", store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pop := population{st}
+	now := time.Now()
+	for i, c := range []struct {
+		g   *dna.Genome
+		out *island.Outcome
+	}{{parent, pout}, {child, cout}} {
+		ind := &island.Individual{Genome: c.g, Fitness: c.out.Fitness, Origin: "local", Params: c.g.Params(),
+			Steps: c.out.Steps, Inherited: c.out.Inherited, Born: now.Add(time.Duration(i) * time.Second)}
+		if err := pop.Begin(ind); err != nil {
+			t.Fatal(err)
+		}
+		if err := pop.Insert(ind, c.out.Weights); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := Lineage(st, child.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 2 {
+		t.Fatalf("lineage of %d steps, want 2", len(l))
+	}
+	for i, out := range []*island.Outcome{pout, cout} {
+		a := l[i]
+		if got := (island.Inherited{Whole: a.InheritedParams, Sliced: a.SlicedParams, New: a.NewParams}); got != out.Inherited {
+			t.Errorf("lineage step %d: %+v, the trainer said %+v", i, got, out.Inherited)
 		}
 	}
 }

@@ -166,6 +166,13 @@ type Ancestor struct {
 	Origin    string    `json:"origin"`
 	Immigrant bool      `json:"immigrant"`
 	Params    int64     `json:"params"`
+	// InheritedParams, SlicedParams and NewParams count its values by
+	// where they came from: its parent's, whole or (partial inheritance)
+	// sliced, or new. Absent where not recorded (an immigrant, a record
+	// from before they were).
+	InheritedParams int64 `json:"inherited_params,omitempty"`
+	SlicedParams    int64 `json:"sliced_params,omitempty"`
+	NewParams       int64 `json:"new_params,omitempty"`
 }
 
 // Lineage returns the ancestry of id, oldest first, following parent IDs
@@ -193,7 +200,8 @@ func Lineage(s *store.Store, id dna.ID) ([]Ancestor, error) {
 				mut = "initial"
 			}
 			out = append(out, Ancestor{ID: cur.String(), Mutation: mut, Fitness: rec.Fitness, Status: rec.Status.String(),
-				Born: rec.Born, Origin: rec.Origin, Immigrant: rec.Immigrant, Params: rec.Params})
+				Born: rec.Born, Origin: rec.Origin, Immigrant: rec.Immigrant, Params: rec.Params,
+				InheritedParams: rec.InheritedParams, SlicedParams: rec.SlicedParams, NewParams: rec.NewParams})
 			cur = rec.Parent
 		}
 		return nil

@@ -71,6 +71,12 @@ type Individual struct {
 	TrainFLOPs float64 // FLOPs spent training it
 	EvalFLOPs  float64 // FLOPs spent evaluating it
 	Steps      int64   // training steps
+	// InheritedParams, SlicedParams and NewParams count its values by
+	// where they came from: copied whole from its parent's weights, copied
+	// in part into a reshaped tensor (partial inheritance), initialised
+	// afresh. All zero where not recorded: an immigrant, a record from
+	// before they were.
+	InheritedParams, SlicedParams, NewParams int64
 
 	Error       string // what went wrong in training, e.g. "loss diverged (NaN) at step 113"
 	DeathReason string // why it died, set by Kill, Fail or Abandon
@@ -107,6 +113,9 @@ type record struct {
 	TrainFLOPs   float64   `json:"train_flops"`
 	EvalFLOPs    float64   `json:"eval_flops"`
 	Steps        int64     `json:"steps"`
+	Inherited    int64     `json:"inherited_params,omitempty"`
+	Sliced       int64     `json:"sliced_params,omitempty"`
+	New          int64     `json:"new_params,omitempty"`
 	Error        string    `json:"error,omitempty"`
 	DeathReason  string    `json:"death_reason,omitempty"`
 }
@@ -156,6 +165,9 @@ func encodeIndividual(ind *Individual) ([]byte, error) {
 		TrainFLOPs:  ind.TrainFLOPs,
 		EvalFLOPs:   ind.EvalFLOPs,
 		Steps:       ind.Steps,
+		Inherited:   ind.InheritedParams,
+		Sliced:      ind.SlicedParams,
+		New:         ind.NewParams,
 		Error:       ind.Error,
 		DeathReason: ind.DeathReason,
 	}
@@ -212,6 +224,7 @@ func decodeIndividual(id dna.ID, b []byte) (*Individual, error) {
 		Error:          r.Error,
 		DeathReason:    r.DeathReason,
 	}
+	ind.InheritedParams, ind.SlicedParams, ind.NewParams = r.Inherited, r.Sliced, r.New
 	if r.Parent != "" {
 		if ind.Parent, err = dna.ParseID(r.Parent); err != nil {
 			return nil, fmt.Errorf("%w: individual %s: parent: %w", ErrCorrupt, id, err)
