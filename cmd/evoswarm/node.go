@@ -266,13 +266,17 @@ func newLineageCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), l, false)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%-4s %-12s %-26s %-8s %-9s %s\n", "gen", "id", "mutation", "val_acc", "status", "params")
+			fmt.Fprintf(w, "%-4s %-12s %-26s %-8s %-9s %-9s %s\n", "gen", "id", "mutation", "val_acc", "status", "params", "inherited whole/sliced/new")
 			for i, a := range l {
 				if a.Status == "elsewhere" {
 					fmt.Fprintf(w, "%-4d %-12s (an ancestor that lived on another node; the lineage continues there)\n", i, a.ID[:12])
 					continue
 				}
-				fmt.Fprintf(w, "%-4d %-12s %-26s %-8.4f %-9s %d\n", i, a.ID[:12], a.Mutation, a.Fitness, a.Status, a.Params)
+				inh := "-" // not recorded: an immigrant, or a record from before the counts
+				if a.InheritedParams+a.SlicedParams+a.NewParams > 0 {
+					inh = fmt.Sprintf("%d/%d/%d", a.InheritedParams, a.SlicedParams, a.NewParams)
+				}
+				fmt.Fprintf(w, "%-4d %-12s %-26s %-8.4f %-9s %-9d %s\n", i, a.ID[:12], a.Mutation, a.Fitness, a.Status, a.Params, inh)
 			}
 			return nil
 		},

@@ -19,6 +19,7 @@ import (
 func newTrainCmd() *cobra.Command {
 	var (
 		dataName, genomePath, weightsPath, outDir, devSpec, engine string
+		inheritance                                                string
 		steps                                                      int
 		seed                                                       uint64
 		jsonOut, test                                              bool
@@ -30,7 +31,10 @@ func newTrainCmd() *cobra.Command {
 weight decay 1e-4, the genome's learning rate) and evaluate it on the
 held-out validation split and the test split. With --weights, every tensor
 whose weight ID and shape match is inherited, as a child inherits from its
-parent. Ends with one JSON object on stdout.
+parent; with --inheritance partial, a tensor whose shape changed also keeps
+the overlap with its parent's (see docs/training.md). Ends with one JSON
+object on stdout, which counts the values inherited whole
+(inherited_params), sliced (sliced_params) and new (new_params).
 
 --data is fashion-mnist, mnist, cifar10, cifar100 or a directory; named sets
 are looked up in $EVOSWARM_DATA, the user's cache directory, then
@@ -62,6 +66,7 @@ are looked up in $EVOSWARM_DATA, the user's cache directory, then
 			}
 			cfg := train.DefaultConfig()
 			cfg.Steps = steps
+			cfg.Inheritance = inheritance
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			opt := train.RunOptions{Seed: seed, Test: test, Engine: engine}
@@ -89,6 +94,7 @@ are looked up in $EVOSWARM_DATA, the user's cache directory, then
 	cmd.Flags().StringVar(&dataName, "data", "fashion-mnist", "data set name or directory")
 	cmd.Flags().StringVar(&genomePath, "genome", "", "genome JSON file (required)")
 	cmd.Flags().StringVar(&weightsPath, "weights", "", "parent weights to inherit from")
+	cmd.Flags().StringVar(&inheritance, "inheritance", train.InheritExact, "with --weights: exact (the paper: tensors whose weight ID and shape match) or partial (also the overlap of a reshaped tensor)")
 	cmd.Flags().IntVar(&steps, "steps", 1000, "SGD steps")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed for initialisation, batch order and augmentation")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "compact JSON, no progress display")
