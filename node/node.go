@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/evoswarm/evoswarm/island"
@@ -176,9 +177,14 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	n.metrics = newMetrics(n.store, n.ex) // before n.ex.run: it hooks the exchange
 	cfg.OnTrained = n.metrics.observe
 	defer n.ex.sw.Close()
+	// Every goroutine Run starts is waited for before it returns (after
+	// the deferred stops below, which run first), so a stopped node leaves
+	// nothing running behind it.
+	var bg sync.WaitGroup
+	defer bg.Wait()
 	exCtx, stopEx := context.WithCancel(ctx)
 	defer stopEx()
-	go n.ex.run(exCtx)
+	bg.Go(func() { n.ex.run(exCtx) })
 	if cfg.Sent, err = n.emigrated(); err != nil {
 		return err
 	}
@@ -200,7 +206,7 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 		return fmt.Errorf("node: API: %w", err)
 	}
 	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(n.api)
+	bg.Go(func() { srv.Serve(n.api) })
 	defer srv.Close()
 	apiAddr := n.api.Addr().String()
 	if err := writeFileAtomic(filepath.Join(n.dir, DaemonFile), fmt.Appendf(nil, "{\"api\":%q,\"pid\":%d}\n", apiAddr, os.Getpid()), 0o644); err != nil {
