@@ -1,6 +1,10 @@
 package train
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
 
 // Inheritance modes, Config.Inheritance.
 const (
@@ -52,6 +56,17 @@ type Inheritance struct {
 // Complete reports whether every tensor was copied whole: what building a
 // network from its own weights (not a parent's) requires.
 func (i Inheritance) Complete() bool { return i.NewTensors == 0 && i.SlicedTensors == 0 }
+
+// fits returns nil when weights laid out for g filled every tensor whole,
+// else an error: weights that are an individual's own must fit its genome
+// exactly, whatever the inheritance mode (partial inheritance would slice
+// a mismatched tensor rather than refuse it).
+func (i Inheritance) fits(g *dna.Genome) error {
+	if i.Complete() {
+		return nil
+	}
+	return fmt.Errorf("train: the weights lack %d of genome %s's tensors (or have them in another shape)", i.NewTensors+i.SlicedTensors, g.ID().Short())
+}
 
 // copyOverlap copies into dst the values of src that overlap it, and
 // returns how many. Along each dimension the overlap is the first

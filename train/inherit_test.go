@@ -480,3 +480,29 @@ func TestInheritanceConfig(t *testing.T) {
 		t.Errorf("inheritance \"some\": %v, want an error naming the field", err)
 	}
 }
+
+// TestOwnWeightsMustFitUnderPartial: evaluating, predicting with or
+// building a network from weights that are meant to be an individual's own
+// refuses weights of another shape in every inheritance mode; partial
+// inheritance must not slice them into place (a migrant whose weights do
+// not fit its genome would otherwise be re-measured, and exported).
+func TestOwnWeightsMustFitUnderPartial(t *testing.T) {
+	parent := inheritNet(t)
+	pw := trainedParent(t, parent)
+	child := mutant(t, parent, dna.AlterNumberOfChannels, dna.DefaultMutateOptions(), func(*dna.Genome) bool { return true })
+	data := quadrants(t, 200)
+	for _, mode := range []string{InheritExact, InheritPartial} {
+		cfg := smallConfig(0)
+		cfg.Inheritance = mode
+		if _, err := Evaluate(context.Background(), child, pw, data, data.Val, cfg); err == nil || !strings.Contains(err.Error(), "lack") {
+			t.Errorf("%s: Evaluate with the parent's weights: %v, want a refusal", mode, err)
+		}
+		if n, err := NewNetwork(child, pw, cfg); err == nil {
+			n.Close()
+			t.Errorf("%s: NewNetwork with the parent's weights succeeded", mode)
+		}
+		if _, err := Evaluate(context.Background(), parent, pw, data, data.Val, cfg); err != nil {
+			t.Errorf("%s: Evaluate with its own weights: %v", mode, err)
+		}
+	}
+}

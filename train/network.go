@@ -32,9 +32,9 @@ func NewNetwork(g *dna.Genome, w *Weights, cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.inh.NewTensors > 0 {
+	if err := n.inh.fits(g); err != nil {
 		n.Close()
-		return nil, fmt.Errorf("train: the weights lack %d of genome %s's tensors (or have them in another shape)", n.inh.NewTensors, g.ID().Short())
+		return nil, err
 	}
 	return n, nil
 }

@@ -256,9 +256,9 @@ func openEngine(g *dna.Genome, r *dna.Resolved, w *Weights, cfg *Config) (engine
 	if err != nil {
 		return nil, err
 	}
-	if inh := eng.inheritance(); inh.NewTensors > 0 {
+	if err := eng.inheritance().fits(g); err != nil {
 		eng.close()
-		return nil, fmt.Errorf("train: the weights lack %d of genome %s's tensors (or have them in another shape)", inh.NewTensors, g.ID().Short())
+		return nil, err
 	}
 	return eng, nil
 }
