@@ -4,7 +4,8 @@
 #   scripts/build-gpu.sh [DIR]      # default DIR: .gpu
 #
 # It makes the build SDK with scripts/cuda-sdk.sh (CUDA headers and stub
-# libraries in .cuda/, from Debian's nvidia-cuda-dev), then builds
+# libraries from Debian's nvidia-cuda-dev, cached once per user in
+# ~/.cache/evoswarm/cuda-11.8), then builds
 #   DIR/evoswarm    the CLI with -tags gpu; it loads libcuda.so.1 and
 #                   $CUBLAS_SONAME (default libcublas.so.13) at start when
 #                   they are there, and trains on the CPU when not
@@ -15,14 +16,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${1:-.gpu}"
 mkdir -p "$dir"
-bash scripts/cuda-sdk.sh >/dev/null
-export CGO_ENABLED=1
-export CGO_CFLAGS="-I$PWD/.cuda/include ${CGO_CFLAGS:-}"
-export CGO_LDFLAGS="-L$PWD/.cuda/stubs ${CGO_LDFLAGS:-}"
+sdk=$(bash scripts/cuda-sdk.sh --env)
+eval "$sdk"
 soname=${CUBLAS_SONAME:-libcublas.so.13}
-export CGO_CFLAGS="$CGO_CFLAGS -DEVOSWARM_CUBLAS_MAJOR=${soname##*.so.}"
-go build -tags gpu -trimpath -ldflags "-s -w" -o "$dir/evoswarm" ./cmd/evoswarm
-go test -tags gpu -trimpath -ldflags "-s -w" -c -o "$dir/cuda.test" ./train/cuda/
+export CGO_ENABLED=1
+export CGO_CFLAGS="-I$CUDA_SDK_INCLUDE -DEVOSWARM_CUBLAS_MAJOR=${soname##*.so.}${CGO_CFLAGS:+ $CGO_CFLAGS}"
+export CGO_LDFLAGS="-L$CUDA_SDK_STUBS${CGO_LDFLAGS:+ $CGO_LDFLAGS}"
+# -trimpath for binaries that travel; BUILD_GPU_TRIMPATH= leaves it out, so
+# that a check on this machine reuses the packages that go vet and go test
+# compiled (-trimpath gives every package another build-cache key).
+trim=(-trimpath)
+[ -n "${BUILD_GPU_TRIMPATH-1}" ] || trim=()
+go build -tags gpu "${trim[@]}" -ldflags "-s -w" -o "$dir/evoswarm" ./cmd/evoswarm
+go test -tags gpu "${trim[@]}" -ldflags "-s -w" -c -o "$dir/cuda.test" ./train/cuda/
 # The driver and cuBLAS leave the NEEDED list: train/cuda loads them with
 # dlopen before the program starts, so the binary also runs (on the CPU)
 # where they are missing.

@@ -1,147 +1,194 @@
 #!/usr/bin/env bash
 # cuda-sdk.sh — make the small CUDA build SDK that `go build -tags gpu` needs,
-# in the ignored folder .cuda/ at the repository root:
+# once per user, in the user's cache, and share it between runs and clones:
 #
-#   .cuda/include/   the CUDA headers (cuda.h, cublas_v2.h, ...) from Debian's
-#                    nvidia-cuda-dev (non-free, CUDA 11.8)
-#   .cuda/stubs/     stub shared libraries to link against: libcuda.so
+#   SDK=${EVOSWARM_CUDA_SDK:-${XDG_CACHE_HOME:-$HOME/.cache}/evoswarm/cuda-$CUDA_SDK_VERSION}
+#   $SDK/include/    the CUDA headers (cuda.h, cublas_v2.h, ...) from Debian's
+#                    nvidia-cuda-dev (non-free; CUDA_SDK_VERSION, default 11.8)
+#   $SDK/stubs/$CUBLAS_SONAME/
+#                    stub shared libraries to link against: libcuda.so
 #                    (SONAME libcuda.so.1) and libcublas.so (SONAME
 #                    $CUBLAS_SONAME, default libcublas.so.13), made of one
 #                    function, returning an error code, for every cu*/cublas*
-#                    function that the headers declare. They are only linked, never run: the
-#                    binary loads the real libraries of the GPU machine by
-#                    SONAME (driver 580 / CUDA 13, pip's cuBLAS 13).
-#   .cuda/nvidia-cuda-dev_*.deb   the downloaded package (~774 MB), kept so
-#                    that a rebuild of the SDK needs no download.
+#                    function that the headers declare. They are only linked,
+#                    never run: the binary loads the real libraries of the GPU
+#                    machine by SONAME (driver 580 / CUDA 13, pip's cuBLAS 13).
 #
-# Idempotent: a second run finds everything in place and only prints how to
-# use it. Remove .cuda/ (or set FORCE=1) to start over; FORCE=1 keeps the
-# .deb. Needs root for apt (it adds Debian's non-free component in its own
-# sources file when nvidia-cuda-dev is not yet visible to apt).
+# The package (~774 MB) is fetched without changing the system: apt-get runs
+# with a sources list, package lists and a download cache of its own in a
+# scratch folder (Debian's non-free component on the mirror the machine
+# already uses, checked against Debian's archive keyring as apt always
+# does), so nothing under /etc/apt or /var/lib/apt is touched and no root is
+# needed. Only the headers (~16 MB) are kept; the .deb and apt's files are
+# deleted. CUDA_SDK_DEB=path/to/nvidia-cuda-dev_*.deb uses a package at hand
+# instead of downloading one.
 #
-# Usage: scripts/cuda-sdk.sh            then build as it prints.
+# Each part is complete only when its stamp file (.complete), written last,
+# is there: an interrupted run leaves none, and the next run starts that part
+# over. Runs from several clones at once wait for each other (flock).
+# FORCE=1 makes everything again.
+#
+# Usage:
+#   scripts/cuda-sdk.sh          make the SDK if needed; print how to build with it
+#   scripts/cuda-sdk.sh --env    the same, but print only the shell assignments
+#                                CUDA_SDK_INCLUDE=... and CUDA_SDK_STUBS=...
+#                                (eval "$(scripts/cuda-sdk.sh --env)")
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SDK=$ROOT/.cuda
+CUDA_SDK_VERSION=${CUDA_SDK_VERSION:-11.8}
 CUBLAS_SONAME=${CUBLAS_SONAME:-libcublas.so.13}
 CUDA_SONAME=libcuda.so.1
-STAMP=$SDK/.stamp
-WANT_STAMP="v2 cuda=$CUDA_SONAME cublas=$CUBLAS_SONAME"
+CACHE=${XDG_CACHE_HOME:-${HOME:?}/.cache}/evoswarm
+SDK=${EVOSWARM_CUDA_SDK:-$CACHE/cuda-$CUDA_SDK_VERSION}
+STUBS=$SDK/stubs/$CUBLAS_SONAME
+WANT_STUBS="v3 cuda=$CUDA_SONAME cublas=$CUBLAS_SONAME"
 
 log() { printf 'cuda-sdk: %s\n' "$*" >&2; }
 
-usage() {
+mode=usage
+case "${1:-}" in
+"") ;;
+--env) mode=env ;;
+*)
+	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+	exit 2
+	;;
+esac
+
+headers_ok() {
+	[[ -f $SDK/.complete && $(cat "$SDK/.complete") == "nvidia-cuda-dev $CUDA_SDK_VERSION."* &&
+		-f $SDK/include/cuda.h && -f $SDK/include/cublas_v2.h && -f $SDK/include/cublas_api.h ]]
+}
+stubs_ok() {
+	[[ -f $STUBS/.complete && $(cat "$STUBS/.complete") == "$WANT_STUBS" &&
+		-f $STUBS/libcuda.so && -f $STUBS/libcublas.so ]]
+}
+
+done_msg() {
+	if [[ $mode == env ]]; then
+		printf 'CUDA_SDK_INCLUDE=%q\nCUDA_SDK_STUBS=%q\n' "$SDK/include" "$STUBS"
+		return
+	fi
 	cat <<EOF
 CUDA build SDK ready in $SDK
-  headers: $SDK/include (from $(cat "$SDK/.deb-version" 2>/dev/null || echo nvidia-cuda-dev))
-  stubs:   $SDK/stubs/libcuda.so ($CUDA_SONAME), $SDK/stubs/libcublas.so ($CUBLAS_SONAME)
+  headers: $SDK/include (from $(cat "$SDK/.complete"))
+  stubs:   $STUBS/libcuda.so ($CUDA_SONAME), $STUBS/libcublas.so ($CUBLAS_SONAME)
 Build with:
-  CGO_CFLAGS=-I$SDK/include CGO_LDFLAGS=-L$SDK/stubs go build -tags gpu ./...
-  CGO_CFLAGS=-I$SDK/include CGO_LDFLAGS=-L$SDK/stubs go test -tags gpu -c -o /tmp/cuda.test ./train/cuda/
+  CGO_CFLAGS=-I$SDK/include CGO_LDFLAGS=-L$STUBS go build -tags gpu ./...
+  CGO_CFLAGS=-I$SDK/include CGO_LDFLAGS=-L$STUBS go test -tags gpu -c -o /tmp/cuda.test ./train/cuda/
 (The stubs are for linking only; the binary needs the real $CUDA_SONAME and
 $CUBLAS_SONAME at run time, e.g. LD_LIBRARY_PATH=<torch's site-packages>/nvidia/cu13/lib.)
 EOF
 }
 
-# Fast path: everything already built for these SONAMEs.
-if [[ ${FORCE:-0} != 1 && -f $STAMP && $(cat "$STAMP") == "$WANT_STAMP" &&
-	-f $SDK/include/cuda.h && -f $SDK/include/cublas_v2.h &&
-	-f $SDK/stubs/libcuda.so && -f $SDK/stubs/libcublas.so ]]; then
-	usage
+# Fast path: everything there, no lock needed (complete parts never change).
+if [[ ${FORCE:-0} != 1 ]] && headers_ok && stubs_ok; then
+	done_msg
 	exit 0
 fi
 
-mkdir -p "$SDK"
-SECONDS=0
-
-# ---------------------------------------------------------------- download
-shopt -s nullglob
-debs=("$SDK"/nvidia-cuda-dev_*.deb)
-shopt -u nullglob
-if ((${#debs[@]} == 0)); then
-	command -v apt-get >/dev/null || {
-		log "apt-get not found: this script needs Debian (bookworm) to fetch nvidia-cuda-dev"
+for c in dpkg-deb gcc flock; do
+	command -v "$c" >/dev/null || {
+		log "$c not found (dpkg, gcc and util-linux are needed to make the SDK)"
 		exit 1
 	}
-	as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
-	candidate() { apt-cache policy nvidia-cuda-dev 2>/dev/null | awk '/Candidate:/ {print $2}'; }
-	if [[ $(candidate) == "" || $(candidate) == "(none)" ]]; then
-		# Debian's non-free component, in a file of our own so that the
-		# machine's existing apt configuration is left as it is. The URI
-		# and keyring are taken from the existing Debian entry when there
-		# is one.
-		src=/etc/apt/sources.list.d/evoswarm-cuda-nonfree.sources
-		uri=http://deb.debian.org/debian
-		keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-		if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
-			u=$(awk '/^URIs:/ && $2 ~ /debian\/?$/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-			k=$(awk '/^Signed-By:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-			[[ -n $u ]] && uri=$u
-			[[ -n $k && -f $k ]] && keyring=$k
-		fi
-		codename=bookworm
-		if [[ -r /etc/os-release ]]; then
-			c=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-			[[ -n $c ]] && codename=$c
-		fi
-		if [[ ! -f $src ]]; then
-			log "adding Debian's non-free component ($src)"
-			as_root tee "$src" >/dev/null <<EOF
-# Added by evoswarm scripts/cuda-sdk.sh: Debian's non-free component, for
-# nvidia-cuda-dev (CUDA headers). Safe to remove.
-Types: deb
-URIs: $uri
-Suites: $codename $codename-updates
-Components: non-free
-Signed-By: $keyring
-EOF
-		fi
-		log "apt-get update (for $src only)"
-		as_root apt-get update -qq \
-			-o Dir::Etc::sourcelist="$src" -o Dir::Etc::sourceparts=- \
-			-o APT::Get::List-Cleanup=0
-		if [[ $(candidate) == "" || $(candidate) == "(none)" ]]; then
-			log "nvidia-cuda-dev is still not available from apt (see $src)"
-			exit 1
-		fi
-	fi
-	log "downloading nvidia-cuda-dev $(candidate) (~774 MB) into $SDK"
-	# apt-get download writes into the current directory. As root it
-	# warns that the download is unsandboxed; that is harmless here.
-	(cd "$SDK" && apt-get download -q nvidia-cuda-dev 2>&1 | grep -v 'unsandboxed' >&2 || true)
-	shopt -s nullglob
-	debs=("$SDK"/nvidia-cuda-dev_*.deb)
-	shopt -u nullglob
-	((${#debs[@]} > 0)) || { log "download failed"; exit 1; }
-	log "download took ${SECONDS}s"
+done
+mkdir -p "$(dirname "$SDK")"
+exec 9>"$SDK.lock"
+if ! flock -n 9; then
+	log "waiting for another cuda-sdk.sh run ($SDK.lock)"
+	flock 9
 fi
-deb=${debs[-1]}
-dpkg-deb -f "$deb" Version >"$SDK/.deb-version.tmp"
-echo "nvidia-cuda-dev $(cat "$SDK/.deb-version.tmp")" >"$SDK/.deb-version"
-rm -f "$SDK/.deb-version.tmp"
+SECONDS=0
+if [[ ${FORCE:-0} == 1 ]]; then
+	rm -rf "$SDK"
+fi
 
-# ----------------------------------------------------------------- extract
-# One streaming pass over the package's data: only usr/include and the
-# libcuda stub are written to disk.
-if [[ ! -f $SDK/include/cuda.h || ! -f $SDK/include/cublas_v2.h || ${FORCE:-0} == 1 ]]; then
+# ---------------------------------------------------------------- headers
+# debian_mirror prints the URI of the machine's Debian archive (not the
+# security archive) and its keyring, from apt's deb822 or one-line sources.
+debian_mirror() {
+	local uri="" key="" f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[[ -f $f ]] || continue
+		uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /\/debian\/?$/) { print $i; exit } }' "$f")
+		if [[ -n $uri ]]; then
+			key=$(awk '/^Signed-By:/ && $2 ~ /^\// { print $2; exit }' "$f")
+			break
+		fi
+	done
+	if [[ -z $uri ]]; then
+		uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+			sed -E 's/\[[^]]*\]//' | awk '$1 == "deb" && $2 ~ /\/debian\/?$/ { print $2; exit }')
+	fi
+	[[ -n $uri ]] || uri=http://deb.debian.org/debian
+	[[ -n $key && -f $key ]] || key=/usr/share/keyrings/debian-archive-keyring.gpg
+	printf '%s %s\n' "${uri%/}" "$key"
+}
+
+download() { # dir -> the .deb's path on stdout
+	local w=$1 uri key codename apt cand
+	command -v apt-get >/dev/null || {
+		log "apt-get not found: set CUDA_SDK_DEB to a nvidia-cuda-dev $CUDA_SDK_VERSION .deb from Debian"
+		exit 1
+	}
+	read -r uri key < <(debian_mirror)
+	[[ -f $key ]] || { log "Debian's archive keyring $key is missing (package debian-archive-keyring)"; exit 1; }
+	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+	codename=${codename:-bookworm}
+	mkdir -p "$w/lists/partial" "$w/cache/archives/partial" "$w/etc/parts" "$w/etc/prefs" "$w/deb"
+	cat >"$w/etc/sources.list" <<EOF
+deb [signed-by=$key] $uri $codename non-free
+deb [signed-by=$key] $uri $codename-updates non-free
+EOF
+	apt=(-o Dir::Etc::SourceList="$w/etc/sources.list" -o Dir::Etc::SourceParts="$w/etc/parts"
+		-o Dir::Etc::Preferences="$w/etc/prefs/none" -o Dir::Etc::PreferencesParts="$w/etc/prefs"
+		-o Dir::State::Lists="$w/lists" -o Dir::Cache="$w/cache" -o Dir::Cache::pkgcache=
+		-o Dir::Cache::srcpkgcache= -o APT::Sandbox::User="$(id -un)" -o Acquire::Languages=none)
+	log "apt-get update: $uri $codename{,-updates} non-free (private lists in $w)"
+	apt-get "${apt[@]}" update -qq >&2
+	cand=$(apt-cache "${apt[@]}" policy nvidia-cuda-dev | awk '/Candidate:/ { print $2 }')
+	if [[ $cand != "$CUDA_SDK_VERSION."* ]]; then
+		log "Debian $codename's non-free nvidia-cuda-dev is '${cand:-none}', not CUDA $CUDA_SDK_VERSION" \
+			"(set CUDA_SDK_VERSION to build against another; gorgonia.org/cu builds with 11.8 and 12.x, not 13)"
+		exit 1
+	fi
+	log "downloading nvidia-cuda-dev $cand (~774 MB)"
+	(cd "$w/deb" && apt-get "${apt[@]}" download -q nvidia-cuda-dev 2>&1 | grep -v unsandboxed >&2) || true
+	local debs=("$w"/deb/nvidia-cuda-dev_*.deb)
+	[[ -f ${debs[0]} ]] || { log "download failed"; exit 1; }
+	printf '%s\n' "${debs[0]}"
+}
+
+if ! headers_ok; then
+	rm -rf "$SDK" # a part made by an interrupted run, or of another version
+	mkdir -p "$SDK"
+	work=$SDK/.work
+	mkdir -p "$work"
+	if [[ -n ${CUDA_SDK_DEB:-} ]]; then
+		deb=$CUDA_SDK_DEB
+	else
+		deb=$(download "$work")
+		log "download took ${SECONDS}s"
+	fi
+	version=$(dpkg-deb -f "$deb" Version)
+	[[ $(dpkg-deb -f "$deb" Package) == nvidia-cuda-dev && $version == "$CUDA_SDK_VERSION."* ]] || {
+		log "$deb is not nvidia-cuda-dev $CUDA_SDK_VERSION.*"
+		exit 1
+	}
+	# One streaming pass over the package's data: only usr/include is
+	# written to disk.
 	t0=$SECONDS
-	tmp=$SDK/.extract
-	rm -rf "$tmp" "$SDK/include"
-	mkdir -p "$tmp"
-	log "extracting usr/include and the libcuda stub from $(basename "$deb")"
-	dpkg-deb --fsys-tarfile "$deb" |
-		tar -x -C "$tmp" --wildcards \
-			'./usr/include/*' '*/stubs/libcuda.so*'
-	mv "$tmp/usr/include" "$SDK/include"
-	mkdir -p "$SDK/stubs/nvidia"
-	find "$tmp" -path '*/stubs/libcuda.so*' -type f -exec cp -f {} "$SDK/stubs/nvidia/" \;
-	rm -rf "$tmp"
+	log "extracting usr/include from $(basename "$deb")"
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards './usr/include/*'
+	mv "$work/usr/include" "$SDK/include"
+	rm -rf "$work"
+	for h in cuda.h cublas_v2.h cublas_api.h; do
+		[[ -f $SDK/include/$h ]] || { log "no $h in $deb"; exit 1; }
+	done
+	echo "nvidia-cuda-dev $version" >"$SDK/.complete"
 	log "extraction took $((SECONDS - t0))s ($(du -sh "$SDK/include" | cut -f1) of headers)"
 fi
-for h in cuda.h cublas_v2.h cublas_api.h; do
-	[[ -f $SDK/include/$h ]] || { log "missing $SDK/include/$h after extraction"; exit 1; }
-done
 
 # ------------------------------------------------------------------- stubs
 # The functions that the headers declare, as gcc sees them after the
@@ -149,47 +196,50 @@ done
 # real symbol name): gcc -aux-info lists every prototype with its origin
 # and whether it was declared (C) or defined (F, e.g. static inline helpers,
 # which are not library symbols).
-work=$SDK/.stubgen
-rm -rf "$work"
-mkdir -p "$work" "$SDK/stubs"
-names() { # header prefix-regex -> symbol names declared in $SDK/include
-	printf '#include <%s>\n' "$1" >"$work/t.c"
-	gcc -I"$SDK/include" -aux-info "$work/aux.txt" -fsyntax-only "$work/t.c"
-	grep -F "/* $SDK/include/" "$work/aux.txt" |
-		awk '$2 ~ /:[NOI]C$/' |
-		sed -E 's/^\/\*[^*]*\*\/ *//' |
-		grep -oE "\\b($2)[A-Za-z0-9_]*[[:space:]]*\\(" |
-		sed -E 's/[[:space:]]*\($//' | sort -u
-}
-gen() { # names-file soname out return-value
-	{
-		echo "/* Generated by scripts/cuda-sdk.sh: link-time stub for $2, not to be run."
-		echo " * Should it be loaded anyway, every function fails with $4. */"
-		while read -r f; do printf 'int %s(void) { return %s; }\n' "$f" "$4"; done <"$1"
-	} >"$work/stub.c"
-	gcc -shared -fPIC -O0 -w -Wl,-soname,"$2" -o "$3" "$work/stub.c"
-}
-names cuda.h 'cu' | grep -E '^cu[A-Z]' >"$work/cuda.txt"
-names cublas_v2.h 'cublas' >"$work/cublas.txt"
-# Sanity checks: the symbols gorgonia.org/cu and cu/blas certainly need.
-for s in cuInit cuCtxCreate_v2 cuMemAlloc_v2 cuModuleLoadData cuLaunchKernel; do
-	grep -qx "$s" "$work/cuda.txt" || { log "stub generator missed $s"; exit 1; }
-done
-for s in cublasCreate_v2 cublasSgemm_v2 cublasDestroy_v2; do
-	grep -qx "$s" "$work/cublas.txt" || { log "stub generator missed $s"; exit 1; }
-done
-# Like NVIDIA's own stub, the libcuda stub's functions return
-# CUDA_ERROR_STUB_LIBRARY (34); the cuBLAS stub's return
-# CUBLAS_STATUS_NOT_INITIALIZED (1). No file is named after the SONAMEs
-# (libcuda.so.1, ...), so the stubs cannot be loaded by accident at run time.
-gen "$work/cuda.txt" "$CUDA_SONAME" "$SDK/stubs/libcuda.so" 34
-gen "$work/cublas.txt" "$CUBLAS_SONAME" "$SDK/stubs/libcublas.so" 1
-cp "$work/cuda.txt" "$SDK/stubs/libcuda.symbols"
-cp "$work/cublas.txt" "$SDK/stubs/libcublas.symbols"
-rm -rf "$work"
-log "stubs: libcuda.so ($CUDA_SONAME, $(wc -l <"$SDK/stubs/libcuda.symbols") functions)," \
-	"libcublas.so ($CUBLAS_SONAME, $(wc -l <"$SDK/stubs/libcublas.symbols") functions)"
+if ! stubs_ok; then
+	rm -rf "$STUBS"
+	work=$STUBS/.work
+	mkdir -p "$work"
+	names() { # header prefix-regex -> symbol names declared in $SDK/include
+		printf '#include <%s>\n' "$1" >"$work/t.c"
+		gcc -I"$SDK/include" -aux-info "$work/aux.txt" -fsyntax-only "$work/t.c"
+		grep -F "/* $SDK/include/" "$work/aux.txt" |
+			awk '$2 ~ /:[NOI]C$/' |
+			sed -E 's/^\/\*[^*]*\*\/ *//' |
+			grep -oE "\\b($2)[A-Za-z0-9_]*[[:space:]]*\\(" |
+			sed -E 's/[[:space:]]*\($//' | sort -u
+	}
+	gen() { # names-file soname out return-value
+		{
+			echo "/* Generated by scripts/cuda-sdk.sh: link-time stub for $2, not to be run."
+			echo " * Should it be loaded anyway, every function fails with $4. */"
+			while read -r f; do printf 'int %s(void) { return %s; }\n' "$f" "$4"; done <"$1"
+		} >"$work/stub.c"
+		gcc -shared -fPIC -O0 -w -Wl,-soname,"$2" -o "$3" "$work/stub.c"
+	}
+	names cuda.h 'cu' | grep -E '^cu[A-Z]' >"$work/cuda.txt"
+	names cublas_v2.h 'cublas' >"$work/cublas.txt"
+	# Sanity checks: the symbols gorgonia.org/cu and cu/blas certainly need.
+	for s in cuInit cuCtxCreate_v2 cuMemAlloc_v2 cuModuleLoadData cuLaunchKernel; do
+		grep -qx "$s" "$work/cuda.txt" || { log "stub generator missed $s"; exit 1; }
+	done
+	for s in cublasCreate_v2 cublasSgemm_v2 cublasDestroy_v2; do
+		grep -qx "$s" "$work/cublas.txt" || { log "stub generator missed $s"; exit 1; }
+	done
+	# Like NVIDIA's own stub, the libcuda stub's functions return
+	# CUDA_ERROR_STUB_LIBRARY (34); the cuBLAS stub's return
+	# CUBLAS_STATUS_NOT_INITIALIZED (1). No file is named after the SONAMEs
+	# (libcuda.so.1, ...), so the stubs cannot be loaded by accident at run
+	# time.
+	gen "$work/cuda.txt" "$CUDA_SONAME" "$STUBS/libcuda.so" 34
+	gen "$work/cublas.txt" "$CUBLAS_SONAME" "$STUBS/libcublas.so" 1
+	cp "$work/cuda.txt" "$STUBS/libcuda.symbols"
+	cp "$work/cublas.txt" "$STUBS/libcublas.symbols"
+	rm -rf "$work"
+	echo "$WANT_STUBS" >"$STUBS/.complete"
+	log "stubs: libcuda.so ($CUDA_SONAME, $(wc -l <"$STUBS/libcuda.symbols") functions)," \
+		"libcublas.so ($CUBLAS_SONAME, $(wc -l <"$STUBS/libcublas.symbols") functions)"
+fi
 
-echo "$WANT_STAMP" >"$STAMP"
 log "done in ${SECONDS}s"
-usage
+done_msg

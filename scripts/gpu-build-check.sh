@@ -15,8 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-BUILD_GPU_XZ= bash scripts/build-gpu.sh "$dir/bin" >/dev/null
-CGO_CFLAGS="-I$PWD/.cuda/include" CGO_LDFLAGS="-L$PWD/.cuda/stubs" go vet -tags gpu ./train/cuda/ ./cmd/evoswarm/
+BUILD_GPU_XZ= BUILD_GPU_TRIMPATH= bash scripts/build-gpu.sh "$dir/bin" >/dev/null
+# The SDK's folders (in the user's cache; build-gpu.sh made it if needed).
+# The flags are build-gpu.sh's, so that vet reuses the packages it compiled.
+sdk=$(bash scripts/cuda-sdk.sh --env)
+eval "$sdk"
+CGO_CFLAGS="-I$CUDA_SDK_INCLUDE -DEVOSWARM_CUBLAS_MAJOR=13" CGO_LDFLAGS="-L$CUDA_SDK_STUBS" go vet -tags gpu ./train/cuda/ ./cmd/evoswarm/
 # No driver at all: the binary starts (the libraries are loaded with
 # dlopen, not NEEDED) and auto says why it uses the CPU.
 if readelf -d "$dir/bin/evoswarm" | grep -E 'NEEDED.*(libcuda|libcublas)'; then
@@ -30,8 +34,8 @@ grep -q "libcuda.so.1: cannot open shared object file" "$dir/err" && grep -q "tr
   exit 1
 }
 mkdir -p "$dir/lib"
-ln -s "$PWD/.cuda/stubs/libcuda.so" "$dir/lib/libcuda.so.1"
-ln -s "$PWD/.cuda/stubs/libcublas.so" "$dir/lib/libcublas.so.13"
+ln -s "$CUDA_SDK_STUBS/libcuda.so" "$dir/lib/libcuda.so.1"
+ln -s "$CUDA_SDK_STUBS/libcublas.so" "$dir/lib/libcublas.so.13"
 export LD_LIBRARY_PATH="$dir/lib"
 EVOSWARM_CUDA_TEST_EMU=1 "$dir/bin/cuda.test" -test.count=1
 out=$("$dir/bin/evoswarm" bench train --device auto --steps 2 --json 2>"$dir/err")
