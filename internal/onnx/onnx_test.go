@@ -62,12 +62,57 @@ func testWeights(t *testing.T, g *dna.Genome) *train.Weights {
 	return w
 }
 
-func TestWriteMatchesNetwork(t *testing.T) {
-	if out, err := exec.Command(checkPython, "-c", "import onnx, numpy").CombinedOutput(); err != nil {
-		t.Skipf("%s cannot import onnx and numpy: %v %s", checkPython, err, bytes.TrimSpace(out))
+// onnxrtDir holds scripts/onnxrt/check.js and, after
+// `npm ci --ignore-scripts` there (scripts/deps.sh), onnxruntime-node.
+const onnxrtDir = "../../scripts/onnxrt"
+
+// needOnnxruntime returns the node binary that runs scripts/onnxrt/check.js.
+// Without node or onnxruntime-node the test is skipped, except under CI
+// (CI set), which installs both and so fails instead.
+func needOnnxruntime(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		node, err = exec.LookPath("nodejs")
 	}
+	missing := ""
+	if err != nil {
+		missing = "node is not installed"
+	} else if _, err := os.Stat(filepath.Join(onnxrtDir, "node_modules", "onnxruntime-node", "package.json")); err != nil {
+		missing = "onnxruntime-node is not installed (scripts/deps.sh, or npm ci --ignore-scripts in scripts/onnxrt)"
+	}
+	if missing != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal(missing + ", and CI is set")
+		}
+		t.Skip(missing)
+	}
+	return node
+}
+
+// writeCrossCheck writes the cross-check genome (two convolutions, a skip
+// that must be resized and zero-padded, a BN-ReLU vertex: every op Write
+// emits) with testWeights as an ONNX file in a temporary directory.
+func writeCrossCheck(t *testing.T) (*dna.Genome, *train.Weights, string) {
+	t.Helper()
 	g := testnet.CrossCheck()
 	w := testWeights(t, g)
+	var buf bytes.Buffer
+	if err := Write(&buf, g, w, train.DefaultConfig().BNEpsilon); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(t.TempDir(), "model.onnx")
+	if err := os.WriteFile(model, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return g, w, model
+}
+
+// TestWriteMatchesNetwork: onnxruntime, given the export of the cross-check
+// genome, computes evoswarm's logits.
+func TestWriteMatchesNetwork(t *testing.T) {
+	node := needOnnxruntime(t)
+	g, w, model := writeCrossCheck(t)
 	cfg := train.DefaultConfig()
 	const batch = 4
 	in := g.Input
@@ -86,24 +131,53 @@ func TestWriteMatchesNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dir := t.TempDir()
-	var buf bytes.Buffer
-	if err := Write(&buf, g, w, cfg.BNEpsilon); err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "model.onnx")
-	if err := os.WriteFile(model, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	bj, err := json.Marshal(map[string]any{"shape": []int{batch, in.C, in.H, in.W}, "x": x})
 	if err != nil {
 		t.Fatal(err)
 	}
-	batchFile := filepath.Join(dir, "batch.json")
+	batchFile := filepath.Join(filepath.Dir(model), "batch.json")
 	if err := os.WriteFile(batchFile, bj, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(checkPython, filepath.Join("..", "..", "scripts", "onnx_check.py"), model, batchFile)
+	cmd := exec.Command(node, filepath.Join(onnxrtDir, "check.js"), "--logits", model, batchFile)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("check.js: %v\n%s", err, stderr.Bytes())
+	}
+	var got struct {
+		Shape  []int     `json:"shape"`
+		Logits []float64 `json:"logits"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("check.js output: %v\n%s", err, out)
+	}
+	if len(got.Shape) != 2 || got.Shape[0] != batch || got.Shape[1] != g.Classes || len(got.Logits) != len(want) {
+		t.Fatalf("onnxruntime's logits have shape %v (%d values), want [%d %d]", got.Shape, len(got.Logits), batch, g.Classes)
+	}
+	var d, scale float64
+	for i := range want {
+		d = max(d, math.Abs(float64(want[i])-got.Logits[i]))
+		scale = max(scale, math.Abs(float64(want[i])))
+	}
+	msg := fmt.Sprintf("max |evoswarm - onnxruntime| logits = %.3g (largest |logit| %.3g, tolerance 1e-4)", d, scale)
+	if !(d <= 1e-4) {
+		t.Fatal(msg)
+	}
+	t.Log(msg)
+}
+
+// TestWriteConforms: the ONNX specification's own checker (Debian's
+// python3-onnx, scripts/onnx_check.py) accepts the export of the
+// cross-check genome, with the promised IR version, opset, input and
+// output shapes.
+func TestWriteConforms(t *testing.T) {
+	if out, err := exec.Command(checkPython, "-c", "import onnx").CombinedOutput(); err != nil {
+		t.Skipf("%s cannot import onnx: %v %s", checkPython, err, bytes.TrimSpace(out))
+	}
+	g, _, model := writeCrossCheck(t)
+	cmd := exec.Command(checkPython, filepath.Join("..", "..", "scripts", "onnx_check.py"), model)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -111,25 +185,19 @@ func TestWriteMatchesNetwork(t *testing.T) {
 		t.Fatalf("onnx_check.py: %v\n%s", err, stderr.Bytes())
 	}
 	var got struct {
-		Shape  []int     `json:"shape"`
-		Logits []float64 `json:"logits"`
+		Input  []any `json:"input"`
+		Output []any `json:"output"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("onnx_check.py output: %v\n%s", err, out)
 	}
-	if len(got.Shape) != 2 || got.Shape[0] != batch || got.Shape[1] != g.Classes || len(got.Logits) != len(want) {
-		t.Fatalf("ONNX logits have shape %v (%d values), want [%d %d]", got.Shape, len(got.Logits), batch, g.Classes)
+	in := g.Input
+	if w := fmt.Sprint([]any{"N", in.C, in.H, in.W}); fmt.Sprint(got.Input) != w {
+		t.Errorf("inferred input shape %v, want %v", got.Input, w)
 	}
-	var d, scale float64
-	for i := range want {
-		d = max(d, math.Abs(float64(want[i])-got.Logits[i]))
-		scale = max(scale, math.Abs(float64(want[i])))
+	if w := fmt.Sprint([]any{"N", g.Classes}); fmt.Sprint(got.Output) != w {
+		t.Errorf("inferred output shape %v, want %v", got.Output, w)
 	}
-	msg := fmt.Sprintf("%d bytes of ONNX; max |Go - ONNX| logits = %.3g (largest |logit| %.3g, tolerance 1e-4)", buf.Len(), d, scale)
-	if !(d <= 1e-4) {
-		t.Fatal(msg)
-	}
-	t.Log(msg)
 }
 
 func TestWriteRefusesMissingTensor(t *testing.T) {
