@@ -25,7 +25,6 @@ import (
 	"github.com/evoswarm/evoswarm/train"
 	"github.com/evoswarm/evoswarm/train/dataset"
 	"github.com/evoswarm/evoswarm/train/device"
-	"github.com/evoswarm/evoswarm/train/kernels"
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
@@ -62,6 +61,7 @@ type Node struct {
 	started time.Time
 	api     net.Listener
 	metrics *metrics
+	threads int // CPU threads per network (train.Config.Threads); 0 before Run
 }
 
 // Open opens the repo in dir: it takes the store's lock (a second daemon
@@ -162,7 +162,8 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 			n.log.Info("training on a GPU", "device", d.Name())
 		}
 	}
-	kernels.Workers = max(1, runtime.GOMAXPROCS(0)/workers)
+	// Each worker's network gets its share of the cores.
+	n.threads = max(1, runtime.GOMAXPROCS(0)/workers)
 	n.limitMemory()
 	cfg := island.Config{
 		SetPoint: n.exp.Population, Workers: workers, Mode: n.exp.Selection, Mutation: mut,
@@ -188,7 +189,7 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	if cfg.Sent, err = n.emigrated(); err != nil {
 		return err
 	}
-	n.island, err = island.New(cfg, population{n.store}, newTrainer(n.data, n.exp.Train, n.opts.Devices), n.ex, n.log)
+	n.island, err = island.New(cfg, population{n.store}, newTrainer(n.data, n.trainConfig(), n.opts.Devices), n.ex, n.log)
 	if err != nil {
 		return err
 	}
@@ -451,4 +452,13 @@ func Individuals(s *store.Store) ([]Summary, error) {
 
 // Trainer returns the training engine configured for the experiment, as
 // the island uses it; tools use it to re-measure individuals.
-func (n *Node) Trainer() island.Trainer { return trainer{data: n.data, cfg: n.exp.Train} }
+func (n *Node) Trainer() island.Trainer { return trainer{data: n.data, cfg: n.trainConfig()} }
+
+// trainConfig is the experiment's training configuration with the threads
+// one network may use: the node's share of the cores per worker once Run
+// has started, else every core.
+func (n *Node) trainConfig() train.Config {
+	c := n.exp.Train
+	c.Threads = n.threads
+	return c
+}

@@ -205,7 +205,7 @@ func (n *Node) startSwarm(ctx context.Context, priv crypto.PrivKey) (*exchange, 
 		if err != nil {
 			return 0, err
 		}
-		return train.Evaluate(ctx, g, w, n.data, n.data.Val, n.exp.Train)
+		return train.Evaluate(ctx, g, w, n.data, n.data.Val, n.trainConfig())
 	}
 	cfg.Weights = x
 	sw, err := gossip.New(ctx, cfg)

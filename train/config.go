@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/evoswarm/evoswarm/island/dna"
 )
@@ -41,6 +42,20 @@ type Config struct {
 	// Bounds are the genome resource bounds, checked before anything is
 	// allocated.
 	Bounds dna.Bounds `json:"-"`
+	// Threads is how many threads one network's CPU kernels use (the
+	// gorgonia engine's goroutines, the oneDNN engine's OpenMP team); 0
+	// means GOMAXPROCS. It is how the work is run, not what is computed,
+	// so it is not part of an experiment: a node sets it to its share of
+	// the cores, one network per worker.
+	Threads int `json:"-"`
+}
+
+// CPUThreads returns Threads, or GOMAXPROCS when it is not set.
+func (c *Config) CPUThreads() int {
+	if c.Threads > 0 {
+		return c.Threads
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // DefaultConfig returns the paper's settings with 1,000 steps per child and

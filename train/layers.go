@@ -14,9 +14,9 @@ import (
 // (no gradient is wanted, so none is computed).
 
 // convNode is a "same"-padded convolution without bias.
-func convNode(x, w *G.Node, stride int, needDX bool) (*G.Node, error) {
+func convNode(x, w *G.Node, stride int, needDX bool, workers int) (*G.Node, error) {
 	xs, ws := x.Shape(), w.Shape()
-	k := kernels.NewConv(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], stride)
+	k := kernels.NewConv(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], stride, workers)
 	op := newOp(fmt.Sprintf("conv%dx%d/%d", k.KH, k.KW, stride), []int{4, 4},
 		tensor.Shape{k.B, k.Cout, k.OH, k.OW},
 		func(in []G.Value, out G.Value) error {
@@ -51,10 +51,10 @@ func convNode(x, w *G.Node, stride int, needDX bool) (*G.Node, error) {
 
 // bnReLUNode is batch norm then ReLU. In training it normalises with the
 // batch statistics and updates the running ones in st; otherwise it uses them.
-func bnReLUNode(x, scale, offset *G.Node, st *bnState, training bool) (*G.Node, error) {
+func bnReLUNode(x, scale, offset *G.Node, st *bnState, training bool, workers int) (*G.Node, error) {
 	xs := x.Shape()
 	b, c, hw := xs[0], xs[1], xs[2]*xs[3]
-	k := kernels.NewBatchNorm(b, c, hw, st.momentum, st.eps)
+	k := kernels.NewBatchNorm(b, c, hw, st.momentum, st.eps, workers)
 	op := newOp("bn_relu", []int{4, 1, 1}, xs.Clone(), func(in []G.Value, out G.Value) error {
 		if training {
 			k.ForwardTrain(f32s(in[0]), f32s(in[1]), f32s(in[2]), st.mean, st.variance, f32s(out))

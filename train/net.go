@@ -22,6 +22,7 @@ type model struct {
 	decay   map[string]bool // tensors under weight decay
 	train   map[string]bool // tensors SGD updates (not running statistics)
 	bn      map[uint32]*bnState
+	threads int // the kernels' goroutines (Config.Threads)
 }
 
 func convKey(id uint32) string         { return fmt.Sprintf("conv/%d", id) }
@@ -59,6 +60,7 @@ func newModel(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng 
 		decay:   map[string]bool{},
 		train:   map[string]bool{},
 		bn:      map[uint32]*bnState{},
+		threads: cfg.CPUThreads(),
 	}
 	inh := Inheritance{Mode: inheritanceMode(cfg.Inheritance)}
 	partial := inh.Mode == InheritPartial
@@ -227,7 +229,7 @@ func (m *model) build(batch int, training bool) (gr *graph, err error) {
 			src := g.VertexIndex(e.From)
 			n, needs := nodes[src], grad[src]
 			if e.Type == dna.Conv {
-				if n, err = convNode(n, param(convKey(e.WeightID)), e.Stride(), needs); err != nil {
+				if n, err = convNode(n, param(convKey(e.WeightID)), e.Stride(), needs, m.threads); err != nil {
 					return nil, err
 				}
 				needs = true
@@ -248,7 +250,7 @@ func (m *model) build(batch int, training bool) (gr *graph, err error) {
 		}
 		grad[i] = anyTrue(need)
 		if v.Type == dna.BNReLU {
-			if n, err = bnReLUNode(n, param(bnKey(v.WeightID, "scale")), param(bnKey(v.WeightID, "offset")), m.bn[v.ID], training); err != nil {
+			if n, err = bnReLUNode(n, param(bnKey(v.WeightID, "scale")), param(bnKey(v.WeightID, "offset")), m.bn[v.ID], training, m.threads); err != nil {
 				return nil, err
 			}
 			grad[i] = true
@@ -327,14 +329,14 @@ func (gr *graph) lossValue() float64 {
 }
 
 // workspaceFloats estimates the kernels' scratch memory for one graph.
-func workspaceFloats(g *dna.Genome, r *dna.Resolved, batch int, training bool) int64 {
+func workspaceFloats(g *dna.Genome, r *dna.Resolved, batch, threads int) int64 {
 	var n int64
 	for j, e := range g.Edges {
 		if e.Type != dna.Conv {
 			continue
 		}
 		src := r.VertexShape[g.VertexIndex(e.From)]
-		k := kernels.NewConv(batch, src.C, src.H, src.W, r.EdgeShape[j].C, e.FilterH, e.FilterW, e.Stride())
+		k := kernels.NewConv(batch, src.C, src.H, src.W, r.EdgeShape[j].C, e.FilterH, e.FilterW, e.Stride(), threads)
 		n += int64(k.WorkspaceFloats())
 	}
 	return n

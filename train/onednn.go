@@ -8,7 +8,6 @@ import (
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/train/dataset"
 	"github.com/evoswarm/evoswarm/train/dnnl"
-	"github.com/evoswarm/evoswarm/train/kernels"
 )
 
 // Engine names for RunOptions.Engine.
@@ -96,7 +95,7 @@ func oneDNNSpec(m *model, cfg *Config) (*dnnl.Spec, []string, error) {
 	s := &dnnl.Spec{
 		Classes: g.Classes, Momentum: float32(cfg.Momentum), WeightDecay: float32(cfg.WeightDecay),
 		BNMomentum: float32(cfg.BNMomentum), BNEpsilon: float32(cfg.BNEpsilon),
-		Threads: max(kernels.Workers, 1),
+		Threads: cfg.CPUThreads(),
 	}
 	for i, k := range keys {
 		pidx[k] = i

@@ -470,7 +470,7 @@ func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
 	act += int64(g.Input.H*g.Input.W*g.Input.C) + int64(g.Classes)*4
 	train := 2 * act * int64(cfg.BatchSize) // values and gradients
 	eval := act * int64(cfg.EvalBatch)
-	ws := workspaceFloats(g, r, cfg.BatchSize, true) + workspaceFloats(g, r, cfg.EvalBatch, false)
+	ws := workspaceFloats(g, r, cfg.BatchSize, cfg.CPUThreads()) + workspaceFloats(g, r, cfg.EvalBatch, cfg.CPUThreads())
 	params := 3 * g.Params()
 	return 4 * (train + eval + ws + params)
 }

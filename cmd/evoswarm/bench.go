@@ -102,9 +102,7 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 					return err
 				}
 			}
-			if threads > 0 {
-				kernels.Workers = threads
-			}
+			cfg.Threads = threads // 0: GOMAXPROCS
 			opt := train.RunOptions{Seed: 1, Engine: engine}
 			if opt.Device, err = openOneDevice(devSpec, cmd.ErrOrStderr()); err != nil {
 				return err
@@ -137,7 +135,7 @@ RSS. scripts/bench/train.sh runs this beside the PyTorch reference.`,
 				ValAccuracy:          res.ValAccuracy,
 				Steps:                res.Steps,
 				BLAS:                 kernels.BLAS,
-				Threads:              kernels.Workers,
+				Threads:              cfg.CPUThreads(),
 				PeakRSSMiB:           peakRSSMiB(),
 				Genome:               g.ID().Short(),
 				Device:               res.Device,

@@ -11,15 +11,17 @@ type BatchNorm struct {
 	B, C, HW int
 	Momentum float32 // weight of the new batch in the running averages (0.1 = decay 0.9)
 	Eps      float32
+	Workers  int       // goroutines that split the channels (at least 1)
 	xhat     []float32 // saved normalised input, for backward
 	invStd   []float32
 	dscale   []float32
 	doffset  []float32
 }
 
-// NewBatchNorm returns a BN-ReLU kernel for activations of shape (b, c, hw).
-func NewBatchNorm(b, c, hw int, momentum, eps float32) *BatchNorm {
-	return &BatchNorm{B: b, C: c, HW: hw, Momentum: momentum, Eps: eps}
+// NewBatchNorm returns a BN-ReLU kernel for activations of shape (b, c, hw)
+// whose channels are split over workers goroutines.
+func NewBatchNorm(b, c, hw int, momentum, eps float32, workers int) *BatchNorm {
+	return &BatchNorm{B: b, C: c, HW: hw, Momentum: momentum, Eps: eps, Workers: max(workers, 1)}
 }
 
 // WorkspaceFloats is the scratch memory the kernel holds in training, in floats.
@@ -33,7 +35,7 @@ func (k *BatchNorm) ForwardTrain(x, scale, offset, runMean, runVar, out []float3
 		k.invStd = make([]float32, k.C)
 	}
 	n := float64(k.B * k.HW)
-	parallel(k.C, func(_, lo, hi int) {
+	parallel(k.Workers, k.C, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			var sum float64
 			for b := range k.B {
@@ -80,7 +82,7 @@ func (k *BatchNorm) ForwardTrain(x, scale, offset, runMean, runVar, out []float3
 
 // ForwardInfer computes out = relu(scale*(x-runMean)/sqrt(runVar+eps) + offset).
 func (k *BatchNorm) ForwardInfer(x, scale, offset, runMean, runVar, out []float32, batch int) {
-	parallel(k.C, func(_, lo, hi int) {
+	parallel(k.Workers, k.C, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			inv := float32(1 / math.Sqrt(float64(runVar[c])+float64(k.Eps)))
 			a := scale[c] * inv
@@ -110,7 +112,7 @@ func (k *BatchNorm) Backward(dout, out, scale, dx []float32) {
 		k.doffset = make([]float32, k.C)
 	}
 	n := float32(k.B * k.HW)
-	parallel(k.C, func(_, lo, hi int) {
+	parallel(k.Workers, k.C, func(_, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			var dg, db float64
 			for b := range k.B {

@@ -9,20 +9,23 @@ import (
 // input (B, Cin, H, W), kernel (Cout, Cin, KH, KW), output (B, Cout, OH, OW)
 // with OH = ceil(H/Stride). KH and KW are odd; padding is (K-1)/2.
 type Conv struct {
-	B, Cin, H, W    int
-	Cout, KH, KW    int
-	Stride          int
-	OH, OW          int
-	PadH, PadW      int
+	B, Cin, H, W int
+	Cout, KH, KW int
+	Stride       int
+	OH, OW       int
+	PadH, PadW   int
+	// Workers is how many goroutines split the batch (at least 1).
+	Workers         int
 	direct          bool // a 1x1, stride-1 conv needs no im2col
 	workspace       [][]float32
 	filterGradParts [][]float32
 }
 
-// NewConv returns the geometry and allocates one im2col workspace per worker.
-func NewConv(b, cin, h, w, cout, kh, kw, stride int) *Conv {
+// NewConv returns the geometry of a conv whose batch is split over workers
+// goroutines, each with its own im2col workspace.
+func NewConv(b, cin, h, w, cout, kh, kw, stride, workers int) *Conv {
 	c := &Conv{
-		B: b, Cin: cin, H: h, W: w, Cout: cout, KH: kh, KW: kw, Stride: stride,
+		B: b, Cin: cin, H: h, W: w, Cout: cout, KH: kh, KW: kw, Stride: stride, Workers: max(workers, 1),
 		OH: (h + stride - 1) / stride, OW: (w + stride - 1) / stride,
 		PadH: (kh - 1) / 2, PadW: (kw - 1) / 2,
 	}
@@ -36,17 +39,17 @@ func (c *Conv) K() int { return c.Cin * c.KH * c.KW }
 // WorkspaceFloats is the scratch memory the conv holds, in floats.
 func (c *Conv) WorkspaceFloats() int {
 	if c.direct {
-		return Workers * c.Cout * c.K()
+		return c.Workers * c.Cout * c.K()
 	}
-	return Workers * (c.K()*c.OH*c.OW + c.Cout*c.K())
+	return c.Workers * (c.K()*c.OH*c.OW + c.Cout*c.K())
 }
 
 // prepare sizes the per-worker workspace table before workers start: they
 // fill in only their own entries (a table made lazily inside the workers
 // was a data race).
 func (c *Conv) prepare() {
-	if len(c.workspace) < Workers {
-		c.workspace = append(c.workspace, make([][]float32, Workers-len(c.workspace))...)
+	if len(c.workspace) < c.Workers {
+		c.workspace = append(c.workspace, make([][]float32, c.Workers-len(c.workspace))...)
 	}
 }
 
@@ -126,7 +129,7 @@ func gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32,
 func (c *Conv) Forward(x, w, out []float32) {
 	c.prepare()
 	in, o, ohw, k := c.Cin*c.H*c.W, c.Cout*c.OH*c.OW, c.OH*c.OW, c.K()
-	parallel(c.B, func(worker, lo, hi int) {
+	parallel(c.Workers, c.B, func(worker, lo, hi int) {
 		for b := lo; b < hi; b++ {
 			col := x[b*in : (b+1)*in]
 			if !c.direct {
@@ -143,7 +146,7 @@ func (c *Conv) Forward(x, w, out []float32) {
 func (c *Conv) BackwardData(w, dout, dx []float32) {
 	c.prepare()
 	in, o, ohw, k := c.Cin*c.H*c.W, c.Cout*c.OH*c.OW, c.OH*c.OW, c.K()
-	parallel(c.B, func(worker, lo, hi int) {
+	parallel(c.Workers, c.B, func(worker, lo, hi int) {
 		for b := lo; b < hi; b++ {
 			dxb := dx[b*in : (b+1)*in]
 			if c.direct {
@@ -164,11 +167,11 @@ func (c *Conv) BackwardData(w, dout, dx []float32) {
 func (c *Conv) BackwardFilter(x, dout, dw []float32) {
 	c.prepare()
 	in, o, ohw, k := c.Cin*c.H*c.W, c.Cout*c.OH*c.OW, c.OH*c.OW, c.K()
-	if len(c.filterGradParts) < Workers {
-		c.filterGradParts = append(c.filterGradParts, make([][]float32, Workers-len(c.filterGradParts))...)
+	if len(c.filterGradParts) < c.Workers {
+		c.filterGradParts = append(c.filterGradParts, make([][]float32, c.Workers-len(c.filterGradParts))...)
 	}
-	used := make([]bool, Workers)
-	parallel(c.B, func(worker, lo, hi int) {
+	used := make([]bool, c.Workers)
+	parallel(c.Workers, c.B, func(worker, lo, hi int) {
 		part := dw
 		if worker > 0 {
 			if c.filterGradParts[worker] == nil {
@@ -191,7 +194,7 @@ func (c *Conv) BackwardFilter(x, dout, dw []float32) {
 			gemm(blas.NoTrans, blas.Trans, c.Cout, k, ohw, dout[b*o:(b+1)*o], ohw, col, ohw, beta, part, k)
 		}
 	})
-	for wk := 1; wk < Workers; wk++ {
+	for wk := 1; wk < c.Workers; wk++ {
 		if used[wk] {
 			for i, v := range c.filterGradParts[wk] {
 				dw[i] += v

@@ -9,19 +9,14 @@
 // time: pure Go by default, OpenBLAS with the openblas build tag.
 package kernels
 
-import (
-	"runtime"
-	"sync"
-)
+import "sync"
 
-// Workers is the number of goroutines a kernel splits its batch over. It
-// defaults to GOMAXPROCS.
-var Workers = runtime.GOMAXPROCS(0)
-
-// parallel runs fn(worker, lo, hi) over [0, n) split into at most Workers
-// contiguous ranges, and waits.
-func parallel(n int, fn func(worker, lo, hi int)) {
-	w := min(Workers, n)
+// parallel runs fn(worker, lo, hi) over [0, n) split into at most workers
+// contiguous ranges, and waits. Each kernel has its own worker count (its
+// Workers field, set by whoever builds it: a node gives each network its
+// share of the cores), so nothing here is global.
+func parallel(workers, n int, fn func(worker, lo, hi int)) {
+	w := min(max(workers, 1), n)
 	if w <= 1 {
 		fn(0, 0, n)
 		return

@@ -66,7 +66,7 @@ func TestConvGradients(t *testing.T) {
 		name := fmt.Sprintf("conv b%d %dx%dx%d -> %d %dx%d/%d", tc.b, tc.cin, tc.h, tc.w, tc.cout, tc.kh, tc.kw, tc.stride)
 		t.Run(name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, 2))
-			k := NewConv(tc.b, tc.cin, tc.h, tc.w, tc.cout, tc.kh, tc.kw, tc.stride)
+			k := NewConv(tc.b, tc.cin, tc.h, tc.w, tc.cout, tc.kh, tc.kw, tc.stride, 2)
 			x := randSlice(rng, tc.b*tc.cin*tc.h*tc.w, 1)
 			w := randSlice(rng, tc.cout*k.K(), 0.5)
 			out := make([]float32, tc.b*tc.cout*k.OH*k.OW)
@@ -110,7 +110,7 @@ func TestConvGradients(t *testing.T) {
 func TestBatchNormGradients(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	b, c, hw := 4, 3, 5
-	k := NewBatchNorm(b, c, hw, 0.1, 1e-3)
+	k := NewBatchNorm(b, c, hw, 0.1, 1e-3, 2)
 	x := randSlice(rng, b*c*hw, 1.5)
 	scale := randSlice(rng, c, 1)
 	offset := randSlice(rng, c, 1)
@@ -130,7 +130,7 @@ func TestBatchNormGradients(t *testing.T) {
 
 func TestBatchNormStatistics(t *testing.T) {
 	// One channel, values 1..4: mean 2.5, biased variance 1.25, unbiased 5/3.
-	k := NewBatchNorm(2, 1, 2, 1, 0)
+	k := NewBatchNorm(2, 1, 2, 1, 0, 2)
 	x := []float32{1, 2, 3, 4}
 	mean, variance := []float32{0}, []float32{1}
 	out := make([]float32, 4)

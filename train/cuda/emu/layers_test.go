@@ -35,7 +35,7 @@ func TestConvAgainstKernels(t *testing.T) {
 		for _, stride := range []int{1, 2} {
 			for _, nb := range []int{B, 2} { // the whole batch, or chunks of 2 (2 + 1)
 				what := name("conv %dx%d stride %d chunks of %d", k, k, stride, nb)
-				cv := kernels.NewConv(B, cin, h, w, cout, k, k, stride)
+				cv := kernels.NewConv(B, cin, h, w, cout, k, k, stride, 2)
 				g := device.ConvGeom{N: B, C: cin, H: h, W: w, KH: k, KW: k, Stride: stride,
 					PadH: cv.PadH, PadW: cv.PadW, OH: cv.OH, OW: cv.OW}
 				ohw, K := g.OH*g.OW, g.K()
@@ -101,7 +101,7 @@ func TestBatchNormAgainstKernels(t *testing.T) {
 		rm0, rv0 := uniform(r, c, -1, 1), uniform(r, c, 0.5, 2)
 		dy0 := uniform(r, B*c*hw, -1, 1)
 
-		bn := kernels.NewBatchNorm(B, c, hw, momentum, eps)
+		bn := kernels.NewBatchNorm(B, c, hw, momentum, eps, 2)
 		wantRM, wantRV := append([]float32(nil), rm0...), append([]float32(nil), rv0...)
 		wantY := make([]float32, len(x0))
 		bn.ForwardTrain(x0, scale0, offset0, wantRM, wantRV, wantY)
