@@ -4,11 +4,12 @@
 //
 // The GPU code is built only with -tags gpu, which needs cgo, the CUDA
 // headers and libraries to link against; scripts/cuda-sdk.sh makes a small
-// SDK for that in .cuda/ (headers and stub libraries), so a machine without
-// a GPU or a CUDA installation can build the binary:
+// SDK for that once per user in ~/.cache/evoswarm/cuda-11.8 (headers and
+// stub libraries), so a machine without a GPU or a CUDA installation can
+// build the binary:
 //
-//	scripts/cuda-sdk.sh
-//	CGO_CFLAGS=-I$PWD/.cuda/include CGO_LDFLAGS=-L$PWD/.cuda/stubs go build -tags gpu ./...
+//	eval "$(scripts/cuda-sdk.sh --env)"
+//	CGO_CFLAGS=-I$CUDA_SDK_INCLUDE CGO_LDFLAGS=-L$CUDA_SDK_STUBS go build -tags gpu ./...
 //
 // The tag is not "cuda" because gorgonia.org/gorgonia uses that one for its
 // own CUDA build (which needs cuDNN 8 and changes how its CPU graphs run):
