@@ -167,3 +167,50 @@ func inputBN(t *testing.T) *dna.Genome {
 	}
 	return g
 }
+
+// TestOneDNNLanes: evaluating with several threads runs one lane per
+// thread, each on its own pass; every prediction equals the one-lane
+// evaluation's, for lane counts that divide the batches and that do not,
+// and for a split shorter than the lanes.
+func TestOneDNNLanes(t *testing.T) {
+	data := quadrants(t, 800) // 200 validation images
+	g := inputBN(t)
+	res, err := Train(context.Background(), g, nil, data, smallConfig(60), RunOptions{Seed: 5, Engine: EngineOneDNN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	predict := func(threads int, split *dataset.Split) []int32 {
+		t.Helper()
+		cfg := smallConfig(0)
+		cfg.Threads = threads
+		r, err := resolveWithin(g, &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := newOneDNNEngine(g, r, res.Weights, &cfg, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.close()
+		pred, err := e.predict(context.Background(), data, split, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pred) != split.N {
+			t.Fatalf("%d threads: %d predictions for %d images", threads, len(pred), split.N)
+		}
+		return pred
+	}
+	short := &dataset.Split{N: 20, Pixels: data.Val.Pixels[:20*144], Labels: data.Val.Labels[:20]}
+	for _, split := range []*dataset.Split{data.Val, short} {
+		want := predict(1, split)
+		for _, threads := range []int{2, 3, 4} {
+			got := predict(threads, split)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%d threads (lanes), %d images: image %d predicted %d, one lane %d", threads, split.N, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

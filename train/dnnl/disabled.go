@@ -14,10 +14,12 @@ type Net struct{}
 // New fails: this build has no oneDNN engine.
 func New(*Spec) (*Net, error) { return nil, ErrDisabled }
 
-func (*Net) Close()                                           {}
-func (*Net) Release(bool)                                     {}
-func (*Net) Param(int) []float32                              { return nil }
-func (*Net) Batch(int, int, bool) ([]float32, []int32, error) { return nil, nil, ErrDisabled }
-func (*Net) Step(int, float32) (float64, error)               { return 0, ErrDisabled }
-func (*Net) Forward(int, int) ([]float32, error)              { return nil, ErrDisabled }
-func (*Net) Impls(int, bool) (string, error)                  { return "", ErrDisabled }
+func (*Net) Close()                                            {}
+func (*Net) Release(bool)                                      {}
+func (*Net) Param(int) []float32                               { return nil }
+func (*Net) Batch(int, int, bool) ([]float32, []int32, error)  { return nil, nil, ErrDisabled }
+func (*Net) Step(int, float32) (float64, error)                { return 0, ErrDisabled }
+func (*Net) Forward(int, int) ([]float32, error)               { return nil, ErrDisabled }
+func (*Net) LaneInput(int, int, int, int) ([]float32, error)   { return nil, ErrDisabled }
+func (*Net) LaneForward(int, int, int, int) ([]float32, error) { return nil, ErrDisabled }
+func (*Net) Impls(int, bool) (string, error)                   { return "", ErrDisabled }

@@ -146,6 +146,28 @@ func (n *Net) Forward(batch, classes int) ([]float32, error) {
 	return unsafe.Slice((*float32)(unsafe.Pointer(C.esw_logits(n.c, C.int(batch), 0))), batch*classes), nil
 }
 
+// LaneInput returns the input buffer of inference lane `lane` of `lanes`
+// (see Lanes in package train's oneDNN engine), building its pass on first
+// use. Call it for every lane from one goroutine before running lanes
+// concurrently: building is not safe to run concurrently, running distinct
+// lanes (LaneForward) is.
+func (n *Net) LaneInput(batch, size, lane, lanes int) ([]float32, error) {
+	x := C.esw_lane_input(n.c, C.int(batch), C.int(lane), C.int(lanes))
+	if x == nil {
+		return nil, n.err()
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(x)), batch*size), nil
+}
+
+// LaneForward runs inference lane `lane` of `lanes` on its input and
+// returns its logits, valid until that lane's next call.
+func (n *Net) LaneForward(batch, classes, lane, lanes int) ([]float32, error) {
+	if C.esw_lane_forward(n.c, C.int(batch), C.int(lane), C.int(lanes)) != 0 {
+		return nil, n.err()
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(C.esw_lane_logits(n.c, C.int(batch), C.int(lane), C.int(lanes)))), batch*classes), nil
+}
+
 // Release frees the memory of the training passes (train) or of the
 // inference passes; the next Batch, Step or Forward builds them again. The
 // parameters and the optimiser's state stay. Input and label slices taken

@@ -88,6 +88,7 @@ typedef struct {
 
 typedef struct pass {
 	int batch, train;
+	int lane, threads; // an inference lane (0 otherwise) and its OpenMP team
 	tens x;
 	int32_t *labels;
 	vert_rt *v;
@@ -842,16 +843,52 @@ fail:
 // get_pass returns a pass, building it on first use. Every entry point
 // comes through here, so it also sets the calling thread's OpenMP team size:
 // oneDNN sizes a primitive's work split when it is created, and a primitive
-// made for more threads than run it waits at its barriers.
-static pass *get_pass(esw_net *n, int batch, int train) {
-	omp_set_num_threads(n->threads);
+// made for more threads than run it waits at its barriers. A pass is one
+// batch size, training or not, lane and team size: the lanes of an
+// evaluation split the network's threads and run concurrently, each on
+// buffers and a scratchpad of its own.
+static pass *find_pass(esw_net *n, int batch, int train, int lane, int threads) {
+	omp_set_num_threads(threads);
 	for (pass *p = n->passes; p; p = p->next)
-		if (p->batch == batch && p->train == train) return p;
+		if (p->batch == batch && p->train == train && p->lane == lane && p->threads == threads) return p;
 	pass *p = build_pass(n, batch, train);
 	if (!p) return NULL;
+	p->lane = lane;
+	p->threads = threads;
 	p->next = n->passes;
 	n->passes = p;
 	return p;
+}
+
+static pass *get_pass(esw_net *n, int batch, int train) { return find_pass(n, batch, train, 0, n->threads); }
+
+static int forward(esw_net *n, pass *p);
+
+// lane_pass is inference lane `lane` of `lanes`, with its share of the
+// threads.
+static pass *lane_pass(esw_net *n, int batch, int lane, int lanes) {
+	if (lanes < 1 || lane < 0 || lane >= lanes) {
+		seterr(n, "onednn: lane %d of %d", lane, lanes);
+		return NULL;
+	}
+	int t = n->threads / lanes;
+	return find_pass(n, batch, 0, lane, t > 0 ? t : 1);
+}
+
+float *esw_lane_input(esw_net *n, int batch, int lane, int lanes) {
+	pass *p = lane_pass(n, batch, lane, lanes);
+	return p ? p->x.p : NULL;
+}
+
+float *esw_lane_logits(esw_net *n, int batch, int lane, int lanes) {
+	pass *p = lane_pass(n, batch, lane, lanes);
+	return p ? p->logits : NULL;
+}
+
+int esw_lane_forward(esw_net *n, int batch, int lane, int lanes) {
+	pass *p = lane_pass(n, batch, lane, lanes);
+	if (!p) return -1;
+	return forward(n, p);
 }
 
 void esw_release(esw_net *n, int train) {
@@ -888,7 +925,6 @@ int esw_impls(esw_net *n, int batch, int train, char *out, int outlen) {
 	return 0;
 }
 
-// forward runs the network up to the logits.
 // BN-ReLU over a plain (NCHW) vertex: y = max(0, g*(x-m)/sqrt(v+eps) + b)
 // with the batch's mean and biased variance when training (summed in
 // double, two passes), the running ones when evaluating.
@@ -965,6 +1001,7 @@ static void bn_plain_bwd(const esw_net *n, pass *p, int i) {
 	}
 }
 
+// forward runs the network up to the logits.
 static int forward(esw_net *n, pass *p) {
 	for (int i = 1; i < n->nvert; i++) {
 		const esw_vertex *v = &n->v[i];

@@ -64,6 +64,14 @@ int esw_step(esw_net *n, int batch, float lr, double *loss);
 // running statistics) and leaves its logits in esw_logits(n, batch, 0).
 int esw_forward(esw_net *n, int batch);
 
+// Inference lanes: an evaluation split over `lanes` concurrent callers,
+// each running its own pass (buffers, scratchpad) with n's threads divided
+// among them. esw_lane_input builds lane `lane`'s pass on first use; build
+// every lane (one call each, from one thread) before running them
+// concurrently: building is not thread-safe, running distinct lanes is.
+float *esw_lane_input(esw_net *n, int batch, int lane, int lanes);
+float *esw_lane_logits(esw_net *n, int batch, int lane, int lanes);
+int esw_lane_forward(esw_net *n, int batch, int lane, int lanes);
 // esw_release frees the training passes (train != 0) or the inference
 // passes; a later call builds them again. Parameters and the optimiser's
 // state stay.
