@@ -40,9 +40,9 @@ func FuzzIDXHeader(f *testing.F) {
 			var got *idxFile
 			var err error
 			if gz {
-				got, err = decodeIDX(path, bytes.NewReader(data), -int64(len(data)), ndims)
+				got, err = decodeIDX(path, bytes.NewReader(data), -int64(len(data)), ndims, 0)
 			} else {
-				got, err = decodeIDX(path, bytes.NewReader(data), int64(len(data)), ndims)
+				got, err = decodeIDX(path, bytes.NewReader(data), int64(len(data)), ndims, 0)
 			}
 			if err != nil {
 				checkFuzzError(t, err, path)
@@ -65,7 +65,7 @@ func FuzzIDXHeader(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := decodeIDX(path, zr, -1, ndims); err != nil {
+		if _, err := decodeIDX(path, zr, -1, ndims, 0); err != nil {
 			checkFuzzError(t, err, path)
 		}
 	})

@@ -98,8 +98,10 @@ func describeIDX(dims []int, body int64) string {
 
 // readIDX reads the IDX file at path, gunzipping it when its name ends in
 // ".gz", and checks that it has ndims dimensions and exactly the data its
-// header announces.
-func readIDX(path string, ndims int) (*idxFile, error) {
+// header announces. Everything it reads of the (decompressed) file, header
+// and data, goes into h. keep > 0 keeps only the first keep items (images
+// or labels) in memory; the rest is read, checked and hashed all the same.
+func readIDX(path string, ndims int, h io.Writer, keep int) (*idxFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, openError(path, err)
@@ -114,13 +116,13 @@ func readIDX(path string, ndims int) (*idxFile, error) {
 			return nil, corruptCause(path, err, "bad gzip stream")
 		}
 		defer zr.Close()
-		return decodeIDX(path, zr, -gzipSizeHint(f), ndims)
+		return decodeIDX(path, io.TeeReader(zr, h), -gzipSizeHint(f), ndims, keep)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	return decodeIDX(path, f, st.Size(), ndims)
+	return decodeIDX(path, io.TeeReader(f, h), st.Size(), ndims, keep)
 }
 
 // gzipSizeHint returns what the gzip file f says its content's length is
@@ -143,7 +145,7 @@ func gzipSizeHint(f *os.File) int64 {
 // the file's length in bytes (a plain file); size < 0 means r is a gzip
 // stream whose length shows only by reading it to the end, which also
 // checks its CRC, and -size is a hint of that length (see gzipSizeHint).
-func decodeIDX(path string, r io.Reader, size int64, ndims int) (*idxFile, error) {
+func decodeIDX(path string, r io.Reader, size int64, ndims int, keep int) (*idxFile, error) {
 	gz := size < 0
 	hlen := 4 + 4*ndims
 	header := make([]byte, hlen)
@@ -164,11 +166,24 @@ func decodeIDX(path string, r io.Reader, size int64, ndims int) (*idxFile, error
 			return nil, corrupt(path, "trailing data: %s, file has %d after the %d-byte header", describeIDX(dims, body), have, hlen)
 		}
 	}
-	capacity := min(body, 1<<22)
-	if gz && -size == int64(hlen)+body {
-		capacity = body // the gzip trailer agrees with the header
+	kept := body
+	if keep > 0 && int64(keep) < int64(dims[0]) {
+		kept = body / int64(dims[0]) * int64(keep)
 	}
-	data, err := readN(r, body, capacity)
+	capacity := min(kept, 1<<22)
+	if gz && -size == int64(hlen)+body {
+		capacity = kept // the gzip trailer agrees with the header
+	}
+	data, err := readN(r, kept, capacity)
+	if err == nil && kept < body {
+		// The rest is read (and so hashed and, for gzip, CRC-checked) but
+		// not kept.
+		var skipped int64
+		skipped, err = io.CopyN(io.Discard, r, body-kept)
+		if isEOF(err) {
+			return nil, corrupt(path, "truncated: %s, %d after the %d-byte header", describeIDX(dims, body), kept+skipped, hlen)
+		}
+	}
 	if err != nil {
 		if isEOF(err) {
 			what := "file has"
@@ -259,12 +274,12 @@ func hasIDX(dir string) bool {
 
 // loadIDX reads the four IDX files of dir into a train and a test part,
 // feeding their decompressed contents to h in a fixed order.
-func loadIDX(dir string, h io.Writer) (train, test *raw, err error) {
-	train, err = loadIDXPair(dir, idxTrainImages, idxTrainLabels, h)
+func loadIDX(dir string, h io.Writer, keepTrain int) (train, test *raw, err error) {
+	train, err = loadIDXPair(dir, idxTrainImages, idxTrainLabels, h, keepTrain)
 	if err != nil {
 		return nil, nil, err
 	}
-	test, err = loadIDXPair(dir, idxTestImages, idxTestLabels, h)
+	test, err = loadIDXPair(dir, idxTestImages, idxTestLabels, h, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -275,7 +290,8 @@ func loadIDX(dir string, h io.Writer) (train, test *raw, err error) {
 }
 
 // loadIDXPair reads one images file and its labels file.
-func loadIDXPair(dir, imagesBase, labelsBase string, h io.Writer) (*raw, error) {
+// keep > 0 keeps only the first keep images and labels.
+func loadIDXPair(dir, imagesBase, labelsBase string, h io.Writer, keep int) (*raw, error) {
 	imagesPath, err := findIDX(dir, imagesBase)
 	if err != nil {
 		return nil, err
@@ -284,11 +300,11 @@ func loadIDXPair(dir, imagesBase, labelsBase string, h io.Writer) (*raw, error) 
 	if err != nil {
 		return nil, err
 	}
-	images, err := readIDX(imagesPath, 3)
+	images, err := readIDX(imagesPath, 3, h, keep)
 	if err != nil {
 		return nil, err
 	}
-	labels, err := readIDX(labelsPath, 1)
+	labels, err := readIDX(labelsPath, 1, h, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -298,10 +314,7 @@ func loadIDXPair(dir, imagesBase, labelsBase string, h io.Writer) (*raw, error) 
 	if err := checkLabels(labelsPath, labels.body, 1, 0, idxClasses); err != nil {
 		return nil, err
 	}
-	for _, b := range [][]byte{images.header, images.body, labels.header, labels.body} {
-		h.Write(b)
-	}
-	return &raw{n: images.dims[0], c: 1, h: images.dims[1], w: images.dims[2], pixels: images.body, labels: labels.body}, nil
+	return &raw{n: len(labels.body), c: 1, h: images.dims[1], w: images.dims[2], pixels: images.body, labels: labels.body}, nil
 }
 
 // checkLabels checks that every label in data (one every stride bytes,
@@ -320,4 +333,13 @@ type raw struct {
 	n, c, h, w int
 	pixels     []uint8 // n*c*h*w, NCHW
 	labels     []uint8 // n
+}
+
+// keep truncates r to its first n images when 0 < n < r.n.
+func (r *raw) keep(n int) {
+	if n <= 0 || n >= r.n {
+		return
+	}
+	size := r.c * r.h * r.w
+	r.n, r.pixels, r.labels = n, r.pixels[:n*size:n*size], r.labels[:n:n]
 }

@@ -292,7 +292,54 @@ func TestFashionMNIST(t *testing.T) {
 			t.Errorf("test split has %d images of class %d, want 1000", n, c)
 		}
 	}
-	t.Logf("Identity %s", s.Identity)
+	// The identity is what existing experiments pin: it must not move.
+	const want = "fashion-mnist:14410854cf7a289477dcfc7df3f8ec24741e281cdcc425ede0d9a748ca630214"
+	if s.Identity != want {
+		t.Errorf("Identity %s, want %s", s.Identity, want)
+	}
+	o := DefaultOptions()
+	o.TrainImages, o.ValSize = 10000, 200
+	sub, err := Load("fashion-mnist", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.Identity != want || sub.Train.N != 9800 || sub.Val.N != 200 || sub.Test.N != 10000 {
+		t.Errorf("first 10,000 training images: identity %s, splits %d/%d/%d; want %s, 9800/200/10000", sub.Identity, sub.Train.N, sub.Val.N, sub.Test.N, want)
+	}
+}
+
+// TestTrainImages: TrainImages keeps the first images of the training
+// files, in order, holds the validation split out of them, and leaves the
+// identity (the files' hash) and the test split as they were.
+func TestTrainImages(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "tiny-mnist")
+		writeIDXSet(t, dir, idxSpec{nTrain: 300, nTest: 40, h: 5, w: 7, gz: gz})
+		all, err := Load(dir, DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := DefaultOptions()
+		o.TrainImages = 100
+		s, err := Load(dir, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Identity != all.Identity {
+			t.Errorf("gzip %v: identity %s with 100 training images, %s with all", gz, s.Identity, all.Identity)
+		}
+		if s.Train.N != 90 || s.Val.N != 10 || s.Test.N != 40 {
+			t.Errorf("gzip %v: splits %d/%d/%d, want 90/10/40", gz, s.Train.N, s.Val.N, s.Test.N)
+		}
+		checkSplits(t, s, 100, 40)
+		o.TrainImages = 1000 // more than the files hold: all of them
+		if s, err := Load(dir, o); err != nil || s.Train.N+s.Val.N != 300 {
+			t.Errorf("gzip %v: TrainImages above the files' 300: %v", gz, err)
+		}
+	}
+	if _, err := Load(t.TempDir(), Options{TrainImages: -1}); err == nil {
+		t.Error("negative TrainImages accepted")
+	}
 }
 
 func TestWithoutTest(t *testing.T) {

@@ -134,7 +134,7 @@ func Load(name string, opts Options) (*Set, error) {
 	classes := idxClasses
 	switch loc.format {
 	case formatIDX:
-		train, test, err = loadIDX(loc.dir, h)
+		train, test, err = loadIDX(loc.dir, h, opts.TrainImages)
 	case formatCIFAR10:
 		train, test, err = loadCIFAR(loc.dir, cifar10Format, h)
 		classes = cifar10Format.classes
@@ -145,5 +145,6 @@ func Load(name string, opts Options) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	train.keep(opts.TrainImages) // CIFAR's readers keep every image
 	return newSet(loc.name, loc.format, loc.dir, classes, train, test, h.Sum(nil), opts)
 }

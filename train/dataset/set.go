@@ -77,6 +77,12 @@ type Options struct {
 	// Seed picks the held-out images; the same seed and files give the same
 	// split on every machine and Go version. DefaultOptions sets 0.
 	Seed uint64
+	// TrainImages, when > 0, keeps only the first TrainImages images of the
+	// training files (the validation split is then held out of those). The
+	// files are still read, checked and hashed whole, so the identity is
+	// the files'; an IDX set never holds more than the kept images in
+	// memory. For quick runs and drills (the smoke preset), not for results.
+	TrainImages int
 }
 
 // DefaultOptions returns the options of the paper and this project: a 10%
@@ -93,6 +99,9 @@ func (o Options) Validate() error {
 	}
 	if o.ValSize < 0 {
 		return fmt.Errorf("dataset: ValSize %d is negative", o.ValSize)
+	}
+	if o.TrainImages < 0 {
+		return fmt.Errorf("dataset: TrainImages %d is negative", o.TrainImages)
 	}
 	return nil
 }
