@@ -193,19 +193,11 @@ func (is *Island) work(ctx context.Context, rng *rand.Rand) error {
 		}
 		var t Timing
 		t.begin()
-		err := is.step(ctx, rng, &t)
-		switch {
-		case err == nil:
-		case ctx.Err() != nil:
+		if err := is.settle(ctx, is.step(ctx, rng, &t)); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
 			return nil
-		case errors.Is(err, ErrConflict):
-			is.stat.Abandoned.Add(1)
-			if err := is.pop.Abandoned(); err != nil {
-				return fmt.Errorf("%w: %w", ErrFatal, err)
-			}
-			is.log.Debug("task abandoned", "reason", err)
-		default:
-			return fmt.Errorf("%w: %w", ErrFatal, err)
 		}
 		if is.ex != nil && is.cfg.EmigrateInterval > 0 && time.Since(lastEmigration) >= is.cfg.EmigrateInterval {
 			lastEmigration = time.Now()
@@ -217,6 +209,46 @@ func (is *Island) work(ctx context.Context, rng *rand.Rand) error {
 		if t.trained && ctx.Err() == nil {
 			is.report(&t)
 		}
+	}
+	return nil
+}
+
+// settle handles a task's error: a conflict is counted as an abandoned
+// task, a stop is no error, anything else is fatal.
+func (is *Island) settle(ctx context.Context, err error) error {
+	switch {
+	case err == nil, ctx.Err() != nil:
+		return nil
+	case errors.Is(err, ErrConflict):
+		is.stat.Abandoned.Add(1)
+		if err := is.pop.Abandoned(); err != nil {
+			return fmt.Errorf("%w: %w", ErrFatal, err)
+		}
+		is.log.Debug("task abandoned", "reason", err)
+		return nil
+	case errors.Is(err, errDone):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrFatal, err)
+}
+
+// Step runs one worker task synchronously, as a worker of Run would: an
+// initial individual while the population is being built, else one
+// tournament and the child it breeds, and the emigration it triggers
+// (every EmigrateEvery children; EmigrateInterval is Run's alone). It is
+// for a driver that runs islands without their goroutines, such as a
+// simulator with a virtual clock; do not mix it with Run on one island.
+// The task's timing goes to OnTrained. A conflict is counted as an
+// abandoned task, not an error.
+func (is *Island) Step(ctx context.Context, rng *rand.Rand) error {
+	var t Timing
+	t.begin()
+	if err := is.settle(ctx, is.step(ctx, rng, &t)); err != nil {
+		return err
+	}
+	t.lap(PhaseEmigrate)
+	if t.trained && ctx.Err() == nil {
+		is.report(&t)
 	}
 	return nil
 }
@@ -363,6 +395,9 @@ func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte,
 	out, err := is.tr.Train(ctx, g, parentWeights, rng.Uint64())
 	t.trainerLap(out)
 	is.stat.TrainingSec.Add(t.Training.Milliseconds())
+	if err == nil && out != nil {
+		t.FLOPs = out.TrainFLOPs + out.EvalFLOPs
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, ctx.Err() // left in training; abandoned at the next start
@@ -438,37 +473,50 @@ func (is *Island) immigrate(ctx context.Context) error {
 			return nil
 		case m = <-is.ex.Receive():
 		}
-		if err := m.Genome.Validate(is.cfg.Mutation.Bounds); err != nil {
-			is.stat.Rejected.Add(1)
-			is.log.Warn("immigrant refused", "origin", m.Origin, "err", err)
-			continue
+		if _, err := is.Immigrate(m, rng); err != nil {
+			return err
 		}
-		members, err := is.pop.Alive()
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrFatal, err)
-		}
-		if len(members) == 0 {
-			continue
-		}
-		rival := members[rng.IntN(len(members))]
-		if m.Fitness <= rival.Fitness {
-			is.stat.Rejected.Add(1)
-			continue
-		}
-		if len(members) >= is.cfg.SetPoint {
-			if err := is.pop.Kill(rival.ID, "lost to immigrant "+m.Genome.ID().Short(), time.Now()); err != nil {
-				if errors.Is(err, ErrConflict) {
-					continue
-				}
-				return fmt.Errorf("%w: %w", ErrFatal, err)
-			}
-		}
-		ind := &Individual{Genome: m.Genome, Fitness: m.Fitness, Claimed: m.Claimed, Origin: m.Origin, Immigrant: true, Params: m.Genome.Params(), Born: time.Now()}
-		if err := is.pop.Insert(ind, m.Weights); err != nil {
-			is.log.Warn("immigrant not inserted", "id", m.Genome.ID().Short(), "err", err)
-			continue
-		}
-		is.stat.Immigrants.Add(1)
-		is.log.Info("immigrated", "id", m.Genome.ID().Short(), "origin", m.Origin, "fitness", m.Fitness)
 	}
+}
+
+// Immigrate lets one migrant (its fitness measured here) compete: it
+// meets a random local individual, drawn with rng, and enters the
+// population only if it is fitter; at or above the set-point the local
+// loser dies. It reports whether the migrant joined; only a failing
+// population is an error (wrapping ErrFatal). Run calls it for every
+// migrant its exchange delivers; a simulator may call it directly.
+func (is *Island) Immigrate(m Migrant, rng *rand.Rand) (bool, error) {
+	if err := m.Genome.Validate(is.cfg.Mutation.Bounds); err != nil {
+		is.stat.Rejected.Add(1)
+		is.log.Warn("immigrant refused", "origin", m.Origin, "err", err)
+		return false, nil
+	}
+	members, err := is.pop.Alive()
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrFatal, err)
+	}
+	if len(members) == 0 {
+		return false, nil
+	}
+	rival := members[rng.IntN(len(members))]
+	if m.Fitness <= rival.Fitness {
+		is.stat.Rejected.Add(1)
+		return false, nil
+	}
+	if len(members) >= is.cfg.SetPoint {
+		if err := is.pop.Kill(rival.ID, "lost to immigrant "+m.Genome.ID().Short(), time.Now()); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return false, nil
+			}
+			return false, fmt.Errorf("%w: %w", ErrFatal, err)
+		}
+	}
+	ind := &Individual{Genome: m.Genome, Fitness: m.Fitness, Claimed: m.Claimed, Origin: m.Origin, Immigrant: true, Params: m.Genome.Params(), Born: time.Now()}
+	if err := is.pop.Insert(ind, m.Weights); err != nil {
+		is.log.Warn("immigrant not inserted", "id", m.Genome.ID().Short(), "err", err)
+		return false, nil
+	}
+	is.stat.Immigrants.Add(1)
+	is.log.Info("immigrated", "id", m.Genome.ID().Short(), "origin", m.Origin, "fitness", m.Fitness)
+	return true, nil
 }

@@ -62,6 +62,10 @@ type Timing struct {
 	// Training is the Trainer's call: build, train, evaluate, and copying
 	// out and encoding the weights.
 	Training time.Duration
+	// FLOPs is what training and evaluating the individual cost (the
+	// Outcome's TrainFLOPs+EvalFLOPs); 0 when the training failed. The
+	// admission budget is earned with it.
+	FLOPs int64
 
 	start, mark time.Time
 	trained     bool // the Trainer returned: there is something to report

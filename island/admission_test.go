@@ -1,0 +1,269 @@
+package island
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+var t0 = time.Unix(1_700_000_000, 0)
+
+// testGenome returns a distinct genome with convs convolutions.
+func testGenome(t *testing.T, nonce uint64, convs int) *dna.Genome {
+	t.Helper()
+	g := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+	g.Nonce = nonce
+	rng := rand.New(rand.NewPCG(nonce, 1))
+	o := dna.DefaultMutateOptions()
+	o.InsertMinChannels = 8
+	for range convs {
+		c, _, err := dna.MutateWith(g, dna.InsertConvolution, rng, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g = c
+	}
+	return g
+}
+
+// everyone returns an admission for "me" where every peer is a neighbour.
+func everyone(t *testing.T, p AdmissionPolicy) *Admission {
+	t.Helper()
+	a, err := NewAdmission("me", p, NewNeighbourhood(Topology{Kind: TopologyAll}, NewRoster(0), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func cand(t *testing.T, from string, nonce uint64, claimed float64) Candidate {
+	g := testGenome(t, nonce, 0)
+	return Candidate{ID: g.ID(), Genome: g, From: from, Claimed: claimed}
+}
+
+// TestAdmissionBudget: whatever arrives, admissions stay within one per
+// Every individuals trained and the re-measure share within Share (plus
+// one re-measure), and refunds give the budget back.
+func TestAdmissionBudget(t *testing.T) {
+	for _, p := range []AdmissionPolicy{
+		{Every: 5, ValImages: 1000},
+		{Share: 0.1, ValImages: 5000},
+		{Every: 3, Share: 0.02, Diversity: 0.5, ValImages: 2000},
+	} {
+		t.Run(fmt.Sprintf("every%d-share%v", p.Every, p.Share), func(t *testing.T) {
+			a := everyone(t, p)
+			rng := rand.New(rand.NewPCG(3, 4))
+			genomes := make([]*dna.Genome, 8)
+			for i := range genomes {
+				genomes[i] = testGenome(t, uint64(i+1), i%4)
+			}
+			now, nonce, maxCost := t0, uint64(100), 0.0
+			res := []Resident{{ID: dna.ID{1}, Fitness: 0.3, Genome: genomes[0]}, {ID: dna.ID{2}, Fitness: 0.5, Genome: genomes[1]}}
+			for step := range 3000 {
+				now = now.Add(time.Second)
+				// A busy swarm: several announcements for each local child.
+				for range 1 + rng.IntN(6) {
+					g := genomes[rng.IntN(len(genomes))].Clone()
+					nonce++
+					g.Nonce = nonce
+					a.Heard(Candidate{ID: g.ID(), Genome: g, From: fmt.Sprintf("p%d", rng.IntN(40)), Claimed: 0.4 + 0.5*rng.Float64()}, now)
+				}
+				if step%3 == 0 {
+					a.Worked(1e9 * (1 + rng.Float64()))
+				}
+				for {
+					tk, ok, err := a.Next(now, func() ([]Resident, error) { return res, nil })
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !ok {
+						break
+					}
+					maxCost = max(maxCost, tk.Cost)
+					spent := rng.IntN(10) > 0
+					a.Release(tk, spent, 0.5)
+				}
+			}
+			st := a.Stats(now)
+			net := st.Admitted - st.Refunded
+			t.Logf("trained %d, heard %d, admitted %d (refunded %d, for novelty %d), re-measure share %.4f",
+				st.Trained, st.Heard, st.Admitted, st.Refunded, st.Diverse, st.RemeasureShare())
+			if net == 0 {
+				t.Fatal("nothing admitted")
+			}
+			if p.Every > 0 && float64(net) > float64(st.Trained)/float64(p.Every) {
+				t.Errorf("%d admissions for %d trained, want at most one per %d", net, st.Trained, p.Every)
+			}
+			if p.Share > 0 {
+				limit := p.Share/(1-p.Share)*st.WorkFLOPs + maxCost
+				if st.RemeasureFLOPs > limit {
+					t.Errorf("re-measuring cost %.3g FLOPs for %.3g of work, above the limit %.3g", st.RemeasureFLOPs, st.WorkFLOPs, limit)
+				}
+			}
+			if p.Diversity > 0 && st.Diverse == 0 {
+				t.Error("no admission went to novelty")
+			}
+		})
+	}
+}
+
+// TestAdmissionNothingWithoutWork: an island that trains nothing admits
+// nothing, however much it hears.
+func TestAdmissionNothingWithoutWork(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, Share: 0.5, ValImages: 100})
+	for i := range 100 {
+		a.Heard(cand(t, fmt.Sprintf("p%d", i), uint64(i+1), 0.9), t0)
+	}
+	if _, ok, _ := a.Next(t0, nil); ok {
+		t.Error("admitted with no local work")
+	}
+	a.Worked(1e12)
+	if _, ok, _ := a.Next(t0, nil); !ok {
+		t.Error("nothing admitted after local work earned a credit")
+	}
+	if _, ok, _ := a.Next(t0, nil); ok {
+		t.Error("two admissions on one child's credit")
+	}
+}
+
+func TestAdmissionChoice(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, ValImages: 100, Burst: 10})
+	for range 10 {
+		a.Worked(1e9)
+	}
+	local := testGenome(t, 1, 2)
+	dup := cand(t, "d", 50, 0.99)
+	res := []Resident{
+		{ID: dna.ID{1}, Fitness: 0.4, Genome: local}, {ID: dna.ID{2}, Fitness: 0.6, Genome: local},
+		{ID: dna.ID{3}, Fitness: 0.7, Genome: local}, {ID: dup.ID, Fitness: 0.99, Genome: dup.Genome},
+	}
+	resf := func() ([]Resident, error) { return res, nil }
+	a.Heard(cand(t, "low", 2, 0.6), t0)   // not above the median (0.65)
+	a.Heard(cand(t, "mid", 3, 0.7), t0)   // eligible
+	a.Heard(cand(t, "high", 4, 0.8), t0)  // eligible, highest
+	a.Heard(dup, t0)                      // already alive here
+	a.Heard(cand(t, "high", 5, 0.75), t0) // the same sender's lower claim: dropped
+	a.Heard(cand(t, "mid", 6, 0.72), t0)  // the same sender's higher claim: replaces
+	var got []float64
+	for {
+		tk, ok, err := a.Next(t0, resf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		got = append(got, tk.Claimed)
+		a.Release(tk, true, tk.Claimed)
+	}
+	if len(got) != 2 || got[0] != 0.8 || got[1] != 0.72 {
+		t.Errorf("admitted claims %v, want [0.8 0.72]: highest first, only above the local median, one per sender", got)
+	}
+	st := a.Stats(t0)
+	if st.Replaced != 2 || st.Waiting != 2 {
+		t.Errorf("replaced %d, waiting %d; want 2 and 2 (the low claim and the duplicate stay ineligible)", st.Replaced, st.Waiting)
+	}
+	// They expire.
+	a.Next(t0.Add(time.Hour), resf)
+	if st := a.Stats(t0.Add(time.Hour)); st.Expired != 2 || st.Waiting != 0 {
+		t.Errorf("after an hour: expired %d, waiting %d; want 2, 0", st.Expired, st.Waiting)
+	}
+}
+
+// TestAdmissionDiversity: with Diversity 1 every admission goes to the
+// architecture farthest from the local population, not the highest claim.
+func TestAdmissionDiversity(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, Diversity: 1, ValImages: 100})
+	a.Worked(1e9)
+	local := testGenome(t, 1, 1)
+	res := []Resident{{ID: dna.ID{1}, Fitness: 0.5, Genome: local}}
+	same := local.Clone()
+	same.Nonce = 99 // the same architecture, another individual
+	a.Heard(Candidate{ID: same.ID(), Genome: same, From: "same", Claimed: 0.9}, t0)
+	far := testGenome(t, 7, 4)
+	a.Heard(Candidate{ID: far.ID(), Genome: far, From: "far", Claimed: 0.6}, t0)
+	tk, ok, _ := a.Next(t0, func() ([]Resident, error) { return res, nil })
+	if !ok || tk.From != "far" || !tk.Diverse || !(tk.Novelty >= 2) {
+		t.Errorf("admitted %s (diverse %v, novelty %.2f), want the 4-convolution genome for novelty", tk.From, tk.Diverse, tk.Novelty)
+	}
+}
+
+// TestAdmissionOverclaim: a sender whose claim measured far lower has its
+// next claims discounted by that much.
+func TestAdmissionOverclaim(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, ValImages: 100, Burst: 5})
+	for range 5 {
+		a.Worked(1e9)
+	}
+	a.Heard(cand(t, "liar", 1, 0.99), t0)
+	tk, _, _ := a.Next(t0, nil)
+	a.Release(tk, true, 0.2) // it lied by 0.79
+	a.Heard(cand(t, "liar", 2, 0.95), t0)
+	a.Heard(cand(t, "honest", 3, 0.7), t0)
+	tk, ok, _ := a.Next(t0, nil)
+	if !ok || tk.From != "honest" {
+		t.Errorf("admitted %q, want the honest sender's 0.7 over the liar's 0.95 (0.16 after its overclaim)", tk.From)
+	}
+}
+
+// TestAdmissionNeighbourhood: announcements from outside the neighbourhood
+// are counted and dropped, never admitted.
+func TestAdmissionNeighbourhood(t *testing.T) {
+	r := NewRoster(0)
+	nb := NewNeighbourhood(Topology{Kind: TopologyRing, K: 2, Salt: "s"}, r, 0)
+	for _, p := range peerNames(50) {
+		r.Seen(p, t0)
+	}
+	a, err := NewAdmission("me", AdmissionPolicy{}, nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := nb.In("me", t0)
+	for i, p := range peerNames(50) {
+		a.Heard(cand(t, p, uint64(i+1), 0.5), t0)
+	}
+	st := a.Stats(t0)
+	if st.NotNeighbour != 48 || st.Waiting != 2 || st.Neighbours != 2 || st.Known != 51 {
+		t.Errorf("not neighbour %d, waiting %d, neighbours %d, known %d; want 48, 2, 2, 51", st.NotNeighbour, st.Waiting, st.Neighbours, st.Known)
+	}
+	// Unbounded: every one of the neighbours' announcements, in order heard.
+	for range 2 {
+		tk, ok, _ := a.Next(t0, nil)
+		if !ok || (tk.From != in[0] && tk.From != in[1]) {
+			t.Errorf("admitted %q (%v), want a neighbour of %v", tk.From, ok, in)
+		}
+	}
+}
+
+func TestAdmissionPoolOverflow(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, Pool: 3, ValImages: 1})
+	for i, c := range []float64{0.5, 0.6, 0.7, 0.4, 0.8} {
+		a.Heard(cand(t, fmt.Sprintf("p%d", i), uint64(i+1), c), t0)
+	}
+	a.Worked(1)
+	a.Worked(1)
+	a.Worked(1)
+	var got []float64
+	for {
+		tk, ok, _ := a.Next(t0, nil)
+		if !ok {
+			break
+		}
+		got = append(got, tk.Claimed)
+	}
+	if fmt.Sprint(got) != "[0.8 0.7]" || a.Stats(t0).Overflow != 2 {
+		t.Errorf("admitted %v with overflow %d; want the best of a pool of 3 (0.8, 0.7, 0.6; credit for 2) and 2 overflows", got, a.Stats(t0).Overflow)
+	}
+}
+
+func TestAdmissionPolicyValidate(t *testing.T) {
+	for _, p := range []AdmissionPolicy{{Every: -1}, {Share: 1}, {Share: math.NaN()}, {Diversity: 1.5}} {
+		if p.Validate() == nil {
+			t.Errorf("%+v validated", p)
+		}
+	}
+}
