@@ -56,7 +56,7 @@ func dashboardNode(t *testing.T) (n *Node, parent, child *dna.Genome) {
 			if i > 0 {
 				ind.Mutation = "add-skip"
 			}
-			if err := tx.Insert(ind, []byte{1}); err != nil {
+			if err := tx.Insert(ind, store.Seal([]byte{1})); err != nil {
 				return err
 			}
 		}

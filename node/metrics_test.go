@@ -30,7 +30,7 @@ func metricsStore(t *testing.T) *store.Store {
 		{ID: dna.ID{4}, Fitness: 0.8, Born: now.Add(3 * time.Minute), Immigrant: true, Origin: "elsewhere", ClaimedFitness: 0.81},
 	}
 	for _, ind := range inds {
-		if err := s.Update(func(tx *store.Tx) error { return tx.Insert(ind, []byte("w")) }); err != nil {
+		if err := s.Update(func(tx *store.Tx) error { return tx.Insert(ind, store.Seal([]byte("w"))) }); err != nil {
 			t.Fatal(err)
 		}
 	}

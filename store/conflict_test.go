@@ -147,7 +147,7 @@ func TestWorkersLoop(t *testing.T) {
 				child := newInd(next, parent.ID, rng.Float64())
 				births++
 				mu.Unlock()
-				if err := s.Update(func(tx *Tx) error { return tx.Insert(child, []byte("w")) }); err != nil {
+				if err := s.Update(func(tx *Tx) error { return tx.Insert(child, Seal([]byte("w"))) }); err != nil {
 					t.Errorf("Insert: %v", err)
 					return
 				}

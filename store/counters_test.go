@@ -53,7 +53,7 @@ func TestFailedUpdateChangesNothing(t *testing.T) {
 		if err := tx.Kill(a.ID, "x", t0.Add(time.Hour)); err != nil {
 			return err
 		}
-		if err := tx.Insert(newInd(2, a.ID, 0.5), []byte("w")); err != nil {
+		if err := tx.Insert(newInd(2, a.ID, 0.5), Seal([]byte("w"))); err != nil {
 			return err
 		}
 		return boom

@@ -93,6 +93,7 @@ func TestHelperProcess(t *testing.T) {
 		for j := range weights {
 			weights[j] = byte(rng.Uint32())
 		}
+		weights = Seal(weights)
 		if err := s.Update(func(tx *Tx) error { return tx.Insert(child, weights) }); err != nil {
 			fmt.Fprintln(os.Stderr, "insert:", err)
 			os.Exit(2)

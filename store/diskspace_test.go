@@ -46,7 +46,7 @@ func TestDiskFullRefusesWrites(t *testing.T) {
 	}
 	// Space just above the limit, but not for a 20 MiB blob.
 	free = 120 << 20
-	err = s.Update(func(tx *Tx) error { return tx.Insert(newInd(3, a.ID, 0.6), make([]byte, 20<<20)) })
+	err = s.Update(func(tx *Tx) error { return tx.Insert(newInd(3, a.ID, 0.6), Seal(make([]byte, 20<<20))) })
 	if !errors.Is(err, ErrDiskFull) {
 		t.Errorf("a 20 MiB insert with 20 MiB above the limit returned %v, want ErrDiskFull", err)
 	}

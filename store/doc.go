@@ -8,8 +8,11 @@
 //     this node (ID, genome bytes, fitness, status, lineage, cost). Records of
 //     dead individuals are kept forever; only their weights are deleted, at
 //     kill time.
-//   - Weights: one opaque blob per live individual, under its own key, so
-//     that listing or scanning the population never reads weights.
+//   - Weights: one blob per live individual, under its own key, so that
+//     listing or scanning the population never reads weights. The store
+//     does not decode them, but they must end with the SHA-256 of the
+//     bytes before them (train's encoding does; Seal makes such a blob):
+//     Insert refuses others, and every read checks it (ErrBadWeights).
 //   - Indexes: a small entry per alive individual (fitness and birth
 //     sequence) and per individual in training, so that Tx.Alive, which the
 //     island's workers call at every step, reads a few bytes per member.
@@ -79,6 +82,19 @@
 // getting an error. (Measured on a full tmpfs: the process crashed; every
 // commit acknowledged before it was intact once space was freed.) A write
 // error that does report ENOSPC is surfaced as ErrDiskFull too.
+//
+// # Damage at rest
+//
+// Open checks Badger's files before Badger sees them (the MANIFEST, every
+// table against its checksums, the value logs' headers and, after a clean
+// stop, every entry of the newest value log) and refuses damage with
+// ErrCorrupt and one line naming the file, where Badger would panic, skip a
+// table, cut the value log or start an empty database. Damage Badger does
+// not look at on open (older value-log files) surfaces as weights that fail
+// their checksum: Weights and Reserve refuse them, Verify lists them, and
+// Store.Quarantine records such an individual dead. Options.ReadOnly opens
+// a store without any of Badger's recovery writes, for checking it.
+// docs/hardening.md lists each kind of damage and what it leads to.
 //
 // # Garbage collection
 //

@@ -49,6 +49,10 @@ var (
 	// space. Data committed before it is intact.
 	ErrDiskFull = errors.New("store: disk full")
 
+	// ErrNeedsRecovery is matched by the error of a ReadOnly Open of a
+	// store that a crash left needing recovery (a read-write Open does it).
+	ErrNeedsRecovery = errors.New("store: needs crash recovery, which a read-only open cannot do")
+
 	// ErrClosed is returned by every method of a closed Store.
 	ErrClosed = errors.New("store: closed")
 )

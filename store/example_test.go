@@ -21,7 +21,10 @@ func Example_workerStep() {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for i, f := range []float64{0.2, 0.7} {
 		ind := &store.Individual{ID: dna.ID{byte(i + 1)}, Fitness: f, Born: now}
-		if err := s.Update(func(tx *store.Tx) error { return tx.Insert(ind, []byte("weights")) }); err != nil {
+		// Weights end with the SHA-256 of what precedes them, as train's
+		// encoding does; the store checks it on the way in and out.
+		w := store.Seal([]byte("weights"))
+		if err := s.Update(func(tx *store.Tx) error { return tx.Insert(ind, w) }); err != nil {
 			panic(err)
 		}
 	}

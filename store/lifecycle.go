@@ -16,8 +16,9 @@ import (
 // a local individual, migrants_in for an immigrant, whose FLOPs were spent
 // elsewhere. If ind.Error is set (a diverged child, kept with fitness 0 as
 // the paper does), it also appends an error event and counts errors_total.
-// An ID already recorded, alive or dead, gives ErrExists; ind.Status dead
-// gives ErrInvalid.
+// An ID already recorded, alive or dead, gives ErrExists; ind.Status dead,
+// or weights that do not end with the SHA-256 of the bytes before them
+// (train's encoding does), give ErrInvalid.
 func (tx *Tx) Insert(ind *Individual, weights []byte) error {
 	if err := tx.writable("insert"); err != nil {
 		return err
@@ -50,6 +51,9 @@ func (tx *Tx) Insert(ind *Individual, weights []byte) error {
 	tx.countersDirty = true
 	if err := tx.set(idKey(prefixAlive, ind.ID), encodeMember(ind), "insert "+ind.ID.Short()); err != nil {
 		return err
+	}
+	if err := checkWeights(weights); err != nil {
+		return fmt.Errorf("%w: insert %s: weights: %w", ErrInvalid, ind.ID.Short(), err)
 	}
 	if err := tx.set(idKey(prefixWeights, ind.ID), weights, "insert weights of "+ind.ID.Short()); err != nil {
 		return err
@@ -133,7 +137,8 @@ func (tx *Tx) die(ind *Individual, reason string, at time.Time) error {
 // Reserve returns the record and weights of the alive individual id, to be
 // a parent. Read in the same Update as the kill of its rival, they are the
 // state that won the tournament. If id is no longer alive, Reserve fails
-// with ErrNotAlive (a conflict). Reserve writes nothing.
+// with ErrNotAlive (a conflict); if its weights fail their checksum, with
+// ErrBadWeights. Reserve writes nothing.
 func (tx *Tx) Reserve(id dna.ID) (*Individual, []byte, error) {
 	ind, err := tx.Get(id)
 	if err != nil {
@@ -143,6 +148,9 @@ func (tx *Tx) Reserve(id dna.ID) (*Individual, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: reserve %s: it is %v", ErrNotAlive, id.Short(), ind.Status)
 	}
 	w, err := tx.Weights(id)
+	if errors.Is(err, ErrBadWeights) {
+		return nil, nil, err
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: alive individual %s has no weights: %w", ErrCorrupt, id.Short(), err)
 	}

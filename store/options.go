@@ -15,6 +15,17 @@ type Options struct {
 	// false.
 	InMemory bool
 
+	// ReadOnly opens an existing store without writing to it: Badger
+	// shares the directory lock with other readers (a daemon still
+	// excludes it), writes nothing and runs none of its recovery that
+	// writes (cutting the newest value-log file at the first damaged
+	// entry, deleting tables the MANIFEST does not list). Update fails.
+	// For checking a store (verify) without changing what is found. Open
+	// then fails, with an error matching ErrNeedsRecovery, on a store a
+	// crash left with a memtable log to cut, which only a read-write open
+	// recovers. The default is false.
+	ReadOnly bool
+
 	// Logger receives Badger's warnings and errors and the store's own
 	// messages. The default, nil, silences them.
 	Logger *slog.Logger
@@ -122,8 +133,15 @@ func (o Options) badgerOptions(dir string) badger.Options {
 		WithNumVersionsToKeep(1).
 		WithSyncWrites(true).
 		WithDetectConflicts(true).
+		// Check each value-log entry's CRC when reading it: damage to an
+		// entry's header or key (which the weights' own SHA-256 does not
+		// cover) then fails the read instead of passing unseen.
+		WithVerifyValueChecksum(true).
 		WithMetricsEnabled(false).
 		WithLogger(newBadgerLogger(o.Logger))
+	if o.ReadOnly {
+		bo = bo.WithReadOnly(true)
+	}
 	if o.InMemory {
 		// No value log: every value lives in the LSM tree, up to this size.
 		bo = bo.WithDir("").WithValueDir("").WithInMemory(true).WithValueThreshold(maxInMemoryValue)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -46,12 +47,22 @@ func Open(dir string, opts Options) (*Store, error) {
 	if !opts.InMemory && dir == "" {
 		return nil, fmt.Errorf("store: no directory given: pass the repo's store directory, or set InMemory")
 	}
+	if !opts.InMemory {
+		if err := checkFiles(dir); err != nil {
+			return nil, err
+		}
+	}
 	db, err := badger.Open(opts.badgerOptions(dir))
 	switch {
 	case isLockError(err):
 		return nil, &lockedError{dir: dir, err: err}
+	case err != nil && opts.ReadOnly && strings.Contains(err.Error(), badger.ErrTruncateNeeded.Error()):
+		return nil, fmt.Errorf("%w: %s: %s", ErrNeedsRecovery, dir, oneLine(err.Error()))
+	case err != nil && strings.Contains(err.Error(), "Encryption key mismatch"):
+		// The store never encrypts: the key registry is what changed.
+		return nil, fmt.Errorf("%w: %s: KEYREGISTRY is damaged (Badger: %s)", ErrCorrupt, dir, oneLine(err.Error()))
 	case err != nil:
-		return nil, wrapBadger("open "+dir, err)
+		return nil, wrapBadger("open "+dir, flatError{err})
 	}
 	s := &Store{db: db, dir: dir, opts: opts, log: opts.Logger}
 	if s.log == nil {
@@ -68,7 +79,11 @@ func Open(dir string, opts Options) (*Store, error) {
 // checkSchema writes the schema version into a new repo and checks it in an
 // existing one.
 func (s *Store) checkSchema() error {
-	return s.Update(func(tx *Tx) error {
+	check := s.Update
+	if s.opts.ReadOnly {
+		check = s.View
+	}
+	return check(func(tx *Tx) error {
 		item, err := tx.txn.Get(keySchema)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			empty, err := tx.empty()
@@ -78,6 +93,9 @@ func (s *Store) checkSchema() error {
 			if !empty {
 				return fmt.Errorf("%w: %s holds data but no schema version: it is not an evoswarm store, or it is damaged",
 					ErrSchema, s.dir)
+			}
+			if s.opts.ReadOnly {
+				return nil // an empty store: nothing to check, nothing written
 			}
 			return tx.set(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion), "write schema version")
 		}

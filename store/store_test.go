@@ -39,13 +39,15 @@ func newInd(n int, parent dna.ID, fitness float64) *Individual {
 	}
 }
 
-// weightsOf returns a deterministic weights blob of size bytes for n.
+// weightsOf returns a deterministic weights blob of size bytes (at least
+// 32) for n, sealed as the store wants: its last 32 bytes are the SHA-256
+// of the rest.
 func weightsOf(n, size int) []byte {
-	w := make([]byte, size)
+	w := make([]byte, size-sha256.Size)
 	for i := range w {
 		w[i] = byte(n + i)
 	}
-	return w
+	return Seal(w)
 }
 
 // openDisk opens a store in a fresh temporary directory, closed at cleanup.

@@ -97,7 +97,9 @@ func (s *Store) Get(id dna.ID) (*Individual, error) {
 
 // Weights returns the weights of the individual id. Only alive individuals
 // have weights: those of the dead are deleted when they die, and those of
-// an individual in training do not exist yet (ErrNotFound).
+// an individual in training do not exist yet (ErrNotFound). Weights that
+// fail their checksum (damaged at rest) are never returned: the error then
+// wraps ErrBadWeights (and ErrCorrupt).
 func (tx *Tx) Weights(id dna.ID) ([]byte, error) {
 	item, err := tx.txn.Get(idKey(prefixWeights, id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -109,6 +111,14 @@ func (tx *Tx) Weights(id dna.ID) ([]byte, error) {
 	w, err := item.ValueCopy(nil)
 	if err != nil {
 		return nil, wrapBadger("get weights of "+id.Short(), err)
+	}
+	if len(w) == 0 && item.ValueSize() > 0 {
+		// Badger logs a failed value-log read and returns no bytes.
+		return nil, fmt.Errorf("%w: weights of %s: the value log gave none of their %d bytes (a damaged entry)",
+			ErrBadWeights, id.Short(), item.ValueSize())
+	}
+	if err := checkWeights(w); err != nil {
+		return nil, fmt.Errorf("%w: weights of %s: %w", ErrBadWeights, id.Short(), err)
 	}
 	return w, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/evoswarm/evoswarm/island/dna"
 )
@@ -14,7 +15,8 @@ import (
 // records (births, trained, migrants in, killed; errors and FLOPs at least
 // what the records account for); events are numbered 1..Events without a
 // gap, with one birth or immigration event per birth and one death event
-// per kill. It returns every problem found, joined, each wrapping
+// per kill; every weights blob passes its checksum (all weights are read).
+// It returns every problem found, joined, each on one line and wrapping
 // ErrCorrupt, or nil.
 func (s *Store) Verify() error {
 	return s.View(func(tx *Tx) error { return tx.verify() })
@@ -121,14 +123,34 @@ func (tx *Tx) verify() error {
 	if nTraining != len(training) {
 		bad("%d records in training, %d in the training index", nTraining, len(training))
 	}
+	var damaged []string
+	var firstDamage error
 	err = tx.scanIDs(prefixWeights, false, func(id dna.ID, _ []byte) error {
 		if st := status[id]; st != StatusAlive {
 			bad("weights stored for %s, which is %v", id.Short(), st)
+		}
+		// Read and check every blob: one at a time, in this snapshot.
+		if _, err := tx.Weights(id); err != nil {
+			damaged = append(damaged, id.Short())
+			if firstDamage == nil {
+				firstDamage = err
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if len(damaged) > 0 {
+		// One line, however many: damage in the value log often takes
+		// every blob after it.
+		const show = 8
+		list := strings.Join(damaged[:min(len(damaged), show)], ", ")
+		if len(damaged) > show {
+			list += fmt.Sprintf(" and %d more", len(damaged)-show)
+		}
+		bad("weights of %d of %d alive individuals are damaged (%s); the first: %s",
+			len(damaged), len(alive), list, oneLine(firstDamage.Error()))
 	}
 
 	if c.Births != want.Births || c.Trained != want.Trained || c.MigrantsIn != want.MigrantsIn || c.Killed != want.Killed {

@@ -61,7 +61,7 @@ func fillRepo(t *testing.T, repo string, n int, tag byte) {
 		ind := &store.Individual{ID: dna.ID{tag, byte(i + 1)}, Fitness: 0.1 + 0.8*float64(i)/float64(n),
 			Born: start.Add(time.Duration(i) * time.Minute), Immigrant: i%4 == 3, Origin: "x"}
 		err := st.Update(func(tx *store.Tx) error {
-			if err := tx.Insert(ind, []byte("w")); err != nil {
+			if err := tx.Insert(ind, store.Seal([]byte("w"))); err != nil {
 				return err
 			}
 			if i < n/2 {
