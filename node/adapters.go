@@ -57,6 +57,16 @@ func (p population) Tournament(parent dna.ID, victim *dna.ID, at time.Time) (*dn
 		}
 		return nil
 	})
+	if errors.Is(err, store.ErrBadWeights) {
+		// The parent's weights were damaged at rest: never breed from
+		// them. Record it dead (the rival lives: the transaction was
+		// undone) and abandon the task; the workers go on with what is
+		// intact.
+		if qerr := p.s.Quarantine(parent, err, at); qerr != nil {
+			return nil, nil, conflict(qerr)
+		}
+		return nil, nil, fmt.Errorf("%w: %w", island.ErrConflict, err)
+	}
 	if err != nil {
 		return nil, nil, conflict(err)
 	}

@@ -348,6 +348,30 @@ func OpenStopped(dir string) (*store.Store, error) {
 	return st, err
 }
 
+// OpenStoppedReadOnly opens the store of a stopped repo without writing to
+// it, for checking it (verify): Badger's recovery that writes (cutting the
+// newest value log at a damaged entry, deleting tables the MANIFEST does
+// not list) does not run, so what is checked is what is on disk. A store
+// that a crash left needing recovery, or that no daemon has created yet,
+// is opened as OpenStopped does, read-write.
+func OpenStoppedReadOnly(dir string) (*store.Store, error) {
+	if _, err := LoadRepoExperiment(dir); err != nil {
+		return nil, err
+	}
+	sdir := filepath.Join(dir, StoreDir)
+	if _, err := os.Stat(sdir); errors.Is(err, os.ErrNotExist) {
+		return OpenStopped(dir)
+	}
+	st, err := store.Open(sdir, store.Options{ReadOnly: true, MinFreeBytes: -1})
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return nil, fmt.Errorf("another evoswarm daemon is using %s: ask it through its API, or stop it first", dir)
+	case errors.Is(err, store.ErrNeedsRecovery):
+		return OpenStopped(dir)
+	}
+	return st, err
+}
+
 // OfflineStatus reads a repo's status with no daemon running.
 func OfflineStatus(dir string) (*Status, error) {
 	exp, err := LoadRepoExperiment(dir)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -320,36 +321,51 @@ func newVerifyCmd() *cobra.Command {
 	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "verify",
-		Short: "Check a stopped node's store for consistency (records, indexes, counters, history)",
-		Long: `Open the repo's store (the daemon must be stopped) and check that every
-record decodes, the alive and training indexes agree with the records, birth
-numbers are unique, the counters match the records and the event history has
-no gap. Exits 1 if anything is wrong.`,
+		Short: "Check a stopped node's store for consistency (files, records, indexes, counters, history, weights)",
+		Long: `Open the repo's store read-only (the daemon must be stopped) and check that
+Badger's files are whole (MANIFEST, tables and their checksums, the value
+log), every record decodes, the alive and training indexes agree with the
+records, birth numbers are unique, the counters match the records, the event
+history has no gap and every live individual's weights pass their checksum.
+Each problem is one line. Exits 1 if anything is wrong.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := node.OpenStopped(repo)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			res := verifyResult{OK: true, IDs: []string{}}
-			if err := st.Verify(); err != nil {
+			problem := func(err error) {
 				res.OK = false
-				res.Problems = strings.Split(err.Error(), "\n")
+				for _, line := range strings.Split(err.Error(), "\n") {
+					if line = strings.TrimSpace(line); line != "" && !slices.Contains(res.Problems, line) {
+						res.Problems = append(res.Problems, line)
+					}
+				}
 			}
-			list, err := node.Individuals(st)
-			if err != nil {
+			st, err := node.OpenStoppedReadOnly(repo)
+			opened := err == nil
+			switch {
+			case errors.Is(err, store.ErrCorrupt):
+				problem(err) // damaged files: reported like any other problem
+			case err != nil:
 				return err
-			}
-			for _, s := range list {
-				res.IDs = append(res.IDs, s.ID)
-				switch s.Status {
-				case "alive":
-					res.Alive++
-				case "dead":
-					res.Dead++
-				case "training":
-					res.Training++
+			default:
+				defer st.Close()
+				if err := st.Verify(); err != nil {
+					problem(err)
+				}
+				list, err := node.Individuals(st)
+				if err != nil {
+					problem(err)
+				}
+				res.IDs = make([]string, 0, len(list))
+				for _, s := range list {
+					res.IDs = append(res.IDs, s.ID)
+					switch s.Status {
+					case "alive":
+						res.Alive++
+					case "dead":
+						res.Dead++
+					case "training":
+						res.Training++
+					}
 				}
 			}
 			if jsonOut {
@@ -357,7 +373,9 @@ no gap. Exits 1 if anything is wrong.`,
 					return err
 				}
 			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d individuals: %d alive, %d dead, %d training\n", len(res.IDs), res.Alive, res.Dead, res.Training)
+				if opened { // else there is nothing to count
+					fmt.Fprintf(cmd.OutOrStdout(), "%d individuals: %d alive, %d dead, %d training\n", len(res.IDs), res.Alive, res.Dead, res.Training)
+				}
 				for _, p := range res.Problems {
 					fmt.Fprintln(cmd.OutOrStdout(), p)
 				}
