@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/island/dna"
@@ -86,10 +87,88 @@ type Bounds struct {
 func (b Bounds) dna() dna.Bounds { return dna.Bounds(b) }
 
 // Migration controls emigration: every EveryReproductions children, or
-// every IntervalSeconds, the node sends out its best individual not yet sent.
+// every IntervalSeconds, the node sends out its best individual not yet
+// sent; and immigration: whom a node takes migrants from (Topology,
+// Neighbours, ReshuffleSeconds) and how many it admits, that is fetches,
+// re-measures and lets compete (AdmitEvery, RemeasureShare,
+// DiversityShare; island.AdmissionPolicy and docs/island-model.md).
 type Migration struct {
 	EveryReproductions int     `json:"every_reproductions"`
 	IntervalSeconds    float64 `json:"interval_seconds"`
+	// Topology is "all" (every node takes from every other: the swarm as
+	// one population, paper-like), "ring" (the Neighbours nearest on a
+	// ring over peer IDs) or "random" (Neighbours random rings redrawn
+	// every ReshuffleSeconds).
+	Topology         string  `json:"topology"`
+	Neighbours       int     `json:"neighbours"`
+	ReshuffleSeconds float64 `json:"reshuffle_seconds"`
+	// AdmitEvery: at most one immigrant admitted per AdmitEvery
+	// individuals trained here (0: no count limit). RemeasureShare: at
+	// most this share of the node's FLOPs re-measures immigrants (0: no
+	// limit). With neither, every announcement from the neighbourhood is
+	// admitted. DiversityShare: the share of admissions that go to the
+	// most novel architecture rather than the highest claim.
+	AdmitEvery     int     `json:"admit_every"`
+	RemeasureShare float64 `json:"remeasure_share"`
+	DiversityShare float64 `json:"diversity_share"`
+}
+
+// legacy reports whether the immigration settings are those of the
+// experiments from before they existed: everyone hears everyone, every
+// announcement is admitted.
+func (m Migration) legacy() bool {
+	return (m.Topology == "" || m.Topology == string(island.TopologyAll)) && m.Neighbours == 0 &&
+		m.ReshuffleSeconds == 0 && m.AdmitEvery == 0 && m.RemeasureShare == 0 && m.DiversityShare == 0
+}
+
+// MarshalJSON writes every field, except for the legacy settings, which
+// are written as before they existed (the two emigration fields), so that
+// those experiments keep their canonical form and ID. A repo's
+// experiment.json without "topology" is therefore a legacy experiment
+// (LoadRepoExperiment).
+func (m Migration) MarshalJSON() ([]byte, error) {
+	if m.legacy() {
+		return json.Marshal(struct {
+			EveryReproductions int     `json:"every_reproductions"`
+			IntervalSeconds    float64 `json:"interval_seconds"`
+		}{m.EveryReproductions, m.IntervalSeconds})
+	}
+	type plain Migration // no methods: the default encoding
+	return json.Marshal(plain(m))
+}
+
+// normalize drops the settings the topology does not use, so that they
+// do not change the experiment's ID.
+func (m *Migration) normalize() {
+	switch island.TopologyKind(m.Topology) {
+	case island.TopologyAll, "":
+		m.Topology, m.Neighbours, m.ReshuffleSeconds = string(island.TopologyAll), 0, 0
+	case island.TopologyRing:
+		m.ReshuffleSeconds = 0
+	}
+}
+
+// TopologyOf returns the experiment's topology, salted with its ID.
+func (e *Experiment) TopologyOf() island.Topology {
+	return island.Topology{
+		Kind: island.TopologyKind(e.Migration.Topology), K: e.Migration.Neighbours,
+		Reshuffle: time.Duration(e.Migration.ReshuffleSeconds * float64(time.Second)), Salt: e.FullID(),
+	}
+}
+
+// AdmissionPolicy returns the experiment's admission policy for a node
+// whose validation split holds valImages images.
+func (e *Experiment) AdmissionPolicy(valImages int) island.AdmissionPolicy {
+	return island.AdmissionPolicy{
+		Every: e.Migration.AdmitEvery, Share: e.Migration.RemeasureShare,
+		Diversity: e.Migration.DiversityShare, ValImages: valImages,
+	}
+}
+
+// PeerTTL is how long a node remembers a peer it heard from, for the
+// topology: five emigration intervals, and at least ten minutes.
+func (e *Experiment) PeerTTL() time.Duration {
+	return max(10*time.Minute, time.Duration(5*e.Migration.IntervalSeconds*float64(time.Second)))
 }
 
 // Presets returns the names of the shipped presets.
@@ -123,8 +202,16 @@ func Preset(name string) (*Experiment, error) {
 		Bounds:              Bounds(b),
 		InitialLearningRate: dna.PaperLearningRate,
 		Inheritance:         train.InheritExact,
-		Migration:           Migration{EveryReproductions: 10, IntervalSeconds: 120},
-		Seed:                1,
+		// Two in-neighbours on random rings redrawn every 10 minutes; at
+		// most one immigrant per 10 individuals trained here (half a
+		// generation of a population of 20) and 5% of the FLOPs spent
+		// re-measuring; a quarter of admissions for novelty
+		// (docs/island-model.md). The paper preset below keeps everyone
+		// hearing everyone.
+		Migration: Migration{EveryReproductions: 10, IntervalSeconds: 120,
+			Topology: string(island.TopologyRandom), Neighbours: 2, ReshuffleSeconds: 600,
+			AdmitEvery: 10, RemeasureShare: 0.05, DiversityShare: 0.25},
+		Seed: 1,
 	}
 	switch name {
 	case "paper":
@@ -136,6 +223,12 @@ func Preset(name string) (*Experiment, error) {
 		e.Bounds.MaxVertices = 256
 		e.Bounds.MaxEdges = 1024
 		e.Train.MemoryBudget = 16 << 30
+		// One population, as in the paper: every node hears every other
+		// and admits what it hears; re-measuring is capped at a tenth of
+		// the node's FLOPs, which a small swarm never reaches (a
+		// re-measure costs 0.2% of a child here) and a large one would.
+		e.Migration = Migration{EveryReproductions: 10, IntervalSeconds: 120,
+			Topology: string(island.TopologyAll), RemeasureShare: 0.1}
 	case "cpu-small":
 		e.Train.Steps = 300
 		e.Population = 20
@@ -170,12 +263,15 @@ func Preset(name string) (*Experiment, error) {
 		// at 28x28x32 costs little compute but holds every activation and
 		// its gradient. Smoke nodes run many to a machine.
 		e.Train.MemoryBudget = 128 << 20
-		e.Migration = Migration{EveryReproductions: 2, IntervalSeconds: 5}
+		e.Migration = Migration{EveryReproductions: 2, IntervalSeconds: 5,
+			Topology: string(island.TopologyRandom), Neighbours: 2, ReshuffleSeconds: 60,
+			AdmitEvery: 2, RemeasureShare: 0.25, DiversityShare: 0.25}
 	default:
 		return nil, fmt.Errorf("node: unknown preset %q (want one of %s)", name, strings.Join(Presets(), ", "))
 	}
 	e.Train.Bounds = e.Bounds.dna()
 	e.Train.Inheritance = e.Inheritance
+	e.Migration.normalize()
 	return e, nil
 }
 
@@ -183,7 +279,12 @@ func Preset(name string) (*Experiment, error) {
 // need only name what differs from its preset: it starts from the preset
 // its "preset" field names (cpu-small when absent) and overrides field by
 // field. Unknown fields are refused. Errors are one line and name the field.
-func ReadExperiment(r io.Reader) (*Experiment, error) {
+func ReadExperiment(r io.Reader) (*Experiment, error) { return readExperiment(r, false) }
+
+// readExperiment reads an experiment file; complete says that it is a
+// repo's, written whole by MarshalIndent, rather than one that names only
+// what differs from a preset.
+func readExperiment(r io.Reader, complete bool) (*Experiment, error) {
 	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
 		return nil, err
@@ -208,10 +309,31 @@ func ReadExperiment(r io.Reader) (*Experiment, error) {
 	}
 	e.Train.Bounds = e.Bounds.dna()
 	e.Train.Inheritance = e.Inheritance
+	if complete && !hasTopology(data) {
+		// A repo's file names every field, and "topology" whenever the
+		// immigration settings are not the legacy ones (Migration's
+		// MarshalJSON): without it, they are, whatever the preset says now.
+		m := &e.Migration
+		m.Topology, m.Neighbours, m.ReshuffleSeconds = string(island.TopologyAll), 0, 0
+		m.AdmitEvery, m.RemeasureShare, m.DiversityShare = 0, 0, 0
+	}
+	e.Migration.normalize()
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// hasTopology reports whether an experiment file sets migration.topology.
+func hasTopology(data []byte) bool {
+	var probe struct {
+		Migration map[string]json.RawMessage `json:"migration"`
+	}
+	if json.Unmarshal(data, &probe) != nil {
+		return false
+	}
+	_, ok := probe.Migration["topology"]
+	return ok
 }
 
 func jsonFieldError(err error) error {
@@ -223,13 +345,15 @@ func jsonFieldError(err error) error {
 }
 
 // LoadExperiment reads and validates an experiment file.
-func LoadExperiment(path string) (*Experiment, error) {
+func LoadExperiment(path string) (*Experiment, error) { return loadExperiment(path, false) }
+
+func loadExperiment(path string, complete bool) (*Experiment, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	e, err := ReadExperiment(f)
+	e, err := readExperiment(f, complete)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -265,6 +389,9 @@ func (e *Experiment) Validate() error {
 	case !(e.Migration.IntervalSeconds >= 0) || math.IsInf(e.Migration.IntervalSeconds, 0):
 		return bad("migration.interval_seconds", "%v must be finite and >= 0", e.Migration.IntervalSeconds)
 	}
+	if err := e.validateImmigration(); err != nil {
+		return err
+	}
 	if err := e.Selection.Validate(); err != nil {
 		return bad("selection", "%q: want \"worst\" or \"oldest\"", e.Selection)
 	}
@@ -282,6 +409,36 @@ func (e *Experiment) Validate() error {
 	}
 	if e.InitialLearningRate < e.Bounds.MinLR || e.InitialLearningRate > e.Bounds.MaxLR {
 		return bad("initial_learning_rate", "%v is outside the bounds' learning rate range", e.InitialLearningRate)
+	}
+	return nil
+}
+
+// validateImmigration checks the topology and the admission budget.
+func (e *Experiment) validateImmigration() error {
+	m := e.Migration
+	bad := func(field string, format string, args ...any) error {
+		return fmt.Errorf("experiment: migration.%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	switch island.TopologyKind(m.Topology) {
+	case island.TopologyAll, "":
+	case island.TopologyRing, island.TopologyRandom:
+		if m.Neighbours < 1 || m.Neighbours > 64 {
+			return bad("neighbours", "%d is outside [1, 64]", m.Neighbours)
+		}
+		if m.Topology == string(island.TopologyRandom) && (!(m.ReshuffleSeconds >= 1) || math.IsInf(m.ReshuffleSeconds, 0)) {
+			return bad("reshuffle_seconds", "%v: the random topology needs a finite interval of at least 1 s", m.ReshuffleSeconds)
+		}
+	default:
+		return bad("topology", "%q: want %q (every node hears every node), %q or %q", m.Topology,
+			island.TopologyAll, island.TopologyRing, island.TopologyRandom)
+	}
+	switch {
+	case m.AdmitEvery < 0:
+		return bad("admit_every", "%d is negative", m.AdmitEvery)
+	case !(m.RemeasureShare >= 0 && m.RemeasureShare < 1):
+		return bad("remeasure_share", "%v is outside [0, 1)", m.RemeasureShare)
+	case !(m.DiversityShare >= 0 && m.DiversityShare <= 1):
+		return bad("diversity_share", "%v is outside [0, 1]", m.DiversityShare)
 	}
 	return nil
 }

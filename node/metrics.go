@@ -3,6 +3,7 @@ package node
 import (
 	"net/http"
 	"runtime"
+	"time"
 
 	"github.com/evoswarm/evoswarm/internal/version"
 	"github.com/evoswarm/evoswarm/island"
@@ -153,6 +154,41 @@ var (
 		"Migrant claims (fitness or weights) far from what was measured here; their senders were penalised.", nil, nil)
 	descPeers = prometheus.NewDesc("evoswarm_peers",
 		"Connected peers.", nil, nil)
+
+	// Admission (island.Admission): what the node heard, what it admitted,
+	// and the budget its own training earns.
+	descHeard = prometheus.NewDesc("evoswarm_migrants_heard_total",
+		"Announcements that passed validation and were offered to the admission policy.", nil, nil)
+	descIgnored = prometheus.NewDesc("evoswarm_migrants_ignored_total",
+		"Announcements not admitted, which cost only their gossip, by reason: not-neighbour (outside the topology's neighbourhood), "+
+			"duplicate, replaced (a higher claim of the same sender), overflow (a full pool), expired (waited too long).", []string{"reason"}, nil)
+	descAdmitted = prometheus.NewDesc("evoswarm_migrants_admitted_total",
+		"Announcements admitted within the budget: weights fetched and fitness re-measured (or tried), by why they were chosen: "+
+			"claim (the highest claimed fitness) or novelty (the architecture farthest from the local population).", []string{"pick"}, nil)
+	descRefunded = prometheus.NewDesc("evoswarm_admission_refunded_total",
+		"Admissions given back to the budget unspent: the weights could not be fetched.", nil, nil)
+	descRemeasureFLOPs = prometheus.NewDesc("evoswarm_admission_remeasure_flops_total",
+		"FLOPs spent re-measuring admitted immigrants since the daemon started.", nil, nil)
+	descWorkFLOPs = prometheus.NewDesc("evoswarm_admission_work_flops_total",
+		"FLOPs of the individuals trained here since the daemon started: the compute budget's base.", nil, nil)
+	descWorked = prometheus.NewDesc("evoswarm_admission_trained_total",
+		"Individuals trained here since the daemon started: the count budget's base.", nil, nil)
+	descShare = prometheus.NewDesc("evoswarm_admission_remeasure_share_ratio",
+		"Share of this node's FLOPs since the daemon started that went to re-measuring immigrants.", nil, nil)
+	descLimitShare = prometheus.NewDesc("evoswarm_admission_limit_share_ratio",
+		"The budget's limit on the re-measure share of FLOPs (migration.remeasure_share; 0: none).", nil, nil)
+	descLimitEvery = prometheus.NewDesc("evoswarm_admission_limit_every",
+		"The budget's limit: one admission per this many individuals trained here (migration.admit_every; 0: none).", nil, nil)
+	descCredit = prometheus.NewDesc("evoswarm_admission_credit",
+		"Admissions the count budget allows now (one is needed to admit).", nil, nil)
+	descFLOPsCredit = prometheus.NewDesc("evoswarm_admission_flops_credit",
+		"Re-measure FLOPs the compute budget allows now (an admission needs a positive credit).", nil, nil)
+	descWaiting = prometheus.NewDesc("evoswarm_admission_waiting",
+		"Announcements waiting for admission (at most one per sender).", nil, nil)
+	descNeighbours = prometheus.NewDesc("evoswarm_neighbours",
+		"Peers this node takes migrants from under the experiment's topology (all known peers for topology all).", nil, nil)
+	descKnown = prometheus.NewDesc("evoswarm_known_peers",
+		"Peers this node heard from recently, itself included: the topology is computed over them.", nil, nil)
 )
 
 // collector reads the store and the exchange at scrape time.
@@ -163,9 +199,42 @@ type collector struct {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTrained, descKilled, descAbandoned, descErrors, descFLOPs, descBest,
-		descAlive, descTraining, descSent, descAccepted, descReceived, descDropped, descRejected, descPenalized, descPeers} {
+		descAlive, descTraining, descSent, descAccepted, descReceived, descDropped, descRejected, descPenalized, descPeers,
+		descHeard, descIgnored, descAdmitted, descRefunded, descRemeasureFLOPs, descWorkFLOPs, descWorked, descShare,
+		descLimitShare, descLimitEvery, descCredit, descFLOPsCredit, descWaiting, descNeighbours, descKnown} {
 		ch <- d
 	}
+}
+
+// collectAdmission reads the admission's totals and budget.
+func collectAdmission(ch chan<- prometheus.Metric, adm *island.Admission) {
+	st, p := adm.Stats(time.Now()), adm.Policy()
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	counter(descHeard, float64(st.Heard))
+	counter(descIgnored, float64(st.NotNeighbour), "not-neighbour")
+	counter(descIgnored, float64(st.Duplicate), "duplicate")
+	counter(descIgnored, float64(st.Replaced), "replaced")
+	counter(descIgnored, float64(st.Overflow), "overflow")
+	counter(descIgnored, float64(st.Expired), "expired")
+	counter(descAdmitted, float64(st.Admitted-st.Diverse), "claim")
+	counter(descAdmitted, float64(st.Diverse), "novelty")
+	counter(descRefunded, float64(st.Refunded))
+	counter(descRemeasureFLOPs, st.RemeasureFLOPs)
+	counter(descWorkFLOPs, st.WorkFLOPs)
+	counter(descWorked, float64(st.Trained))
+	gauge(descShare, st.RemeasureShare())
+	gauge(descLimitShare, p.Share)
+	gauge(descLimitEvery, float64(p.Every))
+	gauge(descCredit, st.Credit)
+	gauge(descFLOPsCredit, st.FLOPsCredit)
+	gauge(descWaiting, float64(st.Waiting))
+	gauge(descNeighbours, float64(st.Neighbours))
+	gauge(descKnown, float64(st.Known))
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -179,6 +248,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descReceived, float64(c.ex.Remeasured.Load()))
 	counter(descDropped, float64(c.ex.Dropped.Load()))
 	counter(descPenalized, float64(c.ex.Penalized.Load()))
+	if c.ex.adm != nil {
+		collectAdmission(ch, c.ex.adm)
+	}
 	if c.ex.sw == nil {
 		return
 	}

@@ -176,7 +176,10 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 		return err
 	}
 	n.metrics = newMetrics(n.store, n.ex) // before n.ex.run: it hooks the exchange
-	cfg.OnTrained = n.metrics.observe
+	cfg.OnTrained = func(t island.Timing) {
+		n.metrics.observe(t)
+		n.ex.adm.Worked(float64(t.FLOPs)) // local work earns the admission budget
+	}
 	defer n.ex.sw.Close()
 	// Every goroutine Run starts is waited for before it returns (after
 	// the deferred stops below, which run first), so a stopped node leaves
@@ -330,6 +333,9 @@ func (n *Node) Status() (*Status, error) {
 		st.Rejected = n.ex.sw.Rejections()
 		gs := n.ex.sw.Stats()
 		st.Gossip = &gs
+		if n.ex.adm != nil {
+			st.Admission = admissionStatus(n.ex.adm, n.exp.Migration)
+		}
 	}
 	return st, readStatus(n.store, st)
 }

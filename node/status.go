@@ -60,6 +60,72 @@ type Status struct {
 	// Gossip is the migrants topic's delivery counters and propagation
 	// delays (running daemon only).
 	Gossip *gossip.Stats `json:"gossip,omitempty"`
+	// Admission is the immigration policy, its budget and what was heard
+	// and admitted since the daemon started (running daemon only).
+	Admission *AdmissionStatus `json:"admission,omitempty"`
+}
+
+// AdmissionStatus is the immigration policy (the experiment's migration
+// settings) and its use: island.AdmissionStats, plus what the budget
+// allowed so far and the share of FLOPs that re-measuring took.
+type AdmissionStatus struct {
+	Topology         string  `json:"topology"`
+	NeighbourLimit   int     `json:"neighbour_limit"` // migration.neighbours
+	ReshuffleSeconds float64 `json:"reshuffle_seconds,omitempty"`
+	AdmitEvery       int     `json:"admit_every"`           // 0: no count limit
+	ShareLimit       float64 `json:"remeasure_share_limit"` // 0: no compute limit
+	DiversityShare   float64 `json:"diversity_share"`
+	island.AdmissionStats
+	// Allowed is what the count budget has earned: trained / admit_every
+	// (absent without a count limit); Share is the re-measure share of
+	// the FLOPs spent since the daemon started.
+	Allowed *float64 `json:"allowed,omitempty"`
+	Share   float64  `json:"remeasure_share"`
+}
+
+// admissionStatus reads an admission for the status.
+func admissionStatus(adm *island.Admission, m Migration) *AdmissionStatus {
+	a := &AdmissionStatus{Topology: m.Topology, NeighbourLimit: m.Neighbours, ReshuffleSeconds: m.ReshuffleSeconds,
+		AdmitEvery: m.AdmitEvery, ShareLimit: m.RemeasureShare, DiversityShare: m.DiversityShare,
+		AdmissionStats: adm.Stats(time.Now())}
+	a.finish()
+	return a
+}
+
+// finish derives Allowed and Share from the totals.
+func (a *AdmissionStatus) finish() {
+	a.Allowed = nil
+	if a.AdmitEvery > 0 {
+		v := float64(a.Trained) / float64(a.AdmitEvery)
+		a.Allowed = &v
+	}
+	a.Share = a.RemeasureShare()
+}
+
+// add sums o's totals into a (for the swarm-wide view; the policy is the
+// experiment's, the same on every node); known peers and neighbours are
+// the largest of any node.
+func (a *AdmissionStatus) add(o *AdmissionStatus) {
+	s, t := &a.AdmissionStats, o.AdmissionStats
+	s.Heard += t.Heard
+	s.NotNeighbour += t.NotNeighbour
+	s.Duplicate += t.Duplicate
+	s.Replaced += t.Replaced
+	s.Overflow += t.Overflow
+	s.Expired += t.Expired
+	s.Admitted += t.Admitted
+	s.Refunded += t.Refunded
+	s.Diverse += t.Diverse
+	s.Remeasured += t.Remeasured
+	s.RemeasureFLOPs += t.RemeasureFLOPs
+	s.Trained += t.Trained
+	s.WorkFLOPs += t.WorkFLOPs
+	s.Credit += t.Credit
+	s.FLOPsCredit += t.FLOPsCredit
+	s.Waiting += t.Waiting
+	s.Known = max(s.Known, t.Known)
+	s.Neighbours = max(s.Neighbours, t.Neighbours)
+	a.finish()
 }
 
 // ChildPhases sums the phases of the children a node made (the same

@@ -15,6 +15,7 @@ import (
 	"github.com/evoswarm/evoswarm/gossip"
 	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -39,6 +40,15 @@ type exchange struct {
 	measure func(ctx context.Context, g *dna.Genome, w []byte) (float64, error)
 	log     *slog.Logger
 	in      chan island.Migrant
+	// adm decides which announcements are admitted (fetched, re-measured,
+	// let compete), within the budget the node's own training earns;
+	// residents reads the live population for it. An exchange built
+	// without them admits every announcement (run fills them in).
+	adm       *island.Admission
+	residents func() ([]island.Resident, error)
+	// spent, if set, is told the FLOPs of each re-measure (the store's
+	// flops_total counts them).
+	spent func(flops float64)
 
 	mu     sync.Mutex
 	recent map[dna.ID][]byte // weights of recent emigrants, served even after they die
@@ -105,30 +115,59 @@ func (x *exchange) Send(ctx context.Context, m island.Migrant) error {
 // Receive returns verified, re-measured immigrants.
 func (x *exchange) Receive() <-chan island.Migrant { return x.in }
 
-// admitters is how many announcements are admitted at once, so that one
-// slow or unreachable weights holder does not stall the others.
+// admitters is how many admissions run at once, so that one slow or
+// unreachable weights holder does not stall the others.
 const admitters = 3
 
-// run turns received announcements into immigrants until ctx ends.
+// admitPoll is how often an idle admitter looks again without being
+// woken: announcements expire and the topology reshuffles with time.
+const admitPoll = 2 * time.Second
+
+// run offers received announcements to the admission, and turns the
+// admitted ones into immigrants, until ctx ends.
 func (x *exchange) run(ctx context.Context) {
+	if x.adm == nil {
+		nb := island.NewNeighbourhood(island.Topology{Kind: island.TopologyAll}, island.NewRoster(0), 0)
+		x.adm, _ = island.NewAdmission(x.self.String(), island.AdmissionPolicy{}, nb)
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for range admitters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				var r gossip.Received
-				var ok bool
-				select {
-				case <-ctx.Done():
+	wg.Go(func() {
+		for {
+			var r gossip.Received
+			var ok bool
+			select {
+			case <-ctx.Done():
+				return
+			case r, ok = <-x.sw.Migrants():
+				if !ok {
 					return
-				case r, ok = <-x.sw.Migrants():
-					if !ok {
-						return
-					}
 				}
-				m, err := x.admit(ctx, r)
+			}
+			at := r.At
+			if at.IsZero() {
+				at = time.Now()
+			}
+			x.adm.Heard(island.Candidate{ID: r.ID, Genome: r.Genome, From: r.From.String(), Claimed: r.Fitness, Payload: r}, at)
+		}
+	})
+	for range admitters {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				t, ok, err := x.adm.Next(time.Now(), x.residents)
+				if err != nil {
+					x.log.Warn("admission: reading the population", "err", err)
+				}
+				if !ok {
+					select {
+					case <-ctx.Done():
+					case <-x.adm.Wake():
+					case <-time.After(admitPoll):
+					}
+					continue
+				}
+				r := t.Payload.(gossip.Received)
+				m, err := x.admit(ctx, t, r)
 				if err != nil {
 					if ctx.Err() != nil {
 						return
@@ -143,15 +182,17 @@ func (x *exchange) run(ctx context.Context) {
 					return
 				}
 			}
-		}()
+		})
 	}
 }
 
-// admit fetches an announced migrant's weights from its sender, checks
-// them, and measures its fitness here.
-func (x *exchange) admit(ctx context.Context, r gossip.Received) (island.Migrant, error) {
+// admit fetches an admitted migrant's weights from its sender, checks
+// them, measures its fitness here, and gives the ticket back: refunded
+// when nothing was measured.
+func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received) (island.Migrant, error) {
 	w, err := x.sw.FetchWeights(ctx, r.From, r.ID, r.WeightsDigest, int(r.WeightsSize))
 	if err != nil {
+		x.adm.Release(t, false, math.NaN())
 		if errors.Is(err, gossip.ErrDigestMismatch) || errors.Is(err, gossip.ErrSizeMismatch) {
 			x.Penalized.Add(1)
 			x.sw.Penalize(r.From, bogusWeightsPenalty, fmt.Sprintf("served weights for %s that do not match their announcement", r.ID.Short()))
@@ -160,7 +201,12 @@ func (x *exchange) admit(ctx context.Context, r gossip.Received) (island.Migrant
 	}
 	measured, err := x.measure(ctx, r.Genome, w)
 	if err != nil {
+		x.adm.Release(t, ctx.Err() == nil, math.NaN())
 		return island.Migrant{}, fmt.Errorf("re-measuring: %w", err)
+	}
+	x.adm.Release(t, true, measured)
+	if x.spent != nil {
+		x.spent(t.Cost)
 	}
 	x.Remeasured.Add(1)
 	off := math.Abs(r.Fitness - measured)
@@ -172,7 +218,33 @@ func (x *exchange) admit(ctx context.Context, r gossip.Received) (island.Migrant
 		x.sw.Penalize(r.From, 10*off/ClaimTolerance, fmt.Sprintf("claimed fitness %.4f for %s, measured %.4f", r.Fitness, r.ID.Short(), measured))
 		x.log.Warn("claimed fitness far from the measured one", "id", r.ID.Short(), "from", r.From, "claimed", r.Fitness, "measured", measured)
 	}
+	x.log.Debug("admitted", "id", r.ID.Short(), "from", r.From, "claimed", r.Fitness, "measured", measured, "diverse", t.Diverse, "novelty", t.Novelty)
 	return island.Migrant{Genome: r.Genome, Fitness: measured, Claimed: r.Fitness, Weights: w, Origin: r.Origin.String()}, nil
+}
+
+// residents reads the live population with genomes, for the admission.
+func (p population) residents() ([]island.Resident, error) {
+	var out []island.Resident
+	err := p.s.View(func(tx *store.Tx) error {
+		alive, err := tx.Alive()
+		if err != nil {
+			return err
+		}
+		out = make([]island.Resident, 0, len(alive))
+		for _, m := range alive {
+			rec, err := tx.Get(m.ID)
+			if err != nil {
+				return err
+			}
+			g, err := dna.DecodeBinary(rec.Genome)
+			if err != nil {
+				return err
+			}
+			out = append(out, island.Resident{ID: m.ID, Fitness: m.Fitness, Genome: g})
+		}
+		return nil
+	})
+	return out, err
 }
 
 // startSwarm starts the gossip layer for the node.
@@ -213,5 +285,20 @@ func (n *Node) startSwarm(ctx context.Context, priv crypto.PrivKey) (*exchange, 
 		return nil, err
 	}
 	x.sw, x.self = sw, sw.ID()
+	nb := island.NewNeighbourhood(n.exp.TopologyOf(), island.NewRoster(n.exp.PeerTTL()), neighbourhoodRefresh)
+	if x.adm, err = island.NewAdmission(x.self.String(), n.exp.AdmissionPolicy(n.data.Val.N), nb); err != nil {
+		sw.Close()
+		return nil, err
+	}
+	x.residents = x.pop.residents
+	x.spent = func(flops float64) {
+		if err := n.store.Update(func(tx *store.Tx) error { return tx.AddCounter(store.CounterFLOPs, int64(flops)) }); err != nil {
+			x.log.Warn("counting a re-measure's FLOPs", "err", err)
+		}
+	}
 	return x, nil
 }
+
+// neighbourhoodRefresh is how often, at most, a node recomputes its
+// neighbourhood while it is still discovering peers.
+const neighbourhoodRefresh = 10 * time.Second

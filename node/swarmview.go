@@ -67,6 +67,15 @@ func SwarmView(apis func() []string) http.Handler {
 			if all.StartedAt.IsZero() || st.StartedAt.Before(all.StartedAt) {
 				all.StartedAt = st.StartedAt
 			}
+			if st.Admission != nil {
+				if all.Admission == nil {
+					a := *st.Admission
+					a.finish()
+					all.Admission = &a
+				} else {
+					all.Admission.add(st.Admission)
+				}
+			}
 			if st.Best != nil && (all.Best == nil || st.Best.ValAccuracy > all.Best.ValAccuracy) {
 				all.Best = st.Best
 			}

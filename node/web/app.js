@@ -155,9 +155,61 @@ function renderStats() {
     ["gossip published / accepted", (g.published || 0) + " / " + (g.accepted || 0)],
     ["delay p50 / p90", d.count ? d.p50_ms.toFixed(1) + " / " + d.p90_ms.toFixed(1) + " ms" : "–"],
   ]);
+  renderAdmission(st.admission);
   const all = Object.entries(st.rejected || {});
   const rej = all.filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
   kv($("rejected"), rej.length ? rej.map(([k, v]) => [k, String(v)]) : [["none", all.length ? "(" + all.length + " reasons checked)" : ""]]);
+}
+
+// ---- immigration ------------------------------------------------------
+
+// renderAdmission shows the experiment's immigration policy (topology and
+// admission budget) and its use since the daemon started: two meters,
+// admissions against what the count budget allowed and the re-measure
+// share of FLOPs against its limit, and what became of what was heard.
+function renderAdmission(a) {
+  const bar = $("budget");
+  clear(bar);
+  if (!a) {
+    $("admission-title").textContent = "";
+    kv($("admission"), [["", "no exchange running"]]);
+    return;
+  }
+  const topo = a.topology === "all" ? "everyone hears everyone"
+    : a.topology + ", " + a.neighbour_limit + " neighbour" + (a.neighbour_limit === 1 ? "" : "s") +
+      (a.reshuffle_seconds ? ", reshuffled every " + duration(a.reshuffle_seconds * 1000) : "");
+  $("admission-title").textContent = "(" + topo + ")";
+  const net = a.admitted - a.refunded;
+  const meter = (y, label, used, limit, text) => {
+    svg("rect", { x: 0, y: y, width: 400, height: 10, rx: 2, class: "track" }, bar);
+    if (limit > 0) {
+      const f = Math.min(used / limit, 1);
+      const r = svg("rect", { x: 0, y: y, width: (f * 400).toFixed(1), height: 10, rx: 2, class: "used" + (used > limit ? " over" : "") }, bar);
+      title(r, text);
+    }
+    svg("text", { x: 0, y: y + 20 }, bar).textContent = label + ": " + text;
+  };
+  const budget = [];
+  if (a.admit_every > 0) {
+    budget.push("1 per " + a.admit_every + " trained");
+    meter(0, "admissions", net, a.allowed || 0, net + " of " + (a.allowed || 0).toFixed(1) + " allowed");
+  }
+  if (a.remeasure_share_limit > 0) {
+    budget.push("re-measuring \u2264 " + pct(a.remeasure_share_limit) + " of FLOPs");
+    meter(a.admit_every > 0 ? 22 : 0, "re-measuring", a.remeasure_share, a.remeasure_share_limit,
+      pct(a.remeasure_share) + " of FLOPs (limit " + pct(a.remeasure_share_limit) + ")");
+  }
+  if (!budget.length) budget.push("unbounded: every announcement from a neighbour");
+  if (a.diversity_share > 0) budget.push(pct(a.diversity_share) + " for novelty");
+  const ignored = a.not_neighbour + a.duplicate + a.replaced + a.overflow + a.expired;
+  kv($("admission"), [
+    ["neighbours", a.topology === "all" ? "all " + Math.max(a.known_peers - 1, 0) + " known peers" : a.neighbours + " of " + Math.max(a.known_peers - 1, 0) + " known peers"],
+    ["budget", budget.join("; ")],
+    ["heard", String(a.heard) + " (" + a.waiting + " waiting)"],
+    ["not admitted", ignored + ": " + a.not_neighbour + " not from a neighbour, " + a.replaced + " replaced, " + a.expired + " expired, " + (a.overflow + a.duplicate) + " other"],
+    ["admitted", net + " (" + (a.admitted - a.diverse) + " by claim, " + a.diverse + " for novelty" + (a.refunded ? ", " + a.refunded + " refunded" : "") + ")"],
+    ["re-measured", a.remeasured + ", " + si(a.remeasure_flops, "FLOP") + " (" + pct(a.remeasure_share) + " of " + si(a.remeasure_flops + a.work_flops, "FLOP") + ")"],
+  ]);
 }
 
 // ---- child phases -----------------------------------------------------
