@@ -40,7 +40,7 @@ const (
 // verifies its checksums: tables hold the records, indexes, events and
 // counters (weights live in the value log), so this is quick. A directory
 // that does not exist or holds no Badger file is a new store. Every error
-// wraps ErrCorrupt.
+// wraps ErrDamagedFiles (and so ErrCorrupt).
 //
 // What it cannot tell from a crash: a MANIFEST cut short at a record
 // boundary while still listing tables (a crash can leave that too; Badger
@@ -56,7 +56,7 @@ func checkFiles(dir string) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s: "+format, append([]any{ErrCorrupt, dir}, args...)...)
+		return fmt.Errorf("%w: %s: "+format, append([]any{ErrDamagedFiles, dir}, args...)...)
 	}
 	tables := map[uint64]string{}
 	var data []string // files that only an existing store has

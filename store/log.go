@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 )
 
 // badgerLogger routes Badger's log to slog: its errors and warnings at
 // their level, its info and debug chatter dropped.
 type badgerLogger struct {
 	l *slog.Logger // nil: silent
+	// opening is set while badger.Open runs: an error it logs then is
+	// also the error Open returns, which the store reports itself, so it
+	// is logged as a warning, not as a second error line.
+	opening atomic.Bool
 }
 
 func newBadgerLogger(l *slog.Logger) *badgerLogger {
@@ -20,7 +25,13 @@ func newBadgerLogger(l *slog.Logger) *badgerLogger {
 	return &badgerLogger{l: l}
 }
 
-func (b *badgerLogger) Errorf(f string, v ...any)   { b.log(slog.LevelError, f, v) }
+func (b *badgerLogger) Errorf(f string, v ...any) {
+	if b.opening.Load() {
+		b.log(slog.LevelWarn, f, v)
+		return
+	}
+	b.log(slog.LevelError, f, v)
+}
 func (b *badgerLogger) Warningf(f string, v ...any) { b.log(slog.LevelWarn, f, v) }
 func (b *badgerLogger) Infof(string, ...any)        {}
 func (b *badgerLogger) Debugf(string, ...any)       {}

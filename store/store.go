@@ -37,8 +37,10 @@ type Store struct {
 // Open opens the store in dir, creating it if needed, or an in-memory store
 // if opts.InMemory (dir is then only used in messages). It fails with
 // ErrLocked if another process has dir open, with ErrSchema if dir was
-// written by a build with another schema version, and with ErrDiskFull if
-// a new repo cannot be created with Options.MinFreeBytes to spare.
+// written by a build with another schema version, with ErrDiskFull if
+// a new repo cannot be created with Options.MinFreeBytes to spare, and with
+// ErrDamagedFiles, in one line naming the file, if Badger's files in dir
+// are damaged (see "Damage at rest" in the package doc).
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	if err := opts.Validate(); err != nil {
@@ -52,7 +54,12 @@ func Open(dir string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	db, err := badger.Open(opts.badgerOptions(dir))
+	bo := opts.badgerOptions(dir)
+	if bl, ok := bo.Logger.(*badgerLogger); ok {
+		bl.opening.Store(true)
+		defer bl.opening.Store(false)
+	}
+	db, err := badger.Open(bo)
 	switch {
 	case isLockError(err):
 		return nil, &lockedError{dir: dir, err: err}
@@ -60,7 +67,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: %s: %s", ErrNeedsRecovery, dir, oneLine(err.Error()))
 	case err != nil && strings.Contains(err.Error(), "Encryption key mismatch"):
 		// The store never encrypts: the key registry is what changed.
-		return nil, fmt.Errorf("%w: %s: KEYREGISTRY is damaged (Badger: %s)", ErrCorrupt, dir, oneLine(err.Error()))
+		return nil, fmt.Errorf("%w: %s: KEYREGISTRY is damaged (Badger: %s)", ErrDamagedFiles, dir, oneLine(err.Error()))
 	case err != nil:
 		return nil, wrapBadger("open "+dir, flatError{err})
 	}

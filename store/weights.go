@@ -14,6 +14,10 @@ import (
 // value log). It also matches ErrCorrupt.
 var ErrBadWeights error = &childError{msg: "store: weights fail their checksum", parent: ErrCorrupt}
 
+// ErrDamagedFiles means Open found Badger's files damaged (and refused
+// them, see checkFiles). It also matches ErrCorrupt.
+var ErrDamagedFiles error = &childError{msg: "store: damaged Badger files", parent: ErrCorrupt}
+
 // checkWeights reports why w is not a sealed weights blob: the bytes of
 // the weights followed by the SHA-256 of those bytes, as train's encoding
 // (train.Weights.MarshalBinary) ends. The store checks it when weights go
