@@ -175,7 +175,7 @@ type Admission struct {
 	pool      map[string]*Candidate // by sender
 	recent    map[dna.ID]bool       // admitted lately, so not again
 	recentQ   []dna.ID
-	credit    float64
+	credit    int // individuals trained and not yet spent: Every of them buy one admission
 	flops     float64
 	window    [WorkWindow]float64
 	windowAt  int
@@ -276,7 +276,7 @@ func (a *Admission) Worked(flops float64) {
 	a.st.Trained++
 	a.st.WorkFLOPs += flops
 	if a.p.Every > 0 {
-		a.credit = min(a.credit+1/float64(a.p.Every), float64(a.p.Burst))
+		a.credit = min(a.credit+1, a.p.Burst*a.p.Every)
 	}
 	if a.p.Share > 0 {
 		a.window[a.windowAt%WorkWindow] = flops
@@ -297,7 +297,7 @@ func (a *Admission) Worked(flops float64) {
 // affordable reports whether the budget allows an admission now. Call
 // with a.mu held.
 func (a *Admission) affordable() bool {
-	return (a.p.Every == 0 || a.credit >= 1) && (a.p.Share == 0 || a.flops > 0)
+	return (a.p.Every == 0 || a.credit >= a.p.Every) && (a.p.Share == 0 || a.flops > 0)
 }
 
 // expire drops what waited too long. Call with a.mu held.
@@ -454,7 +454,7 @@ func (a *Admission) take(c *Candidate, diverse bool, novelty float64) Ticket {
 		a.st.Diverse++
 	}
 	if a.p.Every > 0 {
-		a.credit--
+		a.credit -= a.p.Every
 	}
 	if a.p.Share > 0 {
 		a.flops -= t.Cost
@@ -477,7 +477,7 @@ func (a *Admission) Release(t Ticket, spent bool, measured float64) {
 	if !spent {
 		a.st.Refunded++
 		if a.p.Every > 0 {
-			a.credit = min(a.credit+1, float64(a.p.Burst))
+			a.credit = min(a.credit+a.p.Every, a.p.Burst*a.p.Every)
 		}
 		if a.p.Share > 0 {
 			a.flops += t.Cost
@@ -506,7 +506,10 @@ func (a *Admission) Stats(now time.Time) AdmissionStats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := a.st
-	st.Credit, st.FLOPsCredit, st.Waiting = a.credit, a.flops, len(a.pool)
+	st.FLOPsCredit, st.Waiting = a.flops, len(a.pool)
+	if a.p.Every > 0 {
+		st.Credit = float64(a.credit) / float64(a.p.Every)
+	}
 	st.Known, st.Neighbours = known, in
 	return st
 }
