@@ -203,14 +203,14 @@ func Preset(name string) (*Experiment, error) {
 		InitialLearningRate: dna.PaperLearningRate,
 		Inheritance:         train.InheritExact,
 		// Two in-neighbours on random rings redrawn every 10 minutes; at
-		// most one immigrant per 10 individuals trained here (half a
-		// generation of a population of 20) and 5% of the FLOPs spent
-		// re-measuring; a quarter of admissions for novelty
-		// (docs/island-model.md). The paper preset below keeps everyone
-		// hearing everyone.
+		// most one immigrant per 20 individuals trained here (one per
+		// generation of a population of 20, the few percent of classic
+		// island models) and 5% of the FLOPs spent re-measuring; a
+		// quarter of admissions for novelty (docs/island-model.md). The
+		// paper preset below keeps everyone hearing everyone.
 		Migration: Migration{EveryReproductions: 10, IntervalSeconds: 120,
 			Topology: string(island.TopologyRandom), Neighbours: 2, ReshuffleSeconds: 600,
-			AdmitEvery: 10, RemeasureShare: 0.05, DiversityShare: 0.25},
+			AdmitEvery: 20, RemeasureShare: 0.05, DiversityShare: 0.25},
 		Seed: 1,
 	}
 	switch name {

@@ -1,0 +1,104 @@
+package sim
+
+import (
+	"slices"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island"
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+// pop is a virtual node's population in memory: the island.Population the
+// real island runs over. One goroutine drives all nodes, so it takes no
+// locks. Nothing is kept of the dead.
+type pop struct {
+	alive  []*member // sorted by ID, as a store lists them
+	births uint64
+}
+
+type member struct {
+	id      dna.ID
+	genome  *dna.Genome
+	weights []byte // the landscape's state: training and lineage
+	fitness float64
+	born    uint64
+}
+
+func (p *pop) find(id dna.ID) int {
+	i, ok := slices.BinarySearchFunc(p.alive, id, func(m *member, id dna.ID) int { return slices.Compare(m.id[:], id[:]) })
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+func (p *pop) Alive() ([]island.Member, error) {
+	out := make([]island.Member, len(p.alive))
+	for i, m := range p.alive {
+		out[i] = island.Member{ID: m.id, Fitness: m.fitness, Born: m.born}
+	}
+	return out, nil
+}
+
+func (p *pop) Tournament(parent dna.ID, victim *dna.ID, _ time.Time) (*dna.Genome, []byte, error) {
+	i := p.find(parent)
+	if i < 0 || victim != nil && p.find(*victim) < 0 {
+		return nil, nil, island.ErrConflict
+	}
+	g, w := p.alive[i].genome, p.alive[i].weights
+	if victim != nil {
+		p.remove(*victim)
+	}
+	return g, w, nil
+}
+
+func (p *pop) remove(id dna.ID) {
+	if i := p.find(id); i >= 0 {
+		p.alive = slices.Delete(p.alive, i, i+1)
+	}
+}
+
+func (p *pop) Begin(*island.Individual) error { return nil }
+
+func (p *pop) Insert(ind *island.Individual, weights []byte) error {
+	id := ind.Genome.ID()
+	if p.find(id) >= 0 {
+		return island.ErrConflict // the same individual twice (an immigrant already here)
+	}
+	p.births++
+	m := &member{id: id, genome: ind.Genome, weights: weights, fitness: ind.Fitness, born: p.births}
+	i, _ := slices.BinarySearchFunc(p.alive, id, func(m *member, id dna.ID) int { return slices.Compare(m.id[:], id[:]) })
+	p.alive = slices.Insert(p.alive, i, m)
+	return nil
+}
+
+func (p *pop) Fail(*island.Individual, string) error { return nil }
+func (p *pop) Abandoned() error                      { return nil }
+
+func (p *pop) Kill(id dna.ID, _ string, _ time.Time) error {
+	if p.find(id) < 0 {
+		return island.ErrConflict
+	}
+	p.remove(id)
+	return nil
+}
+
+func (p *pop) Emigrated(dna.ID, string) error { return nil }
+
+func (p *pop) Weights(id dna.ID) ([]byte, error) {
+	if i := p.find(id); i >= 0 {
+		return p.alive[i].weights, nil
+	}
+	return nil, island.ErrConflict
+}
+
+func (p *pop) Births() (uint64, error) { return p.births, nil }
+
+// residents is the population as the admission policy sees it.
+func (p *pop) residents() ([]island.Resident, error) {
+	out := make([]island.Resident, len(p.alive))
+	for i, m := range p.alive {
+		out[i] = island.Resident{ID: m.id, Fitness: m.fitness, Genome: m.genome}
+	}
+	return out, nil
+}
