@@ -164,8 +164,23 @@ func (s *Swarm) fetchOnce(ctx context.Context, from peer.ID, id dna.ID, digest [
 	if err := st.CloseWrite(); err != nil {
 		return nil, err
 	}
+	blob, err := readWeightsResponse(st, digest, size, s.cfg.MaxWeightsBytes)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	st.Close()
+	return blob, nil
+}
+
+// readWeightsResponse reads a peer's answer to a weights request, as
+// announced: size bytes whose digest is digest. It reads at most the 9
+// bytes of the header and min(size, limit) bytes of blob, whatever the
+// peer sends, and returns the blob only if its length is size, it ends
+// with digest and digest is the SHA-256 of what precedes it.
+func readWeightsResponse(r io.Reader, digest [32]byte, size int, limit int64) ([]byte, error) {
 	var status [1]byte
-	if _, err := io.ReadFull(st, status[:]); err != nil {
+	if _, err := io.ReadFull(r, status[:]); err != nil {
 		return nil, err
 	}
 	switch status[0] {
@@ -178,19 +193,17 @@ func (s *Swarm) fetchOnce(ctx context.Context, from peer.ID, id dna.ID, digest [
 		return nil, fmt.Errorf("unknown status %d", status[0])
 	}
 	var lb [8]byte
-	if _, err := io.ReadFull(st, lb[:]); err != nil {
+	if _, err := io.ReadFull(r, lb[:]); err != nil {
 		return nil, err
 	}
-	limit := min(int64(size), s.cfg.MaxWeightsBytes)
+	limit = min(int64(size), limit)
 	if n := binary.LittleEndian.Uint64(lb[:]); n != uint64(size) || n > uint64(limit) {
 		return nil, fmt.Errorf("%w: the peer offers %d bytes, %d were announced", ErrSizeMismatch, n, size)
 	}
 	blob := make([]byte, size)
-	if _, err := io.ReadFull(st, blob); err != nil {
+	if _, err := io.ReadFull(r, blob); err != nil {
 		return nil, err
 	}
-	ok = true
-	st.Close()
 	// The blob is opaque here but for its framing: it ends with the
 	// SHA-256 of what precedes it, and that is its announced digest.
 	if len(blob) < sha256.Size {
