@@ -109,11 +109,21 @@ func LoadConfig(dir string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(b, c); err != nil {
+	if c, err = ParseConfig(b); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
 	}
+	return c, nil
+}
+
+// ParseConfig decodes a config.json over the defaults (a field left out
+// keeps its default) and validates it.
+func ParseConfig(b []byte) (*Config, error) {
+	c := DefaultConfig()
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+		return nil, err
 	}
 	return c, nil
 }

@@ -410,6 +410,11 @@ func (n *Node) handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		if _, err := n.store.Get(id); errors.Is(err, store.ErrNotFound) {
+			// The client's error, as for the genome (FuzzAPIQuery).
+			http.Error(w, "node: individual "+id.Short()+" is not in this repo", http.StatusNotFound)
+			return
+		}
 		l, err := Lineage(n.store, id)
 		reply(w, l, err)
 	})
