@@ -2,7 +2,9 @@ package train
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -64,17 +66,62 @@ func TestDecodeWeightsRefuses(t *testing.T) {
 	}
 }
 
+// FuzzDecodeWeights fuzzes the weights format. With seal set, the input
+// is taken as the body and its SHA-256 appended, so that the fuzzer gets
+// past the checksum into the parser; without, it is decoded as is. Errors
+// wrap ErrCorruptWeights; decoded weights encode back to exactly the bytes
+// decoded (the format is canonical), their digest is the trailing SHA-256,
+// their value count is Params, and a limit below the input's size refuses
+// it.
 func FuzzDecodeWeights(f *testing.F) {
 	good, _ := sampleWeights().MarshalBinary()
-	f.Add(good)
-	f.Add([]byte("EVWT\x01\x00\x00\x00\x00"))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	empty, _ := (&Weights{Tensors: map[string]*Tensor{}}).MarshalBinary()
+	scalar, _ := (&Weights{Tensors: map[string]*Tensor{"s": {Shape: []int{}, Data: []float32{float32(math.NaN())}}}}).MarshalBinary()
+	rank4, _ := (&Weights{Tensors: map[string]*Tensor{"conv/1": {Shape: []int{1, 2, 1, 2}, Data: []float32{1, -2, float32(math.Inf(1)), 0}}}}).MarshalBinary()
+	body := func(b []byte) []byte { return b[:len(b)-32] }
+	for _, b := range [][]byte{good, empty, scalar, rank4} {
+		f.Add(b, false)
+		f.Add(body(b), true)
+	}
+	flip := bytes.Clone(good)
+	flip[12] ^= 1
+	f.Add(flip, false)
+	f.Add(good[:len(good)-1], false)
+	f.Add([]byte("EVWT\x01\x00\x00\x00\x00"), false)
+	f.Add([]byte("EVWT\x01\x01\x00\x00\x00\x01\x00k\x05"), true)              // rank above the maximum
+	f.Add([]byte("EVWT\x01\x02\x00\x00\x00\x01\x00b\x00\x01\x00a\x00"), true) // keys out of order
+	f.Fuzz(func(t *testing.T, data []byte, seal bool) {
+		if seal {
+			sum := sha256.Sum256(data)
+			data = append(bytes.Clone(data), sum[:]...)
+		}
 		w, err := DecodeWeights(data, 1<<20)
 		if err != nil {
+			if !errors.Is(err, ErrCorruptWeights) {
+				t.Fatalf("error %v does not wrap ErrCorruptWeights", err)
+			}
 			return
 		}
-		if _, err := w.MarshalBinary(); err != nil {
+		again, err := w.MarshalBinary()
+		if err != nil {
 			t.Fatalf("decoded weights do not encode: %v", err)
+		}
+		if !bytes.Equal(again, data) {
+			t.Fatalf("decode then encode changed the bytes:\n got %x\nwant %x", again, data)
+		}
+		d, err := Digest(data)
+		if err != nil || !bytes.Equal(d[:], data[len(data)-32:]) {
+			t.Fatalf("digest %x, %v", d, err)
+		}
+		var n int64
+		for _, k := range w.Keys() {
+			n += int64(w.Tensors[k].Size())
+		}
+		if n != w.Params() {
+			t.Fatalf("params %d, the shapes hold %d", w.Params(), n)
+		}
+		if _, err := DecodeWeights(data, len(data)-1); !errors.Is(err, ErrCorruptWeights) {
+			t.Fatalf("a limit below the size was not enforced: %v", err)
 		}
 	})
 }
