@@ -180,6 +180,7 @@ function renderAdmission(a) {
       (a.reshuffle_seconds ? ", reshuffled every " + duration(a.reshuffle_seconds * 1000) : "");
   $("admission-title").textContent = "(" + topo + ")";
   const net = a.admitted - a.refunded;
+  const share = (x) => (x * 100).toFixed(x > 0 && x < 0.1 ? 1 : 0) + "%";
   const meter = (y, label, used, limit, text) => {
     svg("rect", { x: 0, y: y, width: 400, height: 10, rx: 2, class: "track" }, bar);
     if (limit > 0) {
@@ -187,20 +188,20 @@ function renderAdmission(a) {
       const r = svg("rect", { x: 0, y: y, width: (f * 400).toFixed(1), height: 10, rx: 2, class: "used" + (used > limit ? " over" : "") }, bar);
       title(r, text);
     }
-    svg("text", { x: 0, y: y + 20 }, bar).textContent = label + ": " + text;
+    svg("text", { x: 0, y: y + 19 }, bar).textContent = label + ": " + text;
   };
   const budget = [];
   if (a.admit_every > 0) {
     budget.push("1 per " + a.admit_every + " trained");
-    meter(0, "admissions", net, a.allowed || 0, net + " of " + (a.allowed || 0).toFixed(1) + " allowed");
+    meter(0, "admissions", net, a.allowed || 0, net + " of " + Math.floor(a.allowed || 0) + " allowed");
   }
   if (a.remeasure_share_limit > 0) {
-    budget.push("re-measuring \u2264 " + pct(a.remeasure_share_limit) + " of FLOPs");
+    budget.push("re-measuring \u2264 " + share(a.remeasure_share_limit) + " of FLOPs");
     meter(a.admit_every > 0 ? 22 : 0, "re-measuring", a.remeasure_share, a.remeasure_share_limit,
-      pct(a.remeasure_share) + " of FLOPs (limit " + pct(a.remeasure_share_limit) + ")");
+      pct(a.remeasure_share) + " of FLOPs (limit " + share(a.remeasure_share_limit) + ")");
   }
   if (!budget.length) budget.push("unbounded: every announcement from a neighbour");
-  if (a.diversity_share > 0) budget.push(pct(a.diversity_share) + " for novelty");
+  if (a.diversity_share > 0) budget.push(share(a.diversity_share) + " of admissions for novelty");
   const ignored = a.not_neighbour + a.duplicate + a.replaced + a.overflow + a.expired;
   kv($("admission"), [
     ["neighbours", a.topology === "all" ? "all " + Math.max(a.known_peers - 1, 0) + " known peers" : a.neighbours + " of " + Math.max(a.known_peers - 1, 0) + " known peers"],
