@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"errors"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/evoswarm/evoswarm/island/dna"
@@ -71,15 +74,25 @@ func TestVerifyFindsInconsistency(t *testing.T) {
 	}
 }
 
+// FuzzDecodeIndividual fuzzes stored records: errors wrap ErrCorrupt, and
+// a record that decodes and can be stored again (encodeIndividual checks
+// it) decodes back to the same individual.
 func FuzzDecodeIndividual(f *testing.F) {
 	ind := newInd(1, testID(2), 0.5)
 	ind.Status = StatusAlive
+	ind.HasTest, ind.TestAccuracy = true, 0.25
 	b, err := encodeIndividual(ind)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	ind.Status, ind.Died, ind.DeathReason = StatusDead, t0.Add(time.Hour), "lost"
+	if b, err = encodeIndividual(ind); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
 	f.Add([]byte(`{"v":1}`))
+	f.Add([]byte(`{"v":1,"id":"` + testID(1).String() + `","status":"training","born":"2026-03-01T12:00:00+05:00"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := decodeIndividual(testID(1), b)
 		if err != nil {
@@ -91,27 +104,82 @@ func FuzzDecodeIndividual(f *testing.F) {
 		if got.ID != testID(1) {
 			t.Fatalf("decoded id %s", got.ID)
 		}
+		again, err := encodeIndividual(got)
+		if err != nil {
+			return // decodes, but could not be stored as it is (say, no birth time)
+		}
+		back, err := decodeIndividual(testID(1), again)
+		if err != nil {
+			t.Fatalf("re-encoded record does not decode: %v", err)
+		}
+		if !sameIndividual(got, back) {
+			t.Fatalf("round trip changed the record:\n%+v\n%+v", got, back)
+		}
 	})
 }
 
+// sameIndividual compares two records, times by instant.
+func sameIndividual(a, b *Individual) bool {
+	x, y := *a, *b
+	if !x.Born.Equal(y.Born) || !x.Died.Equal(y.Died) {
+		return false
+	}
+	x.Born, y.Born, x.Died, y.Died = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return reflect.DeepEqual(x, y)
+}
+
+// FuzzDecodeEvent fuzzes stored events: errors wrap ErrCorrupt, and an
+// event that decodes and encodes decodes back to the same event.
 func FuzzDecodeEvent(f *testing.F) {
 	b, err := encodeEvent(&Event{Seq: 3, Time: t0, Type: EventDeath, ID: testID(1), Detail: "x"})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	if b, err = encodeEvent(&Event{Seq: 3, Time: t0, Type: EventBirth, ID: testID(1), Parent: testID(2), Fitness: 0.5, Mutation: "identity", Origin: "p"}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := decodeEvent(3, b); err != nil && !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("decode error %v does not wrap ErrCorrupt", err)
+		ev, err := decodeEvent(3, b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("decode error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		again, err := encodeEvent(&ev)
+		if err != nil {
+			return
+		}
+		back, err := decodeEvent(3, again)
+		if err != nil {
+			t.Fatalf("re-encoded event does not decode: %v", err)
+		}
+		if !ev.Time.Equal(back.Time) {
+			t.Fatalf("round trip changed the time: %v, %v", ev.Time, back.Time)
+		}
+		ev.Time, back.Time = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(ev, back) {
+			t.Fatalf("round trip changed the event:\n%+v\n%+v", ev, back)
 		}
 	})
 }
 
+// FuzzDecodeMember fuzzes alive-index entries: errors wrap ErrCorrupt, and
+// an entry that decodes encodes back to the same bytes.
 func FuzzDecodeMember(f *testing.F) {
 	f.Add(encodeMember(newInd(1, dna.ID{}, 0.5)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := decodeMember(testID(1), b); err != nil && !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("decode error %v does not wrap ErrCorrupt", err)
+		m, err := decodeMember(testID(1), b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("decode error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if again := encodeMember(&Individual{Fitness: m.Fitness, BirthSeq: m.BirthSeq}); !bytes.Equal(again, b) {
+			t.Fatalf("round trip changed the entry: %x, %x", b, again)
 		}
 	})
 }
