@@ -83,8 +83,11 @@ migration off: isolated islands.`,
 					set()
 				}
 			}
-			if m.Topology == "all" {
+			switch m.Topology { // as an experiment file would have them
+			case "all":
 				m.Neighbours, m.ReshuffleSeconds = 0, 0
+			case "ring":
+				m.ReshuffleSeconds = 0
 			}
 			if f.Changed("population") {
 				exp.Population = population
