@@ -121,20 +121,14 @@ func (m Migration) legacy() bool {
 		m.ReshuffleSeconds == 0 && m.AdmitEvery == 0 && m.RemeasureShare == 0 && m.DiversityShare == 0
 }
 
-// MarshalJSON writes every field, except for the legacy settings, which
-// are written as before they existed (the two emigration fields), so that
-// those experiments keep their canonical form and ID. A repo's
-// experiment.json without "topology" is therefore a legacy experiment
-// (LoadRepoExperiment).
-func (m Migration) MarshalJSON() ([]byte, error) {
-	if m.legacy() {
-		return json.Marshal(struct {
-			EveryReproductions int     `json:"every_reproductions"`
-			IntervalSeconds    float64 `json:"interval_seconds"`
-		}{m.EveryReproductions, m.IntervalSeconds})
-	}
-	type plain Migration // no methods: the default encoding
-	return json.Marshal(plain(m))
+// legacyJSON is the canonical form of legacy settings: the two fields
+// that existed before the others.
+func (m Migration) legacyJSON() []byte {
+	b, _ := json.Marshal(struct {
+		EveryReproductions int     `json:"every_reproductions"`
+		IntervalSeconds    float64 `json:"interval_seconds"`
+	}{m.EveryReproductions, m.IntervalSeconds})
+	return b
 }
 
 // normalize drops the settings the topology does not use, so that they
@@ -279,12 +273,12 @@ func Preset(name string) (*Experiment, error) {
 // need only name what differs from its preset: it starts from the preset
 // its "preset" field names (cpu-small when absent) and overrides field by
 // field. Unknown fields are refused. Errors are one line and name the field.
-func ReadExperiment(r io.Reader) (*Experiment, error) { return readExperiment(r, false) }
-
-// readExperiment reads an experiment file; complete says that it is a
-// repo's, written whole by MarshalIndent, rather than one that names only
-// what differs from a preset.
-func readExperiment(r io.Reader, complete bool) (*Experiment, error) {
+//
+// A whole experiment from before the immigration settings existed (every
+// field MarshalIndent writes, but no migration.topology: an old repo's
+// experiment.json or a copy of it) keeps their legacy values, so that it
+// keeps its ID.
+func ReadExperiment(r io.Reader) (*Experiment, error) {
 	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
 		return nil, err
@@ -309,10 +303,10 @@ func readExperiment(r io.Reader, complete bool) (*Experiment, error) {
 	}
 	e.Train.Bounds = e.Bounds.dna()
 	e.Train.Inheritance = e.Inheritance
-	if complete && !hasTopology(data) {
-		// A repo's file names every field, and "topology" whenever the
-		// immigration settings are not the legacy ones (Migration's
-		// MarshalJSON): without it, they are, whatever the preset says now.
+	if whole, topology := shape(data); whole && !topology {
+		// A whole experiment written before the immigration settings
+		// existed (a repo's experiment.json, or a copy of it): it had
+		// them at their legacy values, whatever the preset says now.
 		m := &e.Migration
 		m.Topology, m.Neighbours, m.ReshuffleSeconds = string(island.TopologyAll), 0, 0
 		m.AdmitEvery, m.RemeasureShare, m.DiversityShare = 0, 0, 0
@@ -324,16 +318,31 @@ func readExperiment(r io.Reader, complete bool) (*Experiment, error) {
 	return e, nil
 }
 
-// hasTopology reports whether an experiment file sets migration.topology.
-func hasTopology(data []byte) bool {
-	var probe struct {
-		Migration map[string]json.RawMessage `json:"migration"`
-	}
+// wholeFields are the fields every experiment file that MarshalIndent
+// wrote names, before and since the immigration settings.
+var wholeFields = []string{"data", "data_identity", "val_fraction", "val_size", "split_seed", "train", "population",
+	"workers", "selection", "bounds", "insert_min_channels", "initial_learning_rate", "migration", "seed"}
+
+// shape reports whether an experiment file names every field MarshalIndent
+// writes (a whole experiment, not one that names what differs from a
+// preset), and whether it sets migration.topology (every file written
+// since the immigration settings exist does).
+func shape(data []byte) (whole, topology bool) {
+	var probe map[string]json.RawMessage
 	if json.Unmarshal(data, &probe) != nil {
-		return false
+		return false, false
 	}
-	_, ok := probe.Migration["topology"]
-	return ok
+	whole = true
+	for _, k := range wholeFields {
+		if _, ok := probe[k]; !ok {
+			whole = false
+		}
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(probe["migration"], &m) == nil {
+		_, topology = m["topology"]
+	}
+	return whole, topology
 }
 
 func jsonFieldError(err error) error {
@@ -345,15 +354,13 @@ func jsonFieldError(err error) error {
 }
 
 // LoadExperiment reads and validates an experiment file.
-func LoadExperiment(path string) (*Experiment, error) { return loadExperiment(path, false) }
-
-func loadExperiment(path string, complete bool) (*Experiment, error) {
+func LoadExperiment(path string) (*Experiment, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	e, err := readExperiment(f, complete)
+	e, err := ReadExperiment(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -478,6 +485,12 @@ func (e *Experiment) Canonical() []byte {
 	b, err := json.Marshal(&c)
 	if err != nil {
 		panic(err) // only plain data: cannot fail
+	}
+	if c.Migration.legacy() {
+		// The immigration settings at their legacy values are left out,
+		// as before they existed, so those experiments keep their IDs.
+		full, _ := json.Marshal(c.Migration)
+		b = bytes.Replace(b, append([]byte(`"migration":`), full...), append([]byte(`"migration":`), c.Migration.legacyJSON()...), 1)
 	}
 	// encoding/json sorts map keys, so the bytes are canonical.
 	return b

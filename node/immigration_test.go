@@ -38,20 +38,24 @@ func TestPresetMigration(t *testing.T) {
 // TestLegacyMigrationID: an experiment without the immigration settings
 // keeps the canonical form (and ID) it had before they existed, and a repo
 // created then still opens, with those settings: everyone hears everyone,
-// every announcement is admitted.
+// every announcement is admitted. So does a copy of its experiment.json
+// given to init --experiment.
 func TestLegacyMigrationID(t *testing.T) {
 	old, _ := Preset("cpu-small")
-	old.Migration = Migration{EveryReproductions: 10, IntervalSeconds: 120}
+	old.Migration = Migration{EveryReproductions: 10, IntervalSeconds: 120, Topology: "all"}
 	if c := string(old.Canonical()); !strings.Contains(c, `"migration":{"every_reproductions":10,"interval_seconds":120},"seed":1}`) {
 		t.Fatalf("legacy canonical form changed: %s", c)
 	}
-	dir := t.TempDir()
-	if _, err := Init(dir, old); err != nil {
+	// The experiment.json such a repo got before the settings existed.
+	var file map[string]any
+	if err := json.Unmarshal(old.MarshalIndent(), &file); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, ExperimentFile))
-	if strings.Contains(string(b), "topology") {
-		t.Fatalf("a legacy experiment.json names a topology:\n%s", b)
+	file["migration"] = map[string]any{"every_reproductions": 10, "interval_seconds": 120}
+	b, _ := json.MarshalIndent(file, "", "  ")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ExperimentFile), b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	got, err := LoadRepoExperiment(dir)
 	if err != nil {
@@ -60,8 +64,18 @@ func TestLegacyMigrationID(t *testing.T) {
 	if got.ID() != old.ID() || !got.Migration.legacy() {
 		t.Errorf("the legacy repo opens as %s with %+v, want %s with the legacy settings", got.ID(), got.Migration, old.ID())
 	}
-	// A user's partial file without them still gets the preset's.
-	partial, err := ReadExperiment(strings.NewReader(`{"preset":"cpu-small","migration":{"every_reproductions":10}}`))
+	if copied, err := ReadExperiment(strings.NewReader(string(b))); err != nil || copied.ID() != old.ID() {
+		t.Errorf("a copy of the legacy experiment.json reads as %v (%v), want %s", copied.ID(), err, old.ID())
+	}
+	// Written today, the file names every setting, and reads back the same.
+	if w := string(old.MarshalIndent()); !strings.Contains(w, `"topology": "all"`) || !strings.Contains(w, `"admit_every": 0`) {
+		t.Errorf("experiment.json does not name the immigration settings:\n%s", w)
+	}
+	if back, err := ReadExperiment(strings.NewReader(string(old.MarshalIndent()))); err != nil || back.ID() != old.ID() {
+		t.Errorf("the written legacy experiment reads back as %v (%v)", back.ID(), err)
+	}
+	// A user's partial file without them gets the preset's.
+	partial, err := ReadExperiment(strings.NewReader(`{"preset":"cpu-small","migration":{"every_reproductions":10,"interval_seconds":120}}`))
 	if err != nil || partial.Migration.Topology != "random" {
 		t.Errorf("partial file: %+v, %v; want the preset's topology", partial.Migration, err)
 	}

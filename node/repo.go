@@ -92,7 +92,7 @@ func LoadRepoExperiment(dir string) (*Experiment, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w in %s: run `evoswarm init --repo %s` first", ErrNoRepo, dir, dir)
 	}
-	return loadExperiment(path, true)
+	return LoadExperiment(path)
 }
 
 // writeFileAtomic writes data to a temporary file, syncs it and renames it
