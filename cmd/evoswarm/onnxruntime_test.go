@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/evoswarm/evoswarm/internal/testnet"
 	"math"
 	"os"
 	"os/exec"
@@ -20,29 +21,7 @@ import (
 // `npm ci --ignore-scripts` there (scripts/deps.sh), onnxruntime-node.
 const onnxrtDir = "../../scripts/onnxrt"
 
-// needOnnxruntime returns the node binary that runs scripts/onnxrt/check.js.
-// Without node or onnxruntime-node the test is skipped, except under CI
-// (CI set), which installs both and so fails instead.
-func needOnnxruntime(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		node, err = exec.LookPath("nodejs")
-	}
-	missing := ""
-	if err != nil {
-		missing = "node is not installed"
-	} else if _, err := os.Stat(filepath.Join(onnxrtDir, "node_modules", "onnxruntime-node", "package.json")); err != nil {
-		missing = "onnxruntime-node is not installed (scripts/deps.sh, or npm ci --ignore-scripts in scripts/onnxrt)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal(missing + ", and CI is set")
-		}
-		t.Skip(missing)
-	}
-	return node
-}
+func needOnnxruntime(t *testing.T) string { return testnet.NeedOnnxruntime(t, onnxrtDir) }
 
 // ortResult is check.js --json's output.
 type ortResult struct {

@@ -66,29 +66,7 @@ func testWeights(t *testing.T, g *dna.Genome) *train.Weights {
 // `npm ci --ignore-scripts` there (scripts/deps.sh), onnxruntime-node.
 const onnxrtDir = "../../scripts/onnxrt"
 
-// needOnnxruntime returns the node binary that runs scripts/onnxrt/check.js.
-// Without node or onnxruntime-node the test is skipped, except under CI
-// (CI set), which installs both and so fails instead.
-func needOnnxruntime(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		node, err = exec.LookPath("nodejs")
-	}
-	missing := ""
-	if err != nil {
-		missing = "node is not installed"
-	} else if _, err := os.Stat(filepath.Join(onnxrtDir, "node_modules", "onnxruntime-node", "package.json")); err != nil {
-		missing = "onnxruntime-node is not installed (scripts/deps.sh, or npm ci --ignore-scripts in scripts/onnxrt)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal(missing + ", and CI is set")
-		}
-		t.Skip(missing)
-	}
-	return node
-}
+func needOnnxruntime(t *testing.T) string { return testnet.NeedOnnxruntime(t, onnxrtDir) }
 
 // writeCrossCheck writes the cross-check genome (two convolutions, a skip
 // that must be resized and zero-padded, a BN-ReLU vertex: every op Write
