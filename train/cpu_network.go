@@ -1,10 +1,12 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train/dataset"
 )
 
 // Network is a genome's network with its weights, ready to train step by
@@ -37,26 +39,6 @@ func NewNetwork(g *dna.Genome, w *Weights, cfg Config) (*Network, error) {
 		return nil, err
 	}
 	return n, nil
-}
-
-// resolveWithin validates the config and the genome against the bounds,
-// resolves its shapes and checks its memory estimate against the budget,
-// before anything is allocated.
-func resolveWithin(g *dna.Genome, cfg *Config) (*dna.Resolved, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := g.Validate(cfg.Bounds); err != nil {
-		return nil, err
-	}
-	r, err := g.Resolve()
-	if err != nil {
-		return nil, err
-	}
-	if need := EstimateMemory(g, r, cfg); need > cfg.MemoryBudget {
-		return nil, fmt.Errorf("%w: about %d MiB, the budget is %d MiB", ErrMemoryBudget, need>>20, cfg.MemoryBudget>>20)
-	}
-	return r, nil
 }
 
 func newNetwork(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng *rand.Rand) (*Network, error) {
@@ -153,3 +135,46 @@ func (n *Network) Close() {
 	}
 	n.train, n.evals = nil, map[int]*graph{}
 }
+
+// cpuEngine is the gorgonia Network.
+type cpuEngine struct{ net *Network }
+
+func newCPUEngine(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng *rand.Rand) (engine, error) {
+	net, err := newNetwork(g, r, parent, cfg, rng)
+	if err != nil {
+		return nil, err
+	}
+	return cpuEngine{net}, nil
+}
+
+func (e cpuEngine) inheritance() Inheritance { return e.net.inh }
+
+func (e cpuEngine) batch() ([]float32, []int32, error) {
+	tr, err := e.net.trainGraph()
+	if err != nil {
+		return nil, nil, err
+	}
+	return tr.xval.Float32s(), tr.lb.y, nil
+}
+
+func (e cpuEngine) trainStep() (float64, error) { return e.net.step() }
+
+func (e cpuEngine) weights() (*Weights, error) { return e.net.m.weights, nil }
+
+func (e cpuEngine) accuracy(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) (float64, error) {
+	ev, err := e.net.evalGraph(batch)
+	if err != nil {
+		return 0, err
+	}
+	return ev.accuracy(ctx, data, split)
+}
+
+func (e cpuEngine) predict(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) ([]int32, error) {
+	ev, err := e.net.evalGraph(batch)
+	if err != nil {
+		return nil, err
+	}
+	return ev.predict(ctx, data, split)
+}
+
+func (e cpuEngine) close() { e.net.Close() }

@@ -12,49 +12,9 @@ import (
 	"github.com/evoswarm/evoswarm/train/dnnl"
 )
 
-// Engine names for RunOptions.Engine.
-const (
-	// EngineAuto trains on oneDNN where the build has it (-tags dnnl) and
-	// with gorgonia otherwise.
-	EngineAuto = ""
-	// EngineGorgonia is the gorgonia graph over train/kernels: the pure-Go
-	// (or OpenBLAS) reference every build has.
-	EngineGorgonia = "gorgonia"
-	// EngineOneDNN runs each training step and evaluation batch as oneDNN
-	// primitives in one cgo call (package train/dnnl).
-	EngineOneDNN = "onednn"
-)
-
-// CPUEngine names the engine that EngineAuto picks in this build.
-func CPUEngine() string {
-	if dnnl.Enabled {
-		return EngineOneDNN
-	}
-	return EngineGorgonia
-}
-
 // OneDNNISA names the instruction set the oneDNN engine dispatches to, or
 // is empty in a build without it.
 func OneDNNISA() string { return dnnl.ISA() }
-
-// newHostEngine builds the CPU engine that name asks for.
-func newHostEngine(name string, g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng *rand.Rand) (engine, error) {
-	switch name {
-	case EngineAuto:
-		if dnnl.Enabled {
-			return newOneDNNEngine(g, r, parent, cfg, rng)
-		}
-		return newCPUEngine(g, r, parent, cfg, rng)
-	case EngineGorgonia:
-		return newCPUEngine(g, r, parent, cfg, rng)
-	case EngineOneDNN:
-		if !dnnl.Enabled {
-			return nil, dnnl.ErrDisabled
-		}
-		return newOneDNNEngine(g, r, parent, cfg, rng)
-	}
-	return nil, fmt.Errorf("train: unknown engine %q (want %q or %q)", name, EngineGorgonia, EngineOneDNN)
-}
 
 // oneDNNEngine is a genome's network on oneDNN: the same model (same keys,
 // same initialisation from the same random stream) as the gorgonia engine,

@@ -189,3 +189,15 @@ func DecodeWeights(data []byte, maxBytes int) (*Weights, error) {
 	}
 	return w, nil
 }
+
+// finite reports whether every tensor holds finite values.
+func (w *Weights) finite() bool {
+	for _, t := range w.Tensors {
+		for _, v := range t.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,51 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train/dataset"
+)
+
+// check validates the config, the genome against the bounds and the data,
+// and the memory estimate against the budget, before anything is built.
+func check(g *dna.Genome, data *dataset.Set, cfg *Config) (*dna.Resolved, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := g.Validate(cfg.Bounds); err != nil {
+		return nil, err
+	}
+	if in := g.Input; in.H != data.H || in.W != data.W || in.C != data.C || g.Classes != data.Classes {
+		return nil, fmt.Errorf("train: genome expects %v images and %d classes, data set %s has %dx%dx%d and %d", in, g.Classes, data.Name, data.H, data.W, data.C, data.Classes)
+	}
+	if data.Train.N < cfg.BatchSize {
+		return nil, fmt.Errorf("train: training split has %d images, fewer than a batch of %d", data.Train.N, cfg.BatchSize)
+	}
+	return resolveWithin(g, cfg)
+}
+
+// resolveWithin validates the config and the genome against the bounds,
+// resolves its shapes and checks its memory estimate against the budget,
+// before anything is allocated.
+func resolveWithin(g *dna.Genome, cfg *Config) (*dna.Resolved, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := g.Validate(cfg.Bounds); err != nil {
+		return nil, err
+	}
+	r, err := g.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	if need := EstimateMemory(g, r, cfg); need > cfg.MemoryBudget {
+		return nil, fmt.Errorf("%w: about %d MiB, the budget is %d MiB", ErrMemoryBudget, need>>20, cfg.MemoryBudget>>20)
+	}
+	return r, nil
+}
+
+// ErrMemoryBudget is returned when a genome's estimated memory exceeds the
+// configured budget.
+var ErrMemoryBudget = errors.New("train: network exceeds the memory budget")

@@ -1,0 +1,52 @@
+package train
+
+import (
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/train/kernels"
+)
+
+// EstimateMemory estimates the bytes that building and training g's
+// network takes: activations and their gradients for a training batch,
+// batch-norm's saved inputs, the conv workspaces, three copies of the
+// parameters (values, gradients, velocities), and the evaluation graph's
+// activations. The data set is not counted.
+func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
+	var act int64 // floats per image of every node's output
+	for j, e := range g.Edges {
+		to := g.VertexIndex(e.To)
+		if e.Type == dna.Conv {
+			act += r.EdgeShape[j].Size()
+		}
+		if r.EdgeShape[j] != r.VertexShape[to] {
+			act += r.VertexShape[to].Size()
+		}
+	}
+	for i, v := range g.Vertices {
+		if len(r.In[i]) > 1 {
+			act += r.VertexShape[i].Size()
+		}
+		if v.Type == dna.BNReLU {
+			act += 2 * r.VertexShape[i].Size() // output and saved xhat
+		}
+	}
+	act += int64(g.Input.H*g.Input.W*g.Input.C) + int64(g.Classes)*4
+	train := 2 * act * int64(cfg.BatchSize) // values and gradients
+	eval := act * int64(cfg.EvalBatch)
+	ws := workspaceFloats(g, r, cfg.BatchSize, cfg.CPUThreads()) + workspaceFloats(g, r, cfg.EvalBatch, cfg.CPUThreads())
+	params := 3 * g.Params()
+	return 4 * (train + eval + ws + params)
+}
+
+// workspaceFloats estimates the kernels' scratch memory for one graph.
+func workspaceFloats(g *dna.Genome, r *dna.Resolved, batch, threads int) int64 {
+	var n int64
+	for j, e := range g.Edges {
+		if e.Type != dna.Conv {
+			continue
+		}
+		src := r.VertexShape[g.VertexIndex(e.From)]
+		k := kernels.NewConv(batch, src.C, src.H, src.W, r.EdgeShape[j].C, e.FilterH, e.FilterW, e.Stride(), threads)
+		n += int64(k.WorkspaceFloats())
+	}
+	return n
+}
