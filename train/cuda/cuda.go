@@ -115,6 +115,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/evoswarm/evoswarm/train/cuda/internal/devmem"
 	"github.com/evoswarm/evoswarm/train/device"
 	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/cu"
@@ -194,9 +195,9 @@ type Device struct {
 	maxGrid int
 	syncAll bool
 
-	errMu  sync.Mutex
-	err    error // the first failure (sticky)
-	allocs map[*alloc]struct{}
+	// mem holds the allocations, the buffers over them and the sticky
+	// error (the first failure).
+	mem    *devmem.Memory[cu.DevicePtr]
 	closed bool
 
 	slots  [16]uint64
@@ -205,23 +206,11 @@ type Device struct {
 
 var _ device.Device = (*Device)(nil)
 
-type alloc struct {
-	ptr   cu.DevicePtr
-	n     int
-	freed bool
-}
-
 // buf is a device.Buf of this package: n values of an allocation from off.
-type buf struct {
-	dev *Device
-	a   *alloc
-	off int
-	n   int
-}
+type buf = devmem.Buf[cu.DevicePtr]
 
-func (b *buf) Len() int { return b.n }
-
-func (b *buf) ptr() cu.DevicePtr { return b.a.ptr + cu.DevicePtr(4*b.off) }
+// ptr is the device address of b's first value.
+func ptr(b *buf) cu.DevicePtr { return b.Alloc().Ptr + cu.DevicePtr(4*b.Off()) }
 
 // Open opens device ordinal: a context of its own (left not current),
 // a cuBLAS handle and the kernels' module.
@@ -245,7 +234,7 @@ func Open(ordinal int) (d *Device, err error) {
 		return nil, fmt.Errorf("cuda: %s: %w", from, err)
 	}
 
-	d = &Device{ordinal: ordinal, ptxFrom: from, allocs: map[*alloc]struct{}{},
+	d = &Device{ordinal: ordinal, ptxFrom: from, mem: devmem.New[cu.DevicePtr]("cuda"),
 		syncAll: os.Getenv(SyncEnv) == "1"}
 	for i := range d.params {
 		d.params[i] = unsafe.Pointer(&d.slots[i])
@@ -378,38 +367,15 @@ func (d *Device) enter() (leave func(), err error) {
 }
 
 // fail records err as the sticky error unless one is already recorded.
-func (d *Device) fail(err error) {
-	d.errMu.Lock()
-	if d.err == nil {
-		d.err = err
-	}
-	d.errMu.Unlock()
-}
+func (d *Device) fail(err error) { d.mem.Fail(err) }
 
-func (d *Device) sticky() error {
-	d.errMu.Lock()
-	defer d.errMu.Unlock()
-	return d.err
-}
+func (d *Device) sticky() error { return d.mem.Err() }
 
 // Err is the sticky error recorded so far (without synchronising).
 func (d *Device) Err() error { return d.sticky() }
 
 // own checks that b is a live buffer of d.
-func (d *Device) own(b device.Buf) (*buf, error) {
-	bb, ok := b.(*buf)
-	switch {
-	case b == nil || (ok && bb == nil):
-		return nil, errors.New("nil buffer")
-	case !ok:
-		return nil, fmt.Errorf("a %T, not a buffer of this device", b)
-	case bb.dev != d:
-		return nil, errors.New("a buffer of another device")
-	case bb.a.freed:
-		return nil, errors.New("a freed buffer")
-	}
-	return bb, nil
-}
+func (d *Device) own(b device.Buf) (*buf, error) { return d.mem.Own(b) }
 
 // Alloc returns a zeroed buffer of n values.
 func (d *Device) Alloc(n int) (device.Buf, error) {
@@ -421,29 +387,24 @@ func (d *Device) Alloc(n int) (device.Buf, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &alloc{n: n}
+	var p cu.DevicePtr
 	if n > 0 {
-		if a.ptr, err = cu.MemAlloc(4 * int64(n)); err != nil {
+		if p, err = cu.MemAlloc(4 * int64(n)); err != nil {
 			return nil, fmt.Errorf("cuda: Alloc(%d values, %d MiB): %w", n, (4*int64(n))>>20, err)
 		}
-		if err := cu.MemsetD32(a.ptr, 0, int64(n)); err != nil {
-			cu.MemFree(a.ptr)
+		if err := cu.MemsetD32(p, 0, int64(n)); err != nil {
+			cu.MemFree(p)
 			return nil, fmt.Errorf("cuda: Alloc(%d): zero: %w", n, err)
 		}
 	}
-	d.allocs[a] = struct{}{}
-	return &buf{dev: d, a: a, n: n}, nil
+	return d.mem.Add(p, n), nil
 }
 
 // Free releases a buffer from Alloc; freeing a view, a foreign buffer or a
 // buffer twice is recorded as an error.
 func (d *Device) Free(b device.Buf) {
-	bb, err := d.own(b)
-	if err == nil && (bb.off != 0 || bb.n != bb.a.n) {
-		err = errors.New("a view, not a buffer from Alloc")
-	}
-	if err != nil {
-		d.fail(fmt.Errorf("cuda: Free: %w", err))
+	a, ok := d.mem.ToFree(b)
+	if !ok {
 		return
 	}
 	leave, err := d.enter()
@@ -452,10 +413,9 @@ func (d *Device) Free(b device.Buf) {
 		d.fail(err)
 		return
 	}
-	delete(d.allocs, bb.a)
-	bb.a.freed = true
-	if bb.a.n > 0 {
-		if err := cu.MemFree(bb.a.ptr); err != nil {
+	d.mem.Drop(a)
+	if a.N > 0 {
+		if err := cu.MemFree(a.Ptr); err != nil {
 			d.fail(fmt.Errorf("cuda: Free: %w", err))
 		}
 	}
@@ -463,20 +423,7 @@ func (d *Device) Free(b device.Buf) {
 
 // View is the n values of b from off on. An out-of-range view is recorded
 // as an error and has length 0.
-func (d *Device) View(b device.Buf, off, n int) device.Buf {
-	bb, err := d.own(b)
-	if err == nil && (off < 0 || n < 0 || off > bb.n || n > bb.n-off) {
-		err = fmt.Errorf("values [%d, %d+%d) of a buffer of %d", off, off, n, bb.n)
-	}
-	if err != nil {
-		d.fail(fmt.Errorf("cuda: View: %w", err))
-		if bb == nil {
-			return &buf{dev: d, a: &alloc{freed: true}}
-		}
-		return &buf{dev: d, a: bb.a, off: bb.off}
-	}
-	return &buf{dev: d, a: bb.a, off: bb.off + off, n: n}
-}
+func (d *Device) View(b device.Buf, off, n int) device.Buf { return d.mem.View(b, off, n) }
 
 // MemInfo reports the device's free and total memory.
 func (d *Device) MemInfo() (free, total int64, err error) {
@@ -503,10 +450,7 @@ func (d *Device) UploadInt32(dst device.Buf, src []int32) error {
 }
 
 func (d *Device) upload(op string, dst device.Buf, src unsafe.Pointer, n int) error {
-	bb, err := d.own(dst)
-	if err == nil && n > bb.n {
-		err = fmt.Errorf("%d values for a buffer of %d", n, bb.n)
-	}
+	bb, err := d.mem.Span(dst, n)
 	if err != nil {
 		return fmt.Errorf("cuda: %s: %w", op, err)
 	}
@@ -521,7 +465,7 @@ func (d *Device) upload(op string, dst device.Buf, src unsafe.Pointer, n int) er
 	if err != nil {
 		return err
 	}
-	if err := cu.MemcpyHtoD(bb.ptr(), src, 4*int64(n)); err != nil {
+	if err := cu.MemcpyHtoD(ptr(bb), src, 4*int64(n)); err != nil {
 		err = fmt.Errorf("cuda: %s: %w", op, err)
 		d.fail(err)
 		return err
@@ -533,8 +477,8 @@ func (d *Device) upload(op string, dst device.Buf, src unsafe.Pointer, n int) er
 // launch before it. It returns the sticky error, if any.
 func (d *Device) Download(dst []float32, src device.Buf) error {
 	bb, err := d.own(src)
-	if err == nil && len(dst) > bb.n {
-		err = fmt.Errorf("%d values from a buffer of %d", len(dst), bb.n)
+	if err == nil && len(dst) > bb.Len() {
+		err = fmt.Errorf("%d values from a buffer of %d", len(dst), bb.Len())
 	}
 	if err != nil {
 		return fmt.Errorf("cuda: Download: %w", err)
@@ -551,7 +495,7 @@ func (d *Device) Download(dst []float32, src device.Buf) error {
 		return d.sync("Download")
 	}
 	// cuMemcpyDtoH waits for the default stream's work before copying.
-	if err := cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), bb.ptr(), 4*int64(len(dst))); err != nil {
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), ptr(bb), 4*int64(len(dst))); err != nil {
 		err = fmt.Errorf("cuda: Download: %w", err)
 		d.fail(err)
 		return err
@@ -566,14 +510,14 @@ func (d *Device) Copy(dst, src device.Buf) {
 	if err == nil {
 		bs, err = d.own(src)
 	}
-	if err == nil && bd.n != bs.n {
-		err = fmt.Errorf("dst has %d values, src %d", bd.n, bs.n)
+	if err == nil && bd.Len() != bs.Len() {
+		err = fmt.Errorf("dst has %d values, src %d", bd.Len(), bs.Len())
 	}
 	if err != nil {
 		d.fail(fmt.Errorf("cuda: Copy: %w", err))
 		return
 	}
-	if bd.n == 0 || d.sticky() != nil {
+	if bd.Len() == 0 || d.sticky() != nil {
 		return
 	}
 	leave, err := d.enter()
@@ -582,9 +526,9 @@ func (d *Device) Copy(dst, src device.Buf) {
 		d.fail(err)
 		return
 	}
-	bytes := 4 * int64(bd.n)
-	if bd.a == bs.a && bd.off < bs.off+bs.n && bs.off < bd.off+bd.n {
-		if bd.off == bs.off {
+	bytes := 4 * int64(bd.Len())
+	if bd.Alloc() == bs.Alloc() && bd.Off() < bs.Off()+bs.Len() && bs.Off() < bd.Off()+bd.Len() {
+		if bd.Off() == bs.Off() {
 			return
 		}
 		// Overlapping ranges: through a temporary buffer.
@@ -593,9 +537,9 @@ func (d *Device) Copy(dst, src device.Buf) {
 			d.fail(fmt.Errorf("cuda: Copy: %w", err))
 			return
 		}
-		err = cu.MemcpyDtoD(tmp, bs.ptr(), bytes)
+		err = cu.MemcpyDtoD(tmp, ptr(bs), bytes)
 		if err == nil {
-			err = cu.MemcpyDtoD(bd.ptr(), tmp, bytes)
+			err = cu.MemcpyDtoD(ptr(bd), tmp, bytes)
 		}
 		if err == nil {
 			err = cu.Synchronize()
@@ -606,7 +550,7 @@ func (d *Device) Copy(dst, src device.Buf) {
 		}
 		return
 	}
-	if err := cu.MemcpyDtoD(bd.ptr(), bs.ptr(), bytes); err != nil {
+	if err := cu.MemcpyDtoD(ptr(bd), ptr(bs), bytes); err != nil {
 		d.fail(fmt.Errorf("cuda: Copy: %w", err))
 	}
 }
@@ -649,15 +593,13 @@ func (d *Device) Close() error {
 	if err := cu.Synchronize(); err != nil {
 		errs = append(errs, fmt.Errorf("synchronize: %w", err))
 	}
-	for a := range d.allocs {
-		if a.n > 0 {
-			if err := cu.MemFree(a.ptr); err != nil {
+	d.mem.Close(func(a *devmem.Alloc[cu.DevicePtr]) {
+		if a.N > 0 {
+			if err := cu.MemFree(a.Ptr); err != nil {
 				errs = append(errs, fmt.Errorf("free: %w", err))
 			}
 		}
-		a.freed = true
-	}
-	clear(d.allocs)
+	})
 	if err := d.blas.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("cuBLAS: %w", err))
 	}
@@ -740,8 +682,8 @@ func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a device.
 	if k == 0 {
 		na, nb = 0, 0
 	}
-	if int64(ba.n) < na || int64(bb.n) < nb || int64(bc2.n) < nc {
-		fail("buffers of %d, %d, %d values; the matrices span %d, %d, %d", ba.n, bb.n, bc2.n, na, nb, nc)
+	if int64(ba.Len()) < na || int64(bb.Len()) < nb || int64(bc2.Len()) < nc {
+		fail("buffers of %d, %d, %d values; the matrices span %d, %d, %d", ba.Len(), bb.Len(), bc2.Len(), na, nb, nc)
 		return
 	}
 	if d.sticky() != nil {
@@ -753,8 +695,8 @@ func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a device.
 		d.fail(err)
 		return
 	}
-	pc := bc2.ptr()
-	pa, pb := ba.ptr(), bb.ptr()
+	pc := ptr(bc2)
+	pa, pb := ptr(ba), ptr(bb)
 	if k == 0 { // cuBLAS reads neither A nor B; they may be empty.
 		pa, pb, na, nb = pc, pc, nc, nc
 	}
@@ -811,7 +753,7 @@ func (d *Device) arg(op, name string, b device.Buf) Arg {
 		d.fail(fmt.Errorf("cuda: %s: %s: %w", op, name, err))
 		return PtrArg(0, 0)
 	}
-	return PtrArg(uint64(bb.ptr()), bb.n)
+	return PtrArg(uint64(ptr(bb)), bb.Len())
 }
 
 func (d *Device) Fill(x device.Buf, n int, v float32) {
@@ -906,8 +848,8 @@ func (d *Device) SoftmaxXent(logits, labels, loss, dLogits device.Buf, k, n int)
 // float64 scratch (which must start at an even offset, for alignment).
 func (d *Device) ChannelSum(x, part, out device.Buf, c, p int, alpha float32) {
 	const op = "ChannelSum"
-	if bp, err := d.own(part); err == nil && bp.off%2 != 0 {
-		d.fail(fmt.Errorf("cuda: %s: part starts at an odd offset (%d): float64 scratch needs 8-byte alignment", op, bp.off))
+	if bp, err := d.own(part); err == nil && bp.Off()%2 != 0 {
+		d.fail(fmt.Errorf("cuda: %s: part starts at an odd offset (%d): float64 scratch needs 8-byte alignment", op, bp.Off()))
 		return
 	}
 	k := device.SumParts(p)

@@ -35,5 +35,7 @@
 // Without the gpu tag the package holds only the pure-Go host-side
 // helpers (the kernel table, launch configuration, PTX parsing and
 // parameter packing), which are tested on the CPU; train/cuda/emu runs the
-// same kernels.cu on the CPU.
+// same kernels.cu on the CPU. Both keep their buffers with
+// train/cuda/internal/devmem: the allocation table, views, the checks that
+// a buffer is a live one of the device's own, and the sticky error.
 package cuda

@@ -34,9 +34,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"unsafe"
 
+	"github.com/evoswarm/evoswarm/train/cuda/internal/devmem"
 	"github.com/evoswarm/evoswarm/train/device"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -44,35 +44,19 @@ import (
 
 // Device is the CPU emulation of a CUDA device. Create one with New.
 type Device struct {
-	mu     sync.Mutex
-	err    error               // the first failure (sticky)
-	allocs map[*alloc]struct{} // live allocations
-	bytes  int64               // bytes held by live allocations
-	closed bool
-}
-
-// alloc is one calloc'd block.
-type alloc struct {
-	p     unsafe.Pointer
-	n     int // values
-	freed bool
+	// mem holds the allocations (calloc'd blocks), the buffers over them
+	// and the sticky error.
+	mem *devmem.Memory[unsafe.Pointer]
 }
 
 // buf is a device.Buf of this package: n values of an allocation from off.
-type buf struct {
-	dev *Device
-	a   *alloc
-	off int
-	n   int
-}
-
-func (b *buf) Len() int { return b.n }
+type buf = devmem.Buf[unsafe.Pointer]
 
 var _ device.Device = (*Device)(nil)
 
 // New returns an emulated device.
 func New() *Device {
-	return &Device{allocs: map[*alloc]struct{}{}}
+	return &Device{mem: devmem.New[unsafe.Pointer]("emu")}
 }
 
 // Name describes the device.
@@ -82,19 +66,9 @@ func (d *Device) Name() string { return "emu (CUDA C kernels on the CPU)" }
 func (d *Device) Begin() (end func(), err error) { return func() {}, nil }
 
 // fail records err as the sticky error unless one is already recorded.
-func (d *Device) fail(err error) {
-	d.mu.Lock()
-	if d.err == nil {
-		d.err = err
-	}
-	d.mu.Unlock()
-}
+func (d *Device) fail(err error) { d.mem.Fail(err) }
 
-func (d *Device) sticky() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.err
-}
+func (d *Device) sticky() error { return d.mem.Err() }
 
 // Err is the sticky error, as Sync returns it.
 func (d *Device) Err() error { return d.sticky() }
@@ -107,10 +81,7 @@ func (d *Device) Alloc(n int) (device.Buf, error) {
 	if uint64(n) > math.MaxInt64/4 {
 		return nil, fmt.Errorf("emu: Alloc(%d): too large", n)
 	}
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
+	if d.mem.Closed() {
 		return nil, errors.New("emu: Alloc on a closed device")
 	}
 	// calloc(0) may return NULL; always ask for at least one value.
@@ -118,50 +89,24 @@ func (d *Device) Alloc(n int) (device.Buf, error) {
 	if p == nil {
 		return nil, fmt.Errorf("emu: Alloc(%d): out of memory", n)
 	}
-	a := &alloc{p: p, n: n}
-	d.mu.Lock()
-	d.allocs[a] = struct{}{}
-	d.bytes += 4 * int64(n)
-	d.mu.Unlock()
-	return &buf{dev: d, a: a, n: n}, nil
+	return d.mem.Add(p, n), nil
 }
 
 // Free releases a buffer from Alloc. Freeing a view, a buffer of another
 // device or a buffer twice is recorded as an error.
 func (d *Device) Free(b device.Buf) {
-	bb, err := d.own(b)
-	if err == nil && (bb.off != 0 || bb.n != bb.a.n) {
-		err = errors.New("a view, not a buffer from Alloc")
-	}
-	if err != nil {
-		d.fail(fmt.Errorf("emu: Free: %w", err))
+	a, ok := d.mem.ToFree(b)
+	if !ok {
 		return
 	}
-	d.mu.Lock()
-	delete(d.allocs, bb.a)
-	d.bytes -= 4 * int64(bb.a.n)
-	bb.a.freed = true
-	d.mu.Unlock()
-	C.free(bb.a.p)
-	bb.a.p = nil
+	d.mem.Drop(a)
+	C.free(a.Ptr)
+	a.Ptr = nil
 }
 
 // View is the n values of b from off on; it shares b's memory. An
 // out-of-range view is recorded as an error and has length 0.
-func (d *Device) View(b device.Buf, off, n int) device.Buf {
-	bb, err := d.own(b)
-	if err == nil && (off < 0 || n < 0 || off > bb.n || n > bb.n-off) {
-		err = fmt.Errorf("values [%d, %d+%d) of a buffer of %d", off, off, n, bb.n)
-	}
-	if err != nil {
-		d.fail(fmt.Errorf("emu: View: %w", err))
-		if bb == nil {
-			return &buf{dev: d, a: &alloc{freed: true}}
-		}
-		return &buf{dev: d, a: bb.a, off: bb.off}
-	}
-	return &buf{dev: d, a: bb.a, off: bb.off + off, n: n}
-}
+func (d *Device) View(b device.Buf, off, n int) device.Buf { return d.mem.View(b, off, n) }
 
 // MemInfo reports the machine's available and total memory (MemAvailable
 // and MemTotal of /proc/meminfo), since the emulator allocates from it; it
@@ -203,11 +148,7 @@ func (d *Device) MemInfo() (free, total int64, err error) {
 }
 
 // Allocated is the number of bytes held by live buffers.
-func (d *Device) Allocated() int64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.bytes
-}
+func (d *Device) Allocated() int64 { return d.mem.Bytes() }
 
 // Upload copies src into the first len(src) values of dst.
 func (d *Device) Upload(dst device.Buf, src []float32) error {
@@ -255,10 +196,10 @@ func (d *Device) Copy(dst, src device.Buf) {
 	c := d.call("Copy")
 	n := 0
 	if bs, ok := src.(*buf); ok && bs != nil {
-		n = bs.n
+		n = bs.Len()
 	}
-	if bd, ok := dst.(*buf); ok && bd != nil && bd.n != n {
-		c.errorf("dst has %d values, src %d", bd.n, n)
+	if bd, ok := dst.(*buf); ok && bd != nil && bd.Len() != n {
+		c.errorf("dst has %d values, src %d", bd.Len(), n)
 	}
 	pd := c.buf("dst", dst, int64(n))
 	ps := c.buf("src", src, int64(n))
@@ -274,49 +215,24 @@ func (d *Device) Sync() error { return d.sticky() }
 // Close frees every buffer still allocated. Buffers must not be used after
 // it.
 func (d *Device) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for a := range d.allocs {
-		C.free(a.p)
-		a.p, a.freed = nil, true
-	}
-	clear(d.allocs)
-	d.bytes = 0
-	d.closed = true
+	d.mem.Close(func(a *devmem.Alloc[unsafe.Pointer]) {
+		C.free(a.Ptr)
+		a.Ptr = nil
+	})
 	return nil
 }
 
-// own checks that b is a live buffer of d.
-func (d *Device) own(b device.Buf) (*buf, error) {
-	bb, ok := b.(*buf)
-	switch {
-	case b == nil || (ok && bb == nil):
-		return nil, errors.New("nil buffer")
-	case !ok:
-		return nil, fmt.Errorf("a %T, not a buffer of this device", b)
-	case bb.dev != d:
-		return nil, errors.New("a buffer of another device")
-	}
-	d.mu.Lock()
-	freed := bb.a.freed
-	d.mu.Unlock()
-	if freed {
-		return nil, errors.New("a freed buffer")
-	}
-	return bb, nil
-}
+// addr is the address of b's first value.
+func addr(b *buf) unsafe.Pointer { return unsafe.Add(b.Alloc().Ptr, 4*b.Off()) }
 
 // ptr checks that b is a live buffer of d with at least n values, and
 // returns its address.
 func (d *Device) ptr(b device.Buf, n int) (unsafe.Pointer, error) {
-	bb, err := d.own(b)
+	bb, err := d.mem.Span(b, n)
 	if err != nil {
 		return nil, err
 	}
-	if n < 0 || n > bb.n {
-		return nil, fmt.Errorf("%d values for a buffer of %d", n, bb.n)
-	}
-	return unsafe.Add(bb.a.p, 4*bb.off), nil
+	return addr(bb), nil
 }
 
 // call collects the argument errors of one launch.
@@ -355,15 +271,15 @@ func (c *call) pos(vals ...int) {
 // buf checks that b is a live buffer of the device with at least n values
 // and returns its address as a float*.
 func (c *call) buf(name string, b device.Buf, n int64) *C.float {
-	bb, err := c.d.own(b)
-	if err == nil && (n < 0 || n > int64(bb.n)) {
-		err = fmt.Errorf("needs %d values, has %d", n, bb.n)
+	bb, err := c.d.mem.Own(b)
+	if err == nil && (n < 0 || n > int64(bb.Len())) {
+		err = fmt.Errorf("needs %d values, has %d", n, bb.Len())
 	}
 	if err != nil {
 		c.errorf("%s: %w", name, err)
 		return nil
 	}
-	return (*C.float)(unsafe.Add(bb.a.p, 4*bb.off))
+	return (*C.float)(addr(bb))
 }
 
 // ok records the call's error, if any, as the device's sticky error, and
