@@ -25,11 +25,8 @@ func (d *Device) UploadInt32(dst device.Buf, src []int32) error {
 }
 
 func (d *Device) upload(op string, dst device.Buf, src unsafe.Pointer, n int) error {
-	bb, err := d.mem.Span(dst, n)
+	bb, err := d.mem.Transfer(op, dst, n)
 	if err != nil {
-		return fmt.Errorf("cuda: %s: %w", op, err)
-	}
-	if err := d.sticky(); err != nil {
 		return err
 	}
 	if n == 0 {

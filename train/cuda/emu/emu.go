@@ -163,13 +163,3 @@ func (d *Device) Close() error {
 
 // addr is the address of b's first value.
 func addr(b *buf) unsafe.Pointer { return unsafe.Add(b.Alloc().Ptr, 4*b.Off()) }
-
-// ptr checks that b is a live buffer of d with at least n values, and
-// returns its address.
-func (d *Device) ptr(b device.Buf, n int) (unsafe.Pointer, error) {
-	bb, err := d.mem.Span(b, n)
-	if err != nil {
-		return nil, err
-	}
-	return addr(bb), nil
-}

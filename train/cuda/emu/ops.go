@@ -32,15 +32,12 @@ func (d *Device) UploadInt32(dst device.Buf, src []int32) error {
 }
 
 func (d *Device) upload(op string, dst device.Buf, src unsafe.Pointer, n int) error {
-	p, err := d.ptr(dst, n)
+	bb, err := d.mem.Transfer(op, dst, n)
 	if err != nil {
-		return fmt.Errorf("emu: %s: %w", op, err)
-	}
-	if err := d.sticky(); err != nil {
 		return err
 	}
 	if n > 0 {
-		C.memcpy(p, src, C.size_t(4*n))
+		C.memcpy(addr(bb), src, C.size_t(4*n))
 	}
 	return nil
 }
@@ -48,15 +45,12 @@ func (d *Device) upload(op string, dst device.Buf, src unsafe.Pointer, n int) er
 // Download copies the first len(dst) values of src into dst. It returns
 // the sticky error, if any, and then copies nothing.
 func (d *Device) Download(dst []float32, src device.Buf) error {
-	p, err := d.ptr(src, len(dst))
+	bb, err := d.mem.Transfer("Download", src, len(dst))
 	if err != nil {
-		return fmt.Errorf("emu: Download: %w", err)
-	}
-	if err := d.sticky(); err != nil {
 		return err
 	}
 	if len(dst) > 0 {
-		C.memcpy(unsafe.Pointer(unsafe.SliceData(dst)), p, C.size_t(4*len(dst)))
+		C.memcpy(unsafe.Pointer(unsafe.SliceData(dst)), addr(bb), C.size_t(4*len(dst)))
 	}
 	return nil
 }

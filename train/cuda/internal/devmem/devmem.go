@@ -109,14 +109,28 @@ func (m *Memory[P]) Own(b device.Buf) (*Buf[P], error) {
 	return bb, nil
 }
 
-// Span checks that b is a live buffer of m with at least n values, as a
+// span checks that b is a live buffer of m with at least n values, as a
 // transfer of n values needs.
-func (m *Memory[P]) Span(b device.Buf, n int) (*Buf[P], error) {
+func (m *Memory[P]) span(b device.Buf, n int) (*Buf[P], error) {
 	bb, err := m.Own(b)
 	if err == nil && (n < 0 || n > bb.n) {
 		err = fmt.Errorf("%d values for a buffer of %d", n, bb.n)
 	}
 	return bb, err
+}
+
+// Transfer checks that b is a live buffer of m with at least n values for
+// a transfer (op names it in the error), then returns the sticky error if
+// there is one: a transfer after a failure copies nothing.
+func (m *Memory[P]) Transfer(op string, b device.Buf, n int) (*Buf[P], error) {
+	bb, err := m.span(b, n)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", m.name, op, err)
+	}
+	if err := m.Err(); err != nil {
+		return nil, err
+	}
+	return bb, nil
 }
 
 // ToFree checks that b is a whole allocation of m, as Free needs, and

@@ -21,7 +21,7 @@ func TestBookkeeping(t *testing.T) {
 	if w := m.View(v, 1, 3).(*Buf[int]); w.Off() != 3 || w.Len() != 3 {
 		t.Fatalf("view of a view: off %d len %d", w.Off(), w.Len())
 	}
-	if _, err := m.Span(v, 6); err == nil {
+	if _, err := m.span(v, 6); err == nil {
 		t.Error("Span of 6 values of a view of 5: no error")
 	}
 	if m.Err() != nil {
