@@ -143,8 +143,42 @@ type Config struct {
 	// each further one. The default is 500 ms.
 	FetchBackoff time.Duration
 	// FetchTimeout bounds one attempt, from opening the stream to the last
-	// byte. The default is 2 minutes.
+	// byte, and the serving of one request. The default is 2 minutes.
 	FetchTimeout time.Duration
+
+	// ServeRate and ServeBurst limit the weights requests this node serves
+	// to one peer: a token bucket of ServeBurst requests refilled at
+	// ServeRate per second. ServePerPeer bounds the requests of one peer
+	// served at once. A request over a limit is answered "unavailable"
+	// and costs the peer OverLimitPenalty. The defaults are 1 per second,
+	// 16 and 4: a node fetches a peer's weights once per admitted
+	// migrant, at most three at a time.
+	ServeRate    float64
+	ServeBurst   int
+	ServePerPeer int
+	// RequestTimeout is how long a peer that opened a weights stream has
+	// to send its request. The default is 10 seconds.
+	RequestTimeout time.Duration
+	// StallTimeout is how long one write of a weights response may wait
+	// for the peer to read; a peer that stops reading for longer has its
+	// stream reset and loses StallPenalty. The default is 30 seconds.
+	StallTimeout time.Duration
+	// AnnounceRate and AnnounceBurst limit the announcements validated per
+	// signer: a token bucket of AnnounceBurst refilled at AnnounceRate per
+	// second. An announcement over the limit is ignored (not forwarded,
+	// not delivered) before its genome is decoded, and its signer loses
+	// OverLimitPenalty. The defaults are 1 per second and 32.
+	AnnounceRate  float64
+	AnnounceBurst int
+
+	// PeerStore, if not nil, keeps the bans and the replay cache across
+	// restarts: New loads them before the host starts, and what changes
+	// is saved every PersistInterval and at Close. Nil keeps them in
+	// memory only.
+	PeerStore PeerStore
+	// PersistInterval is how often changes are saved to PeerStore; a new
+	// ban is saved at once. The default is 5 seconds.
+	PersistInterval time.Duration
 
 	// PenaltyHalfLife is how fast a Penalize penalty fades. The default is
 	// one hour.
@@ -193,6 +227,14 @@ func DefaultConfig() Config {
 		FetchAttempts:        3,
 		FetchBackoff:         500 * time.Millisecond,
 		FetchTimeout:         2 * time.Minute,
+		ServeRate:            1,
+		ServeBurst:           16,
+		ServePerPeer:         4,
+		RequestTimeout:       10 * time.Second,
+		StallTimeout:         30 * time.Second,
+		AnnounceRate:         1,
+		AnnounceBurst:        32,
+		PersistInterval:      5 * time.Second,
 		PenaltyHalfLife:      time.Hour,
 		MaxPenalty:           -2 * GraylistThreshold,
 		BanStrikes:           3,
@@ -265,6 +307,14 @@ func (c *Config) Validate() error {
 		return bad("FetchBackoff", "%v is negative", c.FetchBackoff)
 	case c.FetchTimeout <= 0:
 		return bad("FetchTimeout", "%v must be positive", c.FetchTimeout)
+	case !(c.ServeRate > 0) || math.IsInf(c.ServeRate, 0) || c.ServeBurst < 1 || c.ServePerPeer < 1:
+		return bad("ServeRate/ServeBurst/ServePerPeer", "%v/%d/%d: want a finite rate above 0 and at least 1 each", c.ServeRate, c.ServeBurst, c.ServePerPeer)
+	case c.RequestTimeout <= 0 || c.StallTimeout <= 0:
+		return bad("RequestTimeout/StallTimeout", "%v/%v must be positive", c.RequestTimeout, c.StallTimeout)
+	case !(c.AnnounceRate > 0) || math.IsInf(c.AnnounceRate, 0) || c.AnnounceBurst < 1:
+		return bad("AnnounceRate/AnnounceBurst", "%v/%d: want a finite rate above 0 and a burst of at least 1", c.AnnounceRate, c.AnnounceBurst)
+	case c.PersistInterval < 10*time.Millisecond:
+		return bad("PersistInterval", "%v is below 10ms", c.PersistInterval)
 	case c.PenaltyHalfLife <= 0:
 		return bad("PenaltyHalfLife", "%v must be positive", c.PenaltyHalfLife)
 	case !(c.MaxPenalty > 0) || math.IsInf(c.MaxPenalty, 0):

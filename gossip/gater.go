@@ -60,6 +60,13 @@ func (b *banList) sweep(now time.Time) {
 	}
 }
 
+// end returns when p's ban ends (the zero time when it is not banned).
+func (b *banList) end(p peer.ID) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.until[p]
+}
+
 func (b *banList) banned(p peer.ID) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()

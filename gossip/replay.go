@@ -114,3 +114,23 @@ func (c *replayCache) forget(key [32]byte) {
 		delete(b, key)
 	}
 }
+
+// restore puts back a saved entry that is rejected until until, in the
+// bucket of the time it was added (until less the retention), so that it
+// lives as long as it would have without the restart. It reports whether
+// the entry was restored: one too old for the ring is not.
+func (c *replayCache) restore(key [32]byte, until, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rotate(now)
+	at := until.Add(-c.span * time.Duration(len(c.buckets)-1))
+	k := 0
+	if at.Before(c.start) {
+		k = int(c.start.Sub(at)/c.span) + 1
+	}
+	if k >= len(c.buckets) || !until.After(now) {
+		return false
+	}
+	c.buckets[(c.cur-k+len(c.buckets))%len(c.buckets)][key] = struct{}{}
+	return true
+}

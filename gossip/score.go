@@ -198,11 +198,15 @@ func (b *scoreBook) score(p peer.ID) (float64, bool) {
 }
 
 // Score returns p's peer score as last sampled (every
-// ScoreInspectInterval), and 0 for a peer pubsub does not score. Compare
-// it with GossipThreshold, PublishThreshold and GraylistThreshold.
+// ScoreInspectInterval); for a peer pubsub does not score (one that never
+// joined the topic, such as a peer that only asks for weights), its
+// application score: bonus less penalties. Compare it with
+// GossipThreshold, PublishThreshold and GraylistThreshold.
 func (s *Swarm) Score(p peer.ID) float64 {
-	v, _ := s.book.score(p)
-	return v
+	if v, ok := s.book.score(p); ok {
+		return v
+	}
+	return s.book.app(p)
 }
 
 // Penalize lowers p's score by amount (positive) for reason, for instance
@@ -236,6 +240,9 @@ func (s *Swarm) onScores(scores map[peer.ID]float64) {
 func (s *Swarm) ban(p peer.ID, why string) {
 	if s.bans.ban(p, s.cfg.BanDuration) {
 		s.log.Warn("banned peer", "peer", p, "for", s.cfg.BanDuration, "why", why)
+		if s.journal != nil {
+			s.journal.addBan(BanRecord{Peer: p, Until: s.bans.end(p), Reason: why})
+		}
 	}
 	if s.host.Network().Connectedness(p) == network.Connected {
 		s.host.Network().ClosePeer(p)

@@ -45,6 +45,10 @@ type Swarm struct {
 	boot    []peer.AddrInfo
 	serving chan struct{} // semaphore of weights streams being served
 
+	serveLimit *rateBook // weights requests, per asking peer
+	abuse      *abuseCounters
+	journal    *journal // nil without Config.PeerStore
+
 	migrants chan Received
 	dropped  atomic.Uint64
 	stats    swarmStats // Stats: published, accepted, delays
@@ -96,11 +100,26 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		bans:     newBanList(cfg.BanDuration),
 		boot:     boot,
 		serving:  make(chan struct{}, maxServing),
+		abuse:    newAbuseCounters(),
 		migrants: make(chan Received, cfg.ReceiveBuffer),
 	}
+	s.serveLimit = newRateBook(cfg.ServeRate, cfg.ServeBurst, cfg.ServePerPeer)
 	s.val = newValidator(&s.cfg, log.With("component", "gossip/validate"), time.Now())
+	s.val.announceLimit = newRateBook(cfg.AnnounceRate, cfg.AnnounceBurst, 0)
+	s.val.limited = func(signer peer.ID) {
+		s.abuse.counts[LimitAnnounceRate].Add(1)
+		s.Penalize(signer, OverLimitPenalty, "announcements over the rate limit")
+	}
 	for _, ai := range boot {
 		s.book.bonus[ai.ID] = BootstrapScoreBonus
+	}
+	if cfg.PeerStore != nil {
+		now := time.Now()
+		if err := s.loadPeers(now); err != nil {
+			return nil, err
+		}
+		s.journal = newJournal(cfg.PeerStore, cfg.ReplayCacheSize, cfg.MaxAge+cfg.MaxClockSkew, now)
+		s.val.remembered = s.journal.addReplay
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.start(ctx); err != nil {
@@ -150,6 +169,9 @@ func (s *Swarm) start(ctx context.Context) error {
 	}
 	h.SetStreamHandler(WeightsProtocol, s.serveWeights)
 	s.spawn(s.readLoop)
+	if s.journal != nil {
+		s.spawn(s.persistLoop)
+	}
 	for _, ai := range s.boot {
 		s.spawn(func() { s.keepConnected(ai) })
 	}

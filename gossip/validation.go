@@ -55,6 +55,13 @@ type validator struct {
 	counts       map[string]*atomic.Uint64 // read-only map of counters
 	onReject     func(string, peer.ID)
 	log          *slog.Logger
+	// announceLimit, when set, bounds the announcements validated per
+	// signer; limited is told of each one over it.
+	announceLimit *rateBook
+	limited       func(signer peer.ID)
+	// remembered, when set, is told of each entry added to the replay
+	// cache by a peer's announcement (to save it).
+	remembered func(key [32]byte, at time.Time)
 }
 
 func newValidator(cfg *Config, log *slog.Logger, now time.Time) *validator {
@@ -83,6 +90,17 @@ func (v *validator) validate(self peer.ID) func(context.Context, peer.ID, *pubsu
 	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		if from == self {
 			return pubsub.ValidationAccept // our own: Publish has checked it
+		}
+		// A signer over its rate is ignored before anything is decoded:
+		// not Reject, which would cost the honest peers that forwarded it
+		// score; the signer (verified, StrictSign) pays instead.
+		if v.announceLimit != nil {
+			if why := v.announceLimit.take(msg.GetFrom(), LimitAnnounceRate, LimitAnnounceRate); why != "" {
+				if v.limited != nil {
+					v.limited(msg.GetFrom())
+				}
+				return pubsub.ValidationIgnore
+			}
 		}
 		a, reason, err := v.check(msg.GetData(), msg.GetFrom(), time.Now())
 		if reason != "" {
@@ -135,8 +153,12 @@ func (v *validator) check(data []byte, signer peer.ID, now time.Time) (*Announce
 	if reason, err := v.checkGenome(a); reason != "" {
 		return nil, reason, err
 	}
-	if !v.replay.add(replayKey(a.ID, a.Relayed, signer), now) {
+	key := replayKey(a.ID, a.Relayed, signer)
+	if !v.replay.add(key, now) {
 		return nil, ReasonReplay, fmt.Errorf("individual %s was announced before", a.ID.Short())
+	}
+	if v.remembered != nil {
+		v.remembered(key, now)
 	}
 	return a, "", nil
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -39,23 +41,43 @@ var (
 	errUnavailable     = errors.New("peer could not serve the weights")
 )
 
-// serveWeights answers one weights request.
+// serveWeights answers one weights request. Every stream is bounded: the
+// peer's rate and concurrency limits are checked before anything is read,
+// the request must arrive within RequestTimeout, and each write of the
+// response may wait at most StallTimeout for the peer to read (the whole
+// answer, FetchTimeout). A peer over a limit, silent, or stalling loses
+// score (OverLimitPenalty, StallPenalty), so that a flood ends in a ban.
 func (s *Swarm) serveWeights(st network.Stream) {
+	p := st.Conn().RemotePeer()
 	if err := st.Scope().SetService(weightsService); err != nil {
 		st.Reset()
 		return
 	}
-	st.SetDeadline(time.Now().Add(s.cfg.FetchTimeout))
+	start := time.Now()
+	if why := s.serveLimit.take(p, LimitServeRate, LimitServePeer); why != "" {
+		s.abuse.counts[why].Add(1)
+		s.Penalize(p, OverLimitPenalty, "weights requests over the limit ("+why+")")
+		s.refuse(st)
+		return
+	}
+	defer s.serveLimit.done(p)
+	st.SetDeadline(start.Add(s.cfg.FetchTimeout))
+	st.SetReadDeadline(start.Add(min(s.cfg.RequestTimeout, s.cfg.FetchTimeout)))
+	var id dna.ID
+	if _, err := io.ReadFull(st, id[:]); err != nil {
+		st.Reset()
+		if isTimeout(err) {
+			s.abuse.counts[LimitNoRequest].Add(1)
+			s.Penalize(p, StallPenalty, fmt.Sprintf("opened a weights stream and sent no request within %v", s.cfg.RequestTimeout))
+		}
+		return
+	}
 	select {
 	case s.serving <- struct{}{}:
 		defer func() { <-s.serving }()
 	default:
-		s.respond(st, statusUnavailable, nil) // busy: the asker retries
-		return
-	}
-	var id dna.ID
-	if _, err := io.ReadFull(st, id[:]); err != nil {
-		st.Reset()
+		s.abuse.counts[LimitServeBusy].Add(1)
+		s.refuse(st) // busy: the asker retries
 		return
 	}
 	status, blob := byte(statusNotFound), []byte(nil)
@@ -64,7 +86,7 @@ func (s *Swarm) serveWeights(st network.Stream) {
 		switch {
 		case errors.Is(err, ErrWeightsNotFound):
 		case err != nil:
-			s.log.Warn("could not read weights to serve", "id", id.Short(), "peer", st.Conn().RemotePeer(), "err", err)
+			s.log.Warn("could not read weights to serve", "id", id.Short(), "peer", p, "err", err)
 			status = statusUnavailable
 		case int64(len(b)) > s.cfg.MaxWeightsBytes:
 			s.log.Warn("weights exceed MaxWeightsBytes; not serving them", "id", id.Short(), "bytes", len(b))
@@ -73,24 +95,66 @@ func (s *Swarm) serveWeights(st network.Stream) {
 			status, blob = statusOK, b
 		}
 	}
-	s.respond(st, status, blob)
-	s.log.Debug("served weights", "id", id.Short(), "peer", st.Conn().RemotePeer(), "status", status, "bytes", len(blob))
+	if err := s.respond(st, status, blob, start.Add(s.cfg.FetchTimeout)); err != nil {
+		st.Reset()
+		if isTimeout(err) {
+			s.abuse.counts[LimitStalled].Add(1)
+			s.Penalize(p, StallPenalty, fmt.Sprintf("stopped reading the weights of %s for %v", id.Short(), s.cfg.StallTimeout))
+		}
+		return
+	}
+	s.abuse.served.Add(1)
+	s.log.Debug("served weights", "id", id.Short(), "peer", p, "status", status, "bytes", len(blob))
 }
 
-func (s *Swarm) respond(st network.Stream, status byte, blob []byte) {
+// serveChunk is how much of a response is written under one write
+// deadline.
+const serveChunk = 64 << 10
+
+// respond writes the answer in chunks, each of which may wait StallTimeout
+// for the peer to read (and none past end), and closes the stream.
+func (s *Swarm) respond(st network.Stream, status byte, blob []byte, end time.Time) error {
 	hdr := []byte{status}
 	if status == statusOK {
 		hdr = binary.LittleEndian.AppendUint64(hdr, uint64(len(blob)))
 	}
-	if _, err := st.Write(hdr); err != nil {
-		st.Reset()
-		return
+	write := func(b []byte) error {
+		d := time.Now().Add(s.cfg.StallTimeout)
+		if d.After(end) {
+			d = end
+		}
+		st.SetWriteDeadline(d)
+		_, err := st.Write(b)
+		return err
 	}
-	if _, err := st.Write(blob); err != nil {
+	if err := write(hdr); err != nil {
+		return err
+	}
+	for len(blob) > 0 {
+		n := min(len(blob), serveChunk)
+		if err := write(blob[:n]); err != nil {
+			return err
+		}
+		blob = blob[n:]
+	}
+	return st.Close()
+}
+
+// refuse answers "unavailable" without reading the request, and gives the
+// answer one second to leave.
+func (s *Swarm) refuse(st network.Stream) {
+	st.SetWriteDeadline(time.Now().Add(time.Second))
+	if _, err := st.Write([]byte{statusUnavailable}); err != nil {
 		st.Reset()
 		return
 	}
 	st.Close()
+}
+
+// isTimeout reports whether err is a deadline that passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // FetchWeights asks peer from for the weights of individual id, as
