@@ -213,7 +213,7 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	bg.Go(func() { srv.Serve(n.api) })
 	defer srv.Close()
 	apiAddr := n.api.Addr().String()
-	if err := writeFileAtomic(filepath.Join(n.dir, DaemonFile), fmt.Appendf(nil, "{\"api\":%q,\"pid\":%d}\n", apiAddr, os.Getpid()), 0o644); err != nil {
+	if err := writeDaemon(n.dir, Daemon{API: apiAddr, PID: os.Getpid()}); err != nil {
 		return err
 	}
 	defer os.Remove(filepath.Join(n.dir, DaemonFile))
@@ -338,63 +338,6 @@ func (n *Node) Status() (*Status, error) {
 		}
 	}
 	return st, readStatus(n.store, st)
-}
-
-// OpenStopped opens the store of a repo whose daemon is not running, for
-// tools that read it (status, lineage, verify, progress). It refuses, with
-// a readable message, a repo that a daemon is using.
-func OpenStopped(dir string) (*store.Store, error) {
-	if _, err := LoadRepoExperiment(dir); err != nil {
-		return nil, err
-	}
-	st, err := store.Open(filepath.Join(dir, StoreDir), store.Options{MinFreeBytes: -1})
-	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("another evoswarm daemon is using %s: ask it through its API, or stop it first", dir)
-	}
-	return st, err
-}
-
-// OpenStoppedReadOnly opens the store of a stopped repo without writing to
-// it, for checking it (verify): Badger's recovery that writes (cutting the
-// newest value log at a damaged entry, deleting tables the MANIFEST does
-// not list) does not run, so what is checked is what is on disk. A store
-// that a crash left needing recovery, or that no daemon has created yet,
-// is opened as OpenStopped does, read-write.
-func OpenStoppedReadOnly(dir string) (*store.Store, error) {
-	if _, err := LoadRepoExperiment(dir); err != nil {
-		return nil, err
-	}
-	sdir := filepath.Join(dir, StoreDir)
-	if _, err := os.Stat(sdir); errors.Is(err, os.ErrNotExist) {
-		return OpenStopped(dir)
-	}
-	st, err := store.Open(sdir, store.Options{ReadOnly: true, MinFreeBytes: -1})
-	switch {
-	case errors.Is(err, store.ErrLocked):
-		return nil, fmt.Errorf("another evoswarm daemon is using %s: ask it through its API, or stop it first", dir)
-	case errors.Is(err, store.ErrNeedsRecovery):
-		return OpenStopped(dir)
-	}
-	return st, err
-}
-
-// OfflineStatus reads a repo's status with no daemon running.
-func OfflineStatus(dir string) (*Status, error) {
-	exp, err := LoadRepoExperiment(dir)
-	if err != nil {
-		return nil, err
-	}
-	_, id, err := LoadIdentity(dir)
-	if err != nil {
-		return nil, err
-	}
-	st, err := OpenStopped(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	s := &Status{PeerID: id.String(), ExperimentID: exp.ID(), SetPoint: exp.Population, Addrs: []string{}}
-	return s, readStatus(st, s)
 }
 
 // handler serves the read-only local JSON API.

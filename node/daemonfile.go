@@ -1,0 +1,100 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/evoswarm/evoswarm/island/dna"
+)
+
+// Daemon is a repo's daemon file (DaemonFile, daemon.json): Run writes it
+// once the local API listens and removes it when the daemon stops, so the
+// tools find the running daemon of a repo through it.
+type Daemon struct {
+	API string `json:"api"` // the local API's host:port
+	PID int    `json:"pid"`
+}
+
+// writeDaemon writes the daemon file of the repo in dir.
+func writeDaemon(dir string, d Daemon) error {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, DaemonFile), append(b, '\n'), 0o644)
+}
+
+// ReadDaemon reads the daemon file of the repo in dir. It fails (an
+// fs.ErrNotExist) when no daemon runs; a daemon that crashed may have left
+// one behind, so a tool still has to reach it to know it runs.
+func ReadDaemon(dir string) (*Daemon, error) {
+	b, err := os.ReadFile(filepath.Join(dir, DaemonFile))
+	if err != nil {
+		return nil, err
+	}
+	var d Daemon
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("node: %s: %w", filepath.Join(dir, DaemonFile), err)
+	}
+	return &d, nil
+}
+
+// Get asks the daemon's local API for path (such as "/api/v1/status")
+// and decodes the JSON reply into v. A reply other than 200 OK is an error
+// carrying the daemon's message.
+func (d Daemon) Get(path string, v any) error {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + d.API + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("daemon: %s", strings.TrimSpace(string(msg)))
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// askDaemon asks the running daemon of the repo in dir for path.
+func askDaemon(dir, path string, v any) error {
+	d, err := ReadDaemon(dir)
+	if err != nil {
+		return err
+	}
+	return d.Get(path, v)
+}
+
+// RepoStatus is the status of the repo in dir: its running daemon's, or,
+// when no daemon answers, what its store holds (Running false).
+func RepoStatus(dir string) (*Status, error) {
+	var st Status
+	if err := askDaemon(dir, "/api/v1/status", &st); err == nil {
+		return &st, nil
+	}
+	return OfflineStatus(dir)
+}
+
+// RepoLineage is the ancestry of individual id ("": the best alive) in
+// the repo in dir, oldest first: from its running daemon, or, when no
+// daemon answers, from its store.
+func RepoLineage(dir, id string) ([]Ancestor, error) {
+	path := "/api/v1/lineage"
+	if id != "" {
+		if _, err := dna.ParseID(id); err != nil {
+			return nil, err
+		}
+		path += "?id=" + id
+	}
+	var l []Ancestor
+	if err := askDaemon(dir, path, &l); err == nil {
+		return l, nil
+	}
+	return ReadStopped(dir, func(r *StoppedRepo) ([]Ancestor, error) { return r.Lineage(id) })
+}
