@@ -1,8 +1,9 @@
 // Package train turns a genome into a trained classifier: it lays out the
 // genome's tensors (inheriting its parent's where they fit), trains them
 // with SGD on a data set's training split, and measures the fitness, the
-// accuracy on the validation split. It never panics at its callers and
-// refuses a genome it cannot afford before allocating anything.
+// accuracy on the validation split. Train, Evaluate and Predict let no
+// panic escape, and refuse a genome they cannot afford before allocating
+// anything.
 //
 // One genome's path through Train, file by file:
 //
