@@ -17,6 +17,7 @@ import (
 //	a/<id>       alive index: version, fitness, birth sequence (17 bytes)
 //	t/<id>       training index: empty value
 //	e/<seq>      Event, JSON (seq: 8 bytes big-endian, from 1)
+//	p/...        the swarm's saved bans and replay marks (peers.go)
 var (
 	keySchema   = []byte("m/schema")
 	keyCounters = []byte("m/counters")

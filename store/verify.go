@@ -188,5 +188,8 @@ func (tx *Tx) verify() error {
 	if birthEvents != c.Births || deathEvents != c.Killed {
 		bad("%d birth and %d death events for births %d, killed %d", birthEvents, deathEvents, c.Births, c.Killed)
 	}
+	if err := tx.verifyPeers(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
