@@ -259,6 +259,7 @@ func (n *Node) startSwarm(ctx context.Context, priv crypto.PrivKey) (*exchange, 
 	cfg.Bootstrap = n.cfg.Bootstrap
 	cfg.MDNS, cfg.DHT, cfg.NAT, cfg.RelayService = n.cfg.MDNS, n.cfg.DHT, n.cfg.NAT, n.cfg.RelayService
 	cfg.ForcePrivate = n.cfg.ForcePrivate
+	cfg.PeerStore = peerState{n.store} // bans and the replay cache survive a restart
 	key, err := os.ReadFile(filepath.Join(n.dir, SwarmKeyFile))
 	switch {
 	case err == nil:
