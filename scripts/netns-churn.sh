@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Churn soak across hosts (root): N evoswarm daemons (smoke preset), each in
+# its own Linux network namespace on one bridge, fixed TCP port, bootstrap
+# to hosts 1-3 (and mDNS, the DHT and peer exchange as configured by
+# default). Every --kill-every seconds a random node is killed with SIGKILL
+# and restarted --down seconds later. Reported and checked:
+#
+#   - no committed individual lost: every individual the node's API listed
+#     just before its SIGKILL is in its store after the restart;
+#   - delivery ratio among live nodes >= 99%: in each cycle, from --settle
+#     seconds after the restart until just before the next kill (all N
+#     nodes up, none restarted inside the window), announcements accepted /
+#     (published x (N-1)), summed over the cycles;
+#   - RSS of every daemon over time (min / mean / max per cycle, MiB);
+#   - at the end every repo, its daemon stopped, passes `evoswarm verify`.
+#
+#   scripts/netns-churn.sh [--nodes 16] [--minutes 30] [--kill-every 60]
+#                          [--down 10] [--settle 15] [--seed S] [--bin PATH] [--keep]
+#
+# Network namespaces esk-*; nothing leaves them. Bounded: the run ends
+# after --minutes; a deadline of --minutes + 5 min ends the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/netns-lib.sh
+
+nodes=16 minutes=30 every=60 down=10 settle=15 seed=$$
+BIN=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) nodes="$2"; shift 2 ;;
+    --minutes) minutes="$2"; shift 2 ;;
+    --kill-every) every="$2"; shift 2 ;;
+    --down) down="$2"; shift 2 ;;
+    --settle) settle="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    --bin) BIN="$2"; shift 2 ;;
+    --keep) NL_KEEP=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "netns-churn.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+case "$nodes$minutes$every$down$settle$seed" in *[!0-9]*) echo "netns-churn.sh: the options want whole numbers" >&2; exit 2 ;; esac
+[ "$nodes" -ge 4 ] && [ "$nodes" -le 64 ] || { echo "netns-churn.sh: --nodes 4 to 64" >&2; exit 2; }
+[ $((down + settle + 10)) -lt "$every" ] || { echo "netns-churn.sh: --kill-every must exceed --down + --settle + 10" >&2; exit 2; }
+nl_skip_unless_root netns-churn
+nl_init netns-churn $((minutes * 60 + 300))
+nl_build
+W=$NL_WORK
+RANDOM=$seed
+
+nsl=(esk-hub)
+for i in $(seq 1 "$nodes"); do nsl+=("esk-n$i"); done
+nl_ns "${nsl[@]}"
+nl_bridge esk-hub br0
+for i in $(seq 1 "$nodes"); do nl_attach esk-n$i esk-hub br0 p$i 10.80.0.$i/24; done
+
+echo '{"preset":"smoke","seed":31,"migration":{"every_reproductions":10,"interval_seconds":10}}' > "$W/swarm.json"
+for i in $(seq 1 "$nodes"); do
+  "$BIN" init --repo "$W/n$i" --experiment "$W/swarm.json" > "$W/n$i.init"
+  P[$i]=$(nl_peer "$W/n$i")
+  # A fixed port, so that the bootstrap addresses survive restarts.
+  jq --arg a "/ip4/10.80.0.$i/tcp/4001" '.listen = [$a]' "$W/n$i/config.json" > "$W/c.json" && mv "$W/c.json" "$W/n$i/config.json"
+done
+for i in $(seq 1 "$nodes"); do
+  for b in 1 2 3; do
+    [ "$b" = "$i" ] || "$BIN" bootstrap add --repo "$W/n$i" "/ip4/10.80.0.$b/tcp/4001/p2p/${P[$b]}" > /dev/null
+  done
+done
+declare -A PID
+start() { nl_daemon esk-n$1 "$W/n$1"; PID[$1]=$(cat "$W/n$1.pid"); }
+t0=$(date +%s)
+for i in $(seq 1 "$nodes"); do start "$i"; done
+echo "netns-churn: $nodes nodes up in $(nl_elapsed "$t0") s; churn for $minutes min, a SIGKILL every $every s, down $down s (seed $seed)"
+
+# snap FILE: published, accepted and rejected (by reason) of every node,
+# one JSON line each, asked of all nodes at once (a tight window edge).
+snap() {
+  local i w=()
+  for i in $(seq 1 "$nodes"); do
+    nl_status esk-n$i "$W/n$i" | jq -c --arg i "$i" '{i: ($i|tonumber), pub: (.gossip.published // -1), acc: (.gossip.accepted // -1),
+      rej: ((.rejected // {}) | to_entries | map(.value) | add // 0), why: (.rejected // {}), peers: (.peers // 0)}' > "$1.$i" &
+    w+=($!)
+  done
+  wait "${w[@]}"  # not a bare wait: the daemons are children too
+  for i in $(seq 1 "$nodes"); do cat "$1.$i"; done > "$1"
+}
+rss_line() {
+  local i r out=()
+  for i in $(seq 1 "$nodes"); do out+=("$(nl_rss "${PID[$i]}")"); done
+  printf '%s\n' "${out[@]}" | awk '{s+=$1; if (NR==1||$1<mn) mn=$1; if ($1>mx) mx=$1} END {printf "RSS MiB min/mean/max/sum %d/%.0f/%d/%d", mn, s/NR, mx, s}'
+}
+
+sleep "$settle"
+end=$((t0 + minutes * 60))
+cycle=0 lost_total=0 checked_total=0 kills=0 sum_pub=0 sum_acc=0 sum_rej=0 sum_exp=0 bad_windows=0
+echo "cycle  time  killed  listed-before  lost  restart_s  window_s  published  accepted  rejected  ratio   peers(min)  rss"
+while [ $(( $(date +%s) + every )) -le "$end" ]; do
+  cycle=$((cycle + 1))
+  tc=$(date +%s)
+  k=$(( RANDOM % nodes + 1 ))
+  nl_api esk-n$k "$W/n$k" /api/v1/individuals | jq -r '.[].id' | sort > "$W/before.$k"
+  kill -KILL "${PID[$k]}"; wait "${PID[$k]}" 2>/dev/null || true
+  kills=$((kills + 1))
+  sleep "$down"
+  tr=$(date +%s)
+  start "$k"
+  rs=$(nl_elapsed "$tr")
+  nl_api esk-n$k "$W/n$k" /api/v1/individuals | jq -r '.[].id' | sort > "$W/after.$k"
+  listed=$(wc -l < "$W/before.$k")
+  lost=$(comm -23 "$W/before.$k" "$W/after.$k" | wc -l)
+  lost_total=$((lost_total + lost)); checked_total=$((checked_total + listed))
+  sleep "$settle"
+  snap "$W/s0"; ws=$(date +%s)
+  # Until shortly before the next kill.
+  while [ $(( $(date +%s) + 5 )) -lt $((tc + every)) ]; do sleep 1; done
+  snap "$W/s1"; wl=$(nl_elapsed "$ws")
+  read -r pub acc rej minpeers gone < <(jq -s -r 'group_by(.i) | map({d: (.[1].pub - .[0].pub), a: (.[1].acc - .[0].acc), r: (.[1].rej - .[0].rej), ok: (.[0].pub >= 0 and .[1].pub >= 0), peers: .[1].peers})
+      | "\(map(.d) | add) \(map(.a) | add) \(map(.r) | add) \(map(.peers) | min) \(map(select(.ok | not)) | length)"' "$W/s0" "$W/s1")
+  [ "$gone" = 0 ] || bad_windows=$((bad_windows + 1))
+  sum_rej=$((sum_rej + rej))
+  exp_=$((pub * (nodes - 1)))
+  sum_pub=$((sum_pub + pub)); sum_acc=$((sum_acc + acc)); sum_exp=$((sum_exp + exp_))
+  ratio=$(awk -v a="$acc" -v e="$exp_" 'BEGIN {if (e > 0) printf "%.2f%%", 100 * a / e; else print "-"}')
+  printf '%5d %5d  n%-5d %13d %5d %10d %9d %10d %9d %9d  %-7s %10s  %s\n' "$cycle" "$(nl_elapsed "$t0")" "$k" "$listed" "$lost" "$rs" "$wl" "$pub" "$acc" "$rej" "$ratio" "$minpeers" "$(rss_line)"
+  while [ "$(date +%s)" -lt $((tc + every)) ]; do sleep 1; done
+done
+ran=$(nl_elapsed "$t0")
+echo "netns-churn: stopping the daemons (SIGINT)"
+nl_stop_daemons
+verify_fail=0
+for i in $(seq 1 "$nodes"); do
+  if ! "$BIN" verify --repo "$W/n$i" > "$W/n$i.verify" 2>&1; then
+    verify_fail=$((verify_fail + 1)); echo "  verify n$i FAILED: $(head -3 "$W/n$i.verify")"
+  fi
+done
+ratio=$(awk -v a="$sum_acc" -v e="$sum_exp" 'BEGIN {if (e > 0) printf "%.2f", 100 * a / e; else print 0}')
+echo
+echo "=== netns-churn summary ==="
+echo "$nodes nodes in network namespaces, ran $ran s ($((ran / 60)) min), $kills SIGKILLs and restarts (every $every s, down $down s)"
+echo "committed individuals lost across kills: $lost_total of $checked_total listed just before the kills"
+echo "delivery ratio among live nodes (windows with all $nodes up): $sum_acc / ($sum_pub x $((nodes - 1))) = $ratio%"
+echo "  rejected in those windows (arrived, refused by validation): $sum_rej; by reason at the end: $(jq -s -c 'map(.why) | reduce .[] as $w ({}; reduce ($w | to_entries[]) as $e (.; .[$e.key] += $e.value))' "$W/s1")"
+echo "repos passing evoswarm verify: $((nodes - verify_fail)) / $nodes"
+ok=1
+[ "$kills" -ge 1 ] || { echo "FAIL: no kill happened (--minutes too short)"; ok=0; }
+[ "$lost_total" = 0 ] || { echo "FAIL: committed individuals were lost"; ok=0; }
+[ "$bad_windows" = 0 ] || { echo "FAIL: $bad_windows windows with a node not answering"; ok=0; }
+awk -v r="$ratio" 'BEGIN {exit !(r >= 99)}' || { echo "FAIL: delivery ratio below 99%"; ok=0; }
+[ "$verify_fail" = 0 ] || { echo "FAIL: $verify_fail repos failed verify"; ok=0; }
+if [ "$ok" = 1 ]; then echo "netns-churn: PASS"; else echo "netns-churn: FAIL"; exit 1; fi
