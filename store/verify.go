@@ -188,6 +188,9 @@ func (tx *Tx) verify() error {
 	if birthEvents != c.Births || deathEvents != c.Killed {
 		bad("%d birth and %d death events for births %d, killed %d", birthEvents, deathEvents, c.Births, c.Killed)
 	}
+	if err := tx.verifyLineage(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := tx.verifyPeers(); err != nil {
 		errs = append(errs, err)
 	}
