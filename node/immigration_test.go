@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -175,6 +176,15 @@ func TestExchangeBoundedAdmission(t *testing.T) {
 		}
 	}()
 
+	// Publish only once each side knows the other is on the topic: an
+	// announcement sent before the subscriptions are exchanged reaches no
+	// one, and a loaded machine makes that window long.
+	for !slices.Contains(sender.TopicPeers(), recv.ID()) || !slices.Contains(recv.TopicPeers(), sender.ID()) {
+		if ctx.Err() != nil {
+			t.Fatal("the sender and the receiver never saw each other on the topic")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	digest, _ := train.Digest(blob)
 	for i := 0; x.adm.Stats(time.Now()).Heard < 10; i++ {
 		if ctx.Err() != nil {
