@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -224,58 +225,87 @@ func readStatus(s *store.Store, st *Status) error {
 
 // Ancestor is one step of a lineage.
 type Ancestor struct {
-	ID        string    `json:"id"`
-	Mutation  string    `json:"mutation"`
-	Fitness   float64   `json:"val_accuracy"`
-	Status    string    `json:"status"`
-	Born      time.Time `json:"born"`
-	Origin    string    `json:"origin"`
-	Immigrant bool      `json:"immigrant"`
-	Params    int64     `json:"params"`
+	ID string `json:"id"`
+	// Parent is its parent's ID (absent for an initial individual).
+	Parent   string  `json:"parent,omitempty"`
+	Mutation string  `json:"mutation"`
+	Fitness  float64 `json:"val_accuracy"`
+	// Status is this node's record's ("alive", "dead", "training"),
+	// StepRemote for a step that lived on another node (as the chain an
+	// immigrant came with tells it), or StepUnknown for the ancestor where
+	// the known chain ends (ChainUnknown).
+	Status string    `json:"status"`
+	Born   time.Time `json:"born"`
+	Origin string    `json:"origin"`
+	// Node is the peer ID of the node it lived on: this node's for its own
+	// records, the sender's for the steps of a chain that came with an
+	// immigrant; absent where unknown. A migration shows as the same
+	// individual twice: on its sender, then Immigrant on its receiver.
+	Node      string `json:"node,omitempty"`
+	Immigrant bool   `json:"immigrant"`
+	// ChainUnknown marks the ancestor where the known chain ends: its own
+	// ancestry was not given (an immigrant's sender did not answer, an
+	// immigrant from before chains were kept, or a chain cut to its newest
+	// steps). Only its ID is known.
+	ChainUnknown bool  `json:"chain_unknown,omitempty"`
+	Params       int64 `json:"params"`
 	// InheritedParams, SlicedParams and NewParams count its values by
 	// where they came from: its parent's, whole or (partial inheritance)
 	// sliced, or new. Absent where not recorded (an immigrant, a record
-	// from before they were).
+	// from before they were, another node's step).
 	InheritedParams int64 `json:"inherited_params,omitempty"`
 	SlicedParams    int64 `json:"sliced_params,omitempty"`
 	NewParams       int64 `json:"new_params,omitempty"`
 }
 
 // Lineage returns the ancestry of id, oldest first, following parent IDs
-// through the store's records (the dead's included). An ancestor not in
-// this store (it lived on another node) ends the walk.
+// through the store's records (the dead's included) and, at an immigrant,
+// on through the chain it came with from its sender, whatever nodes that
+// ran through; each step names its node. Where the chain is unknown, an
+// ancestor marked ChainUnknown ends it.
 func Lineage(s *store.Store, id dna.ID) ([]Ancestor, error) {
-	var out []Ancestor
+	var steps []chainStep
 	err := s.View(func(tx *store.Tx) error {
-		seen := map[dna.ID]bool{}
-		for cur := id; !cur.IsZero() && !seen[cur]; {
-			seen[cur] = true
-			rec, err := tx.Get(cur)
-			if errors.Is(err, store.ErrNotFound) {
-				if len(out) == 0 {
-					return fmt.Errorf("node: individual %s is not in this repo", cur.Short())
-				}
-				out = append(out, Ancestor{ID: cur.String(), Status: "elsewhere"})
-				break
-			}
-			if err != nil {
-				return err
-			}
-			mut := rec.Mutation
-			if mut == "" {
-				mut = "initial"
-			}
-			out = append(out, Ancestor{ID: cur.String(), Mutation: mut, Fitness: rec.Fitness, Status: rec.Status.String(),
-				Born: rec.Born, Origin: rec.Origin, Immigrant: rec.Immigrant, Params: rec.Params,
-				InheritedParams: rec.InheritedParams, SlicedParams: rec.SlicedParams, NewParams: rec.NewParams})
-			cur = rec.Parent
-		}
-		return nil
+		var err error
+		steps, err = walkLineage(tx, id, "", math.MaxInt)
+		return err
 	})
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+	if errors.Is(err, errNotHere) {
+		return nil, fmt.Errorf("node: individual %s is not in this repo", id.Short())
 	}
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Ancestor, 0, len(steps))
+	for i := len(steps) - 1; i >= 0; i-- {
+		out = append(out, ancestorOf(steps[i]))
+	}
+	return out, nil
+}
+
+// ancestorOf turns a step of the walk into an Ancestor.
+func ancestorOf(st chainStep) Ancestor {
+	a := Ancestor{ID: st.ID.String(), Status: st.status}
+	if st.status == StepUnknown {
+		a.ChainUnknown = true
+		return a
+	}
+	if !st.Parent.IsZero() {
+		a.Parent = st.Parent.String()
+	}
+	a.Mutation = st.Mutation
+	if a.Mutation == "" {
+		a.Mutation = "initial"
+	}
+	a.Fitness, a.Born, a.Immigrant = st.Fitness, st.Born, st.Immigrant
+	if st.Node != "" {
+		a.Node = st.Node.String()
+	}
+	if rec := st.rec; rec != nil {
+		a.Origin, a.Params = rec.Origin, rec.Params
+		a.InheritedParams, a.SlicedParams, a.NewParams = rec.InheritedParams, rec.SlicedParams, rec.NewParams
+	}
+	return a
 }
 
 // BestID returns the ID of the fittest live individual.

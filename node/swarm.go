@@ -219,6 +219,7 @@ func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received
 		x.log.Warn("claimed fitness far from the measured one", "id", r.ID.Short(), "from", r.From, "claimed", r.Fitness, "measured", measured)
 	}
 	x.log.Debug("admitted", "id", r.ID.Short(), "from", r.From, "claimed", r.Fitness, "measured", measured, "diverse", t.Diverse, "novelty", t.Novelty)
+	x.keepLineage(ctx, r) // best effort: the ancestry it came with, kept with it
 	return island.Migrant{Genome: r.Genome, Fitness: measured, Claimed: r.Fitness, Weights: w, Origin: r.Origin.String()}, nil
 }
 
@@ -286,6 +287,7 @@ func (n *Node) startSwarm(ctx context.Context, priv crypto.PrivKey) (*exchange, 
 		return nil, err
 	}
 	x.sw, x.self = sw, sw.ID()
+	serveLineage(sw, n.store, x.log)
 	nb := island.NewNeighbourhood(n.exp.TopologyOf(), island.NewRoster(n.exp.PeerTTL()), neighbourhoodRefresh)
 	if x.adm, err = island.NewAdmission(x.self.String(), n.exp.AdmissionPolicy(n.data.Val.N), nb); err != nil {
 		sw.Close()

@@ -1,0 +1,219 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/evoswarm/evoswarm/gossip"
+	"github.com/evoswarm/evoswarm/island"
+	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/store"
+	"github.com/evoswarm/evoswarm/train"
+)
+
+// lineageNode is a swarm member with a real store and an exchange that
+// admits every announcement (re-measure: 0.5), as a node has, without the
+// island: the test inserts what the island would.
+type lineageNode struct {
+	sw  *gossip.Swarm
+	st  *store.Store
+	x   *exchange
+	dir string
+}
+
+func newLineageNode(t *testing.T, ctx context.Context, exp string, blob []byte, serve bool, bootstrap ...string) *lineageNode {
+	t.Helper()
+	e, _ := Preset("smoke")
+	sw := loopbackSwarm(t, exp, liarWeights(blob), bootstrap...)
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &lineageNode{sw: sw, st: st, dir: dir}
+	t.Cleanup(func() { n.st.Close() })
+	n.x = &exchange{
+		sw: sw, exp: e, self: sw.ID(), pop: population{st}, in: make(chan island.Migrant, 16), recent: map[dna.ID][]byte{},
+		measure: func(context.Context, *dna.Genome, []byte) (float64, error) { return 0.5, nil },
+		log:     testLog(t),
+	}
+	if serve {
+		serveLineage(sw, st, n.x.log)
+	}
+	go n.x.run(ctx)
+	return n
+}
+
+// breed inserts g as trained here.
+func (n *lineageNode) breed(t *testing.T, g *dna.Genome, fitness float64, blob []byte) {
+	t.Helper()
+	ind := &island.Individual{Genome: g, Fitness: fitness, Origin: n.sw.ID().String(), Params: g.Params(), Born: time.Now()}
+	if err := (population{n.st}).Insert(ind, blob); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// immigrate has from announce g until n admits it, and inserts the
+// immigrant as the island would.
+func (n *lineageNode) immigrate(t *testing.T, ctx context.Context, exp string, from *lineageNode, g *dna.Genome, blob []byte) {
+	t.Helper()
+	digest, _ := train.Digest(blob)
+	for {
+		a := gossip.Announcement{Experiment: exp, Genome: g, ID: g.ID(), Fitness: 0.5, WeightsDigest: digest,
+			WeightsSize: int64(len(blob)), Origin: from.sw.ID(), SentAt: time.Now()}
+		if err := from.sw.Publish(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		wait := time.After(500 * time.Millisecond)
+	recv:
+		for {
+			select {
+			case m := <-n.x.Receive():
+				if m.Genome.ID() != g.ID() {
+					continue // another node's migrant, forwarded
+				}
+				ind := &island.Individual{Genome: m.Genome, Fitness: m.Fitness, Claimed: m.Claimed, Origin: m.Origin,
+					Immigrant: true, Params: m.Genome.Params(), Born: time.Now()}
+				if err := (population{n.st}).Insert(ind, m.Weights); err != nil {
+					t.Fatal(err)
+				}
+				return
+			case <-wait:
+				break recv
+			case <-ctx.Done():
+				t.Fatalf("%s never admitted %s from %s", n.sw.ID(), g.ID().Short(), from.sw.ID())
+			}
+		}
+	}
+}
+
+// child returns a child of g by mutation k.
+func child(g *dna.Genome, k dna.Kind) *dna.Genome {
+	c := *g
+	c.Parent, c.Mutation, c.Nonce = g.ID(), k, g.Nonce+1
+	return &c
+}
+
+// TestLineageAcrossThreeNodes: a migrant made on A goes to B, a
+// descendant of it made on B goes to C, and C's lineage of its own
+// grandchild shows the whole chain with A's and B's peer IDs, a migration
+// as the same individual on both nodes; C serves the same chain to a
+// peer; the chain survives C's restart and passes verify. An immigrant
+// from a node that serves no lineage (an older build) is admitted all the
+// same, its ancestry marked unknown.
+func TestLineageAcrossThreeNodes(t *testing.T) {
+	e, _ := Preset("smoke")
+	exp := e.FullID()
+	w := &train.Weights{Tensors: map[string]*train.Tensor{"fc/3/weight": {Shape: []int{10, 1}, Data: make([]float32, 10)}, "fc/3/bias": {Shape: []int{10}, Data: make([]float32, 10)}}}
+	blob, err := w.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := newLineageNode(t, ctx, exp, blob, true)
+	b := newLineageNode(t, ctx, exp, blob, true, a.sw.Addrs()[0])
+	c := newLineageNode(t, ctx, exp, blob, true, b.sw.Addrs()[0])
+	old := newLineageNode(t, ctx, exp, blob, false, b.sw.Addrs()[0])
+
+	g0 := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+	g0.Nonce = 1000
+	g1 := child(g0, dna.AlterLearningRate)
+	g2 := child(g1, dna.KeepTraining)
+	g3 := child(g2, dna.AlterLearningRate)
+	a.breed(t, g0, 0.2, blob)
+	a.breed(t, g1, 0.3, blob)
+	b.immigrate(t, ctx, exp, a, g1, blob)
+	b.breed(t, g2, 0.4, blob)
+	c.immigrate(t, ctx, exp, b, g2, blob)
+	c.breed(t, g3, 0.6, blob)
+
+	A, B, C := a.sw.ID().String(), b.sw.ID().String(), c.sw.ID().String()
+	type want struct {
+		id        dna.ID
+		node      string
+		immigrant bool
+		status    string
+	}
+	wants := []want{
+		{g0.ID(), A, false, StepRemote}, {g1.ID(), A, false, StepRemote}, {g1.ID(), B, true, StepRemote},
+		{g2.ID(), B, false, StepRemote}, {g2.ID(), C, true, "alive"}, {g3.ID(), C, false, "alive"},
+	}
+	check := func(what string, l []Ancestor) {
+		t.Helper()
+		if len(l) != len(wants) {
+			t.Fatalf("%s: %d steps, want %d: %+v", what, len(l), len(wants), l)
+		}
+		for i, w := range wants {
+			if s := l[i]; s.ID != w.id.String() || s.Node != w.node || s.Immigrant != w.immigrant || s.Status != w.status || s.ChainUnknown {
+				t.Errorf("%s: step %d is %s on %s (immigrant %v, %s); want %s on %s (immigrant %v, %s)",
+					what, i, s.ID[:8], s.Node, s.Immigrant, s.Status, w.id.Short(), w.node, w.immigrant, w.status)
+			}
+		}
+		if l[0].Mutation != "initial" || l[1].Mutation != dna.AlterLearningRate.String() || l[3].Fitness != 0.4 || l[2].Fitness != 0.5 {
+			t.Errorf("%s: mutations %s, %s; fitness on B %v, of the immigrant there %v", what, l[0].Mutation, l[1].Mutation, l[3].Fitness, l[2].Fitness)
+		}
+	}
+	l, err := Lineage(c.st, g3.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("C's lineage", l)
+
+	// C serves the chain to a peer, as it would to a node its grandchild
+	// migrates to.
+	steps, err := b.sw.FetchLineage(ctx, c.sw.ID(), g3.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != len(wants) || steps[0].Node != a.sw.ID() || steps[3].Node != b.sw.ID() || steps[5].Node != c.sw.ID() {
+		t.Errorf("C served %+v", steps)
+	}
+
+	// From a node that serves no lineage: admitted, the chain unknown.
+	h0 := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+	h0.Nonce = 2000
+	h1 := child(h0, dna.KeepTraining)
+	old.breed(t, h0, 0.2, blob)
+	old.breed(t, h1, 0.3, blob)
+	b.immigrate(t, ctx, exp, old, h1, blob)
+	l, err = Lineage(b.st, h1.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 2 || !l[0].ChainUnknown || l[0].Status != StepUnknown || l[0].ID != h0.ID().String() ||
+		l[1].ID != h1.ID().String() || !l[1].Immigrant || l[1].Node != B {
+		t.Errorf("an immigrant from an older node: %+v", l)
+	}
+	if err := b.st.View(func(tx *store.Tx) error {
+		r, err := tx.Lineage(h1.ID())
+		if err == nil && (r.Error == "" || len(r.Steps) != 0) {
+			t.Errorf("the unknown chain is stored as %+v", r)
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
+	}
+
+	// A restart of C keeps the chain.
+	cancel()
+	if err := c.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c.st, err = store.Open(c.dir, store.Options{MinFreeBytes: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.st.Verify(); err != nil {
+		t.Errorf("verify after the restart: %v", err)
+	}
+	l, err = Lineage(c.st, g3.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("C's lineage after a restart", l)
+	if _, err := Lineage(c.st, h1.ID()); err == nil || errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("an individual C never held: %v", err)
+	}
+}
