@@ -179,7 +179,7 @@ func TestCorruptRepo(t *testing.T) {
 		// born now has the damaged individual as its parent.
 		before := map[string]bool{}
 		if out, _, _ := run(t, nil, "verify", "--repo", r, "--json"); true {
-			var v verifyResult
+			var v node.Verification
 			json.Unmarshal([]byte(out), &v)
 			for _, id := range v.IDs {
 				before[id] = true

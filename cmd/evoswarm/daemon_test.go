@@ -173,7 +173,7 @@ func TestKillNineRestarts(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("round %d: verify after kill -9: exit %d: %s %s", round, code, out, errOut)
 		}
-		var v verifyResult
+		var v node.Verification
 		if err := json.Unmarshal([]byte(out), &v); err != nil {
 			t.Fatal(err)
 		}

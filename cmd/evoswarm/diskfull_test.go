@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/evoswarm/evoswarm/node"
 )
 
 // TestDaemonStopsOnFullDisk is the short disk-full drill
@@ -293,7 +295,7 @@ func dfVerify(t *testing.T, repo string, seen map[string]bool, when string) {
 	if code != 0 {
 		t.Fatalf("%s: verify: exit %d: %s %s", when, code, out, errOut)
 	}
-	var v verifyResult
+	var v node.Verification
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/evoswarm/evoswarm/internal/experiment"
-	"github.com/evoswarm/evoswarm/internal/model"
+	"github.com/evoswarm/evoswarm/cmd/evoswarm/internal/experiment"
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/node"
-	"github.com/evoswarm/evoswarm/train/dataset"
 	"github.com/spf13/cobra"
 )
 
@@ -125,6 +123,7 @@ func experimentEnv(cmd *cobra.Command, self string) experiment.Env {
 		Export: func(ctx context.Context, repo, id, dir string) (float64, error) {
 			return exportBest(cmd, repo, id, dir)
 		},
+		Series: loadSeries,
 	}
 }
 
@@ -143,25 +142,12 @@ func exportBest(cmd *cobra.Command, repo, id, dir string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	exp, err := node.LoadRepoExperiment(repo)
+	e, err := node.ReadStopped(repo, func(r *node.StoppedRepo) (node.Exported, error) {
+		return r.Export(cmd.Context(), want, dir)
+	})
 	if err != nil {
 		return 0, err
 	}
-	data, err := dataset.Load(exp.Data, exp.DatasetOptions())
-	if err != nil {
-		return 0, err
-	}
-	st, err := node.OpenStopped(repo)
-	if err != nil {
-		return 0, err
-	}
-	defer st.Close()
-	if err := exportOne(cmd, st, exp, data, want, dir); err != nil {
-		return 0, err
-	}
-	m, err := model.Load(dir)
-	if err != nil {
-		return 0, err
-	}
-	return m.Metrics.TestAccuracy, nil
+	printExported(cmd, e)
+	return e.TestAccuracy, nil
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/evoswarm/evoswarm/internal/experiment"
+	"github.com/evoswarm/evoswarm/cmd/evoswarm/internal/experiment"
 )
 
 // TestExperimentSmoke runs `evoswarm experiment` on the smoke preset: 2

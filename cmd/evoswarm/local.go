@@ -310,7 +310,7 @@ func printTable(w io.Writer, procs []*localNode) {
 	fmt.Fprintf(w, "%s\n%-5s %6s %8s %9s %10s %5s %5s %5s %5s\n", time.Now().Format(time.TimeOnly), "node", "alive", "trained", "best_val", "flops", "out", "recv", "won", "peers")
 	for i, p := range procs {
 		var st node.Status
-		if err := getJSON(p.api, "/api/v1/status", &st); err != nil {
+		if err := (node.Daemon{API: p.api}).Get("/api/v1/status", &st); err != nil {
 			fmt.Fprintf(w, "%-5d %v\n", i, err)
 			continue
 		}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/evoswarm/evoswarm/node"
 )
 
 // TestExportEvalPredict: a short run is exported; eval on the exported model
@@ -52,7 +54,7 @@ func TestExportEvalPredict(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("eval: %s", errOut)
 	}
-	var ev evalResult
+	var ev node.EvalResult
 	if err := json.Unmarshal([]byte(js), &ev); err != nil {
 		t.Fatal(err)
 	}

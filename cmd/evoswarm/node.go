@@ -2,23 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/node"
-	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train/dataset"
 	"github.com/spf13/cobra"
 )
@@ -162,36 +155,6 @@ nothing committed is lost, and it resumes when started again.`,
 	return cmd
 }
 
-// daemonGet asks the repo's running daemon for path, decoding JSON into v.
-func daemonGet(repo, path string, v any) error {
-	b, err := os.ReadFile(filepath.Join(repo, node.DaemonFile))
-	if err != nil {
-		return err
-	}
-	var d struct {
-		API string `json:"api"`
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		return err
-	}
-	return getJSON(d.API, path, v)
-}
-
-// getJSON GETs http://api/path and decodes the JSON reply into v.
-func getJSON(api, path string, v any) error {
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + api + path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("daemon: %s", strings.TrimSpace(string(msg)))
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
 func newStatusCmd() *cobra.Command {
 	var repo string
 	var jsonOut bool
@@ -201,45 +164,40 @@ func newStatusCmd() *cobra.Command {
 		Long:  "Ask the repo's running daemon for its status, or read the store if no daemon runs.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st node.Status
-			if err := daemonGet(repo, "/api/v1/status", &st); err != nil {
-				s, err := node.OfflineStatus(repo)
-				if err != nil {
-					return err
-				}
-				st = *s
+			st, err := node.RepoStatus(repo)
+			if err != nil {
+				return err
 			}
-			if jsonOut {
-				return printJSON(cmd.OutOrStdout(), st, false)
-			}
-			w := cmd.OutOrStdout()
-			state := "stopped"
-			if st.Running {
-				state = "running, API http://" + st.API
-			}
-			fmt.Fprintf(w, "peer ID      %s\nexperiment   %s\nstate        %s\n", st.PeerID, st.ExperimentID, state)
-			fmt.Fprintf(w, "population   %d alive, %d training (set-point %d)\n", st.Alive, st.Training, st.SetPoint)
-			fmt.Fprintf(w, "trained      %d (killed %d, abandoned %d, errors %d)\n", st.TrainedTotal, st.KilledTotal, st.Abandoned, st.ErrorsTotal)
-			fmt.Fprintf(w, "compute      %.3g FLOPs\n", st.FLOPsTotal)
-			for _, d := range st.Devices {
-				fmt.Fprintf(w, "device       %s\n", d)
-			}
-			fmt.Fprintf(w, "migrants     %d sent, %d received and re-measured, %d won their tournament, %d dropped; %d peers\n", st.MigrantsOut, st.Received, st.MigrantsIn, st.Dropped, st.Peers)
-			if st.Topic != "" {
-				fmt.Fprintf(w, "topic        %s\n", st.Topic)
-			}
-			for _, a := range st.Addrs {
-				fmt.Fprintf(w, "address      %s\n", a)
-			}
-			if st.Best != nil {
-				fmt.Fprintf(w, "best         %s  val %.4f  %d params  %d FLOPs/image\n", st.Best.ID[:12], st.Best.ValAccuracy, st.Best.Params, st.Best.FLOPs)
-			}
-			return nil
+			return output(cmd, jsonOut, st, func(w io.Writer) { printStatus(w, st) })
 		},
 	}
 	repoFlag(cmd, &repo)
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
+}
+
+func printStatus(w io.Writer, st *node.Status) {
+	state := "stopped"
+	if st.Running {
+		state = "running, API http://" + st.API
+	}
+	fmt.Fprintf(w, "peer ID      %s\nexperiment   %s\nstate        %s\n", st.PeerID, st.ExperimentID, state)
+	fmt.Fprintf(w, "population   %d alive, %d training (set-point %d)\n", st.Alive, st.Training, st.SetPoint)
+	fmt.Fprintf(w, "trained      %d (killed %d, abandoned %d, errors %d)\n", st.TrainedTotal, st.KilledTotal, st.Abandoned, st.ErrorsTotal)
+	fmt.Fprintf(w, "compute      %.3g FLOPs\n", st.FLOPsTotal)
+	for _, d := range st.Devices {
+		fmt.Fprintf(w, "device       %s\n", d)
+	}
+	fmt.Fprintf(w, "migrants     %d sent, %d received and re-measured, %d won their tournament, %d dropped; %d peers\n", st.MigrantsOut, st.Received, st.MigrantsIn, st.Dropped, st.Peers)
+	if st.Topic != "" {
+		fmt.Fprintf(w, "topic        %s\n", st.Topic)
+	}
+	for _, a := range st.Addrs {
+		fmt.Fprintf(w, "address      %s\n", a)
+	}
+	if st.Best != nil {
+		fmt.Fprintf(w, "best         %s  val %.4f  %d params  %d FLOPs/image\n", st.Best.ID[:12], st.Best.ValAccuracy, st.Best.Params, st.Best.FLOPs)
+	}
 }
 
 func newLineageCmd() *cobra.Command {
@@ -250,36 +208,11 @@ func newLineageCmd() *cobra.Command {
 		Short: "Print the ancestry of the best individual (or --id), with each mutation and fitness",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var l []node.Ancestor
-			path := "/api/v1/lineage"
-			if id != "" {
-				if _, err := dna.ParseID(id); err != nil {
-					return err
-				}
-				path += "?id=" + id
+			l, err := node.RepoLineage(repo, id)
+			if err != nil {
+				return err
 			}
-			if err := daemonGet(repo, path, &l); err != nil {
-				if l, err = offlineLineage(repo, id); err != nil {
-					return err
-				}
-			}
-			if jsonOut {
-				return printJSON(cmd.OutOrStdout(), l, false)
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%-4s %-12s %-26s %-8s %-9s %-9s %s\n", "gen", "id", "mutation", "val_acc", "status", "params", "inherited whole/sliced/new")
-			for i, a := range l {
-				if a.Status == "elsewhere" {
-					fmt.Fprintf(w, "%-4d %-12s (an ancestor that lived on another node; the lineage continues there)\n", i, a.ID[:12])
-					continue
-				}
-				inh := "-" // not recorded: an immigrant, or a record from before the counts
-				if a.InheritedParams+a.SlicedParams+a.NewParams > 0 {
-					inh = fmt.Sprintf("%d/%d/%d", a.InheritedParams, a.SlicedParams, a.NewParams)
-				}
-				fmt.Fprintf(w, "%-4d %-12s %-26s %-8.4f %-9s %-9d %s\n", i, a.ID[:12], a.Mutation, a.Fitness, a.Status, a.Params, inh)
-			}
-			return nil
+			return output(cmd, jsonOut, l, func(w io.Writer) { printLineage(w, l) })
 		},
 	}
 	repoFlag(cmd, &repo)
@@ -288,32 +221,8 @@ func newLineageCmd() *cobra.Command {
 	return cmd
 }
 
-func offlineLineage(repo, id string) ([]node.Ancestor, error) {
-	st, err := node.OpenStopped(repo)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	var want dna.ID
-	if id != "" {
-		want, err = dna.ParseID(id)
-	} else {
-		want, err = node.BestID(st)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return node.Lineage(st, want)
-}
-
-// verifyResult is what `evoswarm verify --json` prints.
-type verifyResult struct {
-	OK       bool     `json:"ok"`
-	Problems []string `json:"problems,omitempty"`
-	Alive    int      `json:"alive"`
-	Dead     int      `json:"dead"`
-	Training int      `json:"training"`
-	IDs      []string `json:"ids"`
+func printLineage(w io.Writer, l []node.Ancestor) {
+	writeLineage(w, l)
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -330,55 +239,20 @@ history has no gap and every live individual's weights pass their checksum.
 Each problem is one line. Exits 1 if anything is wrong.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res := verifyResult{OK: true, IDs: []string{}}
-			problem := func(err error) {
-				res.OK = false
-				for _, line := range strings.Split(err.Error(), "\n") {
-					if line = strings.TrimSpace(line); line != "" && !slices.Contains(res.Problems, line) {
-						res.Problems = append(res.Problems, line)
-					}
-				}
-			}
-			st, err := node.OpenStoppedReadOnly(repo)
-			opened := err == nil
-			switch {
-			case errors.Is(err, store.ErrCorrupt):
-				problem(err) // damaged files: reported like any other problem
-			case err != nil:
+			res, err := node.Verify(repo)
+			if err != nil {
 				return err
-			default:
-				defer st.Close()
-				if err := st.Verify(); err != nil {
-					problem(err)
-				}
-				list, err := node.Individuals(st)
-				if err != nil {
-					problem(err)
-				}
-				res.IDs = make([]string, 0, len(list))
-				for _, s := range list {
-					res.IDs = append(res.IDs, s.ID)
-					switch s.Status {
-					case "alive":
-						res.Alive++
-					case "dead":
-						res.Dead++
-					case "training":
-						res.Training++
-					}
-				}
 			}
-			if jsonOut {
-				if err := printJSON(cmd.OutOrStdout(), res, false); err != nil {
-					return err
-				}
-			} else {
-				if opened { // else there is nothing to count
-					fmt.Fprintf(cmd.OutOrStdout(), "%d individuals: %d alive, %d dead, %d training\n", len(res.IDs), res.Alive, res.Dead, res.Training)
+			err = output(cmd, jsonOut, res, func(w io.Writer) {
+				if res.Opened { // else there is nothing to count
+					fmt.Fprintf(w, "%d individuals: %d alive, %d dead, %d training\n", len(res.IDs), res.Alive, res.Dead, res.Training)
 				}
 				for _, p := range res.Problems {
-					fmt.Fprintln(cmd.OutOrStdout(), p)
+					fmt.Fprintln(w, p)
 				}
+			})
+			if err != nil {
+				return err
 			}
 			if !res.OK {
 				return &exitError{code: 1, err: fmt.Errorf("%d problems in %s", len(res.Problems), repo)}
@@ -403,30 +277,11 @@ the first individual was born, the best validation accuracy by then, and how
 many individuals had been born. The daemon must be stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := node.OpenStopped(repo)
+			pts, err := node.ReadStopped(repo, (*node.StoppedRepo).Progress)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			pts, err := node.Progress(st)
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return printJSON(cmd.OutOrStdout(), pts, false)
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%8s  %10s  %7s  %s\n", "minutes", "best_val", "trained", "best_id")
-			next := 0.0
-			for i, p := range pts {
-				if p.Minutes >= next || i == len(pts)-1 {
-					fmt.Fprintf(w, "%8.1f  %10.4f  %7d  %s\n", p.Minutes, p.Best, p.Trained, p.BestID[:12])
-					for next <= p.Minutes {
-						next += every
-					}
-				}
-			}
-			return nil
+			return output(cmd, jsonOut, pts, func(w io.Writer) { printProgress(w, pts, every) })
 		},
 	}
 	repoFlag(cmd, &repo)
@@ -435,9 +290,22 @@ many individuals had been born. The daemon must be stopped.`,
 	return cmd
 }
 
+func printProgress(w io.Writer, pts []node.Point, every float64) {
+	fmt.Fprintf(w, "%8s  %10s  %7s  %s\n", "minutes", "best_val", "trained", "best_id")
+	next := 0.0
+	for i, p := range pts {
+		if p.Minutes >= next || i == len(pts)-1 {
+			fmt.Fprintf(w, "%8.1f  %10.4f  %7d  %s\n", p.Minutes, p.Best, p.Trained, p.BestID[:12])
+			for next <= p.Minutes {
+				next += every
+			}
+		}
+	}
+}
+
 // diskFullHint turns a full-disk error into one line that says what to do.
 func diskFullHint(err error) error {
-	if errors.Is(err, store.ErrDiskFull) {
+	if errors.Is(err, node.ErrDiskFull) {
 		msg := err.Error()
 		if i := strings.Index(msg, "store: disk full: "); i >= 0 {
 			msg = msg[i+len("store: disk full: "):]

@@ -39,7 +39,7 @@ The format follows the --out extension: .png, .svg, .pdf, .eps, .jpg, .tif.`,
 			}
 			var series []report.Series
 			for _, dir := range repos {
-				s, err := report.Load(dir)
+				s, err := loadSeries(dir)
 				if err != nil {
 					return err
 				}
@@ -61,6 +61,24 @@ The format follows the --out extension: .png, .svg, .pdf, .eps, .jpg, .tif.`,
 	cmd.Flags().StringVar(&height, "height", "5in", "image height (in, cm, mm, pt)")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// loadSeries reads the individuals of the stopped repo in dir as a
+// figure's series, named after the node's peer ID.
+func loadSeries(dir string) (report.Series, error) {
+	_, id, err := node.LoadIdentity(dir)
+	if err != nil {
+		return report.Series{}, err
+	}
+	list, err := node.ReadStopped(dir, (*node.StoppedRepo).Individuals)
+	if err != nil {
+		return report.Series{}, err
+	}
+	recs := make([]report.Record, len(list))
+	for i, s := range list {
+		recs[i] = report.Record{ID: s.ID, Status: s.Status, Fitness: s.Fitness, Immigrant: s.Immigrant, Born: s.Born}
+	}
+	return report.NewSeries(id.String(), recs)
 }
 
 // plotOptions checks the output file name and the size.

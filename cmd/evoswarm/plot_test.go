@@ -177,7 +177,7 @@ func TestPlotDataMatchesHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	fillRepo(t, repo, 12, 7)
-	s, err := report.Load(repo)
+	s, err := loadSeries(repo)
 	if err != nil {
 		t.Fatal(err)
 	}

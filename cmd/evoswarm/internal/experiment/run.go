@@ -45,6 +45,9 @@ type Env struct {
 	// Export writes individual id of the stopped repo as a model into dir
 	// and returns its test accuracy, measured there.
 	Export func(ctx context.Context, repo, id, dir string) (float64, error)
+	// Series reads the individuals of the stopped repo, as `evoswarm
+	// plot` draws them.
+	Series func(repo string) (report.Series, error)
 }
 
 // Result is a finished run, as its run.json holds it; Points are its
@@ -324,7 +327,7 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	res := Result{Config: c.Name, Seed: run.Seed, ExperimentID: exp.ID(), Nodes: c.Nodes, Topology: c.Topology,
 		CoresPerNode: c.CoresPerNode, Started: start.UTC(), Seconds: samples[len(samples)-1].at.Sub(start).Seconds(),
 		BestVal: Float(math.NaN()), BestNode: -1, TestAccuracy: Float(math.NaN())}
-	if res.Points, err = curve(samples, repos); err != nil {
+	if res.Points, err = curve(samples, repos, r.Env.Series); err != nil {
 		return Result{}, err
 	}
 	for i, repo := range repos {
@@ -476,10 +479,10 @@ func getStatus(ctx context.Context, api string, st *node.Status) error {
 // node had trained or received by then, from the stores' records (so an
 // individual that was best between two samples and died before the next
 // still counts), and never below what the nodes reported alive.
-func curve(samples []sample, repos []string) ([]Point, error) {
+func curve(samples []sample, repos []string, series func(repo string) (report.Series, error)) ([]Point, error) {
 	var dots []report.Dot
 	for _, repo := range repos {
-		s, err := report.Load(repo)
+		s, err := series(repo)
 		if err != nil {
 			return nil, err
 		}

@@ -17,4 +17,8 @@
 // Welch's t and Mann-Whitney U tests on the final best validation
 // accuracy. WriteOutputs writes curves.csv, runs.csv, summary.md and the
 // figure (curves.png, curves.svg).
+//
+// It sits under cmd/evoswarm/internal because it drives nodes (it imports
+// node to create and configure their repos and read their status); the
+// libraries under the top-level internal/ never import node.
 package experiment
