@@ -23,8 +23,9 @@ const (
 	// GraylistThreshold: below it, everything the peer sends is ignored.
 	// Six invalid messages within a short time get a peer there.
 	GraylistThreshold = -2500
-	// BanThreshold: below it the peer is banned at once (ten invalid
-	// messages within a short time, or heavy penalties).
+	// BanThreshold: below it the peer is banned at once (eleven invalid
+	// messages within a short time with nothing else against the peer,
+	// since ten reach it exactly; or heavy penalties).
 	BanThreshold = 4 * GraylistThreshold
 	// AcceptPXThreshold: peer exchange (on PRUNE) is accepted only from
 	// peers at or above it: bootstrap peers, thanks to their bonus, and

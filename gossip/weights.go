@@ -26,7 +26,7 @@ import (
 const (
 	statusOK          = 0
 	statusNotFound    = 1 // the peer does not hold them
-	statusUnavailable = 2 // the peer failed, is busy, or they exceed its MaxWeightsBytes
+	statusUnavailable = 2 // the peer failed, is busy, refuses the requester (over its rate or concurrency limit), or they exceed its MaxWeightsBytes
 
 	weightsService = "evoswarm-weights" // resource manager service name
 	maxServing     = 8                  // weights streams served at once

@@ -58,7 +58,8 @@ type Ancestor struct {
 //
 //	magic "EVMG", version u8 (1), flags u8 (bit 0: relayed; the others 0)
 //	experiment ID: length u8 (1..64), bytes
-//	origin peer ID: length u8 (1..128), bytes (the binary peer ID)
+//	origin peer ID: length u8 (1..255 accepted if it parses as a peer ID;
+//	  encoders write at most 128), bytes (the binary peer ID)
 //	send time i64 (Unix nanoseconds)
 //	fitness f64
 //	weights size u64, weights digest [32]byte
