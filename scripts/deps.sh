@@ -11,7 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(dataset-fashion-mnist libdnnl-dev libopenblas-dev python3-torch python3-numpy python3-onnx graphviz curl chromium patchelf nodejs)
+# iproute2, nftables, iputils-ping, jq and bc: the multi-host tests in network
+# namespaces (internal/netns, scripts/netns-*.sh, scripts/nat-lab.sh).
+pkgs=(dataset-fashion-mnist libdnnl-dev libopenblas-dev python3-torch python3-numpy python3-onnx graphviz curl chromium patchelf nodejs iproute2 nftables iputils-ping jq bc)
 # Debian ships npm as a package of its own; NodeSource's nodejs carries npm
 # and conflicts with Debian's, so npm is asked for only when it is missing.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
