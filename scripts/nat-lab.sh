@@ -1,31 +1,44 @@
 #!/usr/bin/env bash
-# NAT lab (not CI): two evoswarm volunteers, each behind its own home NAT
+# NAT lab (root): two evoswarm volunteers, each behind its own home NAT
 # router, and a relay/bootstrap node on the "internet", all in Linux network
-# namespaces on this machine (root). Nothing leaves the machine: every address
-# is private and lives only inside the namespaces this script creates.
+# namespaces on this machine. Nothing leaves the machine: the namespaces have
+# no link to the root namespace.
 #
-#   esn-pub   "internet": the relay/bootstrap node on 10.77.0.1 (relay_service
+# The "internet" uses public-looking addresses (11.77.0.0/16) that exist only
+# inside the namespaces: go-libp2p punches holes only from addresses that
+# manet.IsPublicAddr accepts, which excludes the private ranges and also the
+# documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 are in
+# manet's Unroutable4 list), so a lab on those would never try.
+#
+#   esn-pub   "internet": the relay/bootstrap node on 11.77.0.1 (relay_service
 #             true), routing between the two home routers' WAN addresses
-#   esn-r1    home router 1: WAN 10.77.1.2, LAN 192.168.1.1, nftables
+#   esn-r1    home router 1: WAN 11.77.1.2, LAN 192.168.1.1, nftables
 #             masquerade, new inbound connections dropped
 #   esn-c1    volunteer A, 192.168.1.2 (nat true, mdns false, bootstrap: relay)
-#   esn-r2/esn-c2   the same for volunteer B (10.77.2.2, 192.168.2.0/24)
+#   esn-r2/esn-c2   the same for volunteer B (11.77.2.2, 192.168.2.0/24)
 #
 # For each NAT mode (port-preserving masquerade, then fully-random
 # masquerade) it starts the three daemons and prints: how long until A and B
-# are connected to each other (relayed or direct), how long until each has
-# received (fetched and re-measured) a migrant, and whether traffic flowed
-# directly between the two NATs (hole punching). The relay node runs a
-# different experiment, so that the migrants A and B receive can only come
-# from each other.
+# are connected to each other, how long until each has received (fetched and
+# re-measured) a migrant, when DCUtR started on the relayed connection and
+# when the hole punch succeeded (from go-libp2p's p2p-holepunch debug log),
+# and whether a direct TCP connection between the two NATs' public addresses
+# is established (`ss` in the clients' namespaces: not relayed). The relay
+# node runs a different experiment, so that the migrants A and B receive can
+# only come from each other.
 #
-#   scripts/nat-lab.sh [--timeout 120] [--modes "preserve random"] [--bin PATH] [--keep]
+# PASS: with port-preserving NAT a direct connection within 10 s of the
+# relayed one, and migrants both ways; with random-port NAT migrants both
+# ways over the relay (and, as expected, no direct connection).
 #
-# Installs iproute2, nftables, iputils-ping, curl, jq and bc with apt-get if missing.
+#   scripts/nat-lab.sh [--timeout 90] [--modes "preserve random"] [--bin PATH] [--keep]
+#
+# Needs iproute2, nftables, iputils-ping, curl, jq and bc (scripts/deps.sh
+# installs them); skips with one line when not root or when one is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-timeout_s=120
+timeout_s=90
 modes="preserve random"
 bin=""
 keep=0
@@ -35,7 +48,7 @@ while [ $# -gt 0 ]; do
     --modes) modes="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "nat-lab.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -43,19 +56,11 @@ case "$timeout_s" in ''|*[!0-9]*) echo "nat-lab.sh: --timeout wants seconds" >&2
 if [ "$timeout_s" -lt 10 ] || [ "$timeout_s" -gt 1800 ]; then
   echo "nat-lab.sh: --timeout must be 10 to 1800 s" >&2; exit 2
 fi
-if [ "$(id -u)" != 0 ]; then
-  echo "nat-lab.sh: needs root (network namespaces)" >&2; exit 1
-fi
-need=()
-command -v ip >/dev/null || need+=(iproute2)
-command -v nft >/dev/null || need+=(nftables)
-command -v curl >/dev/null || need+=(curl)
-command -v jq >/dev/null || need+=(jq)
-command -v ping >/dev/null || need+=(iputils-ping)
-command -v bc >/dev/null || need+=(bc)
-if [ "${#need[@]}" -gt 0 ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
-fi
+if [ "$(id -u)" != 0 ]; then echo "nat-lab.sh: SKIP: needs root (network namespaces)"; exit 0; fi
+for t in ip nft curl jq ping bc ss; do
+  command -v "$t" >/dev/null 2>&1 || { echo "nat-lab.sh: SKIP: $t missing (scripts/deps.sh installs it)"; exit 0; }
+done
+ip netns list >/dev/null 2>&1 || { echo "nat-lab.sh: SKIP: ip netns unavailable"; exit 0; }
 if [ -z "$bin" ]; then
   # Build this checkout's evoswarm (never a stale binary from an earlier run).
   bin="$(mktemp -d)/evoswarm"
@@ -90,13 +95,20 @@ del_namespaces() {
   local ns
   for ns in "${NS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
 }
+watchdog=""
 cleanup() {
+  [ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null || true
   stop_daemons
   del_namespaces
   if [ "$keep" = 0 ]; then rm -rf "$work"; else echo "lab files kept in $work"; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+# The whole script is bounded: per mode the timeout plus start and stop.
+deadline=$(( ($(wc -w <<<"$modes") * (timeout_s + 150)) + 60 ))
+trap 'echo "nat-lab.sh: FAIL: deadline of '"$deadline"' s reached" >&2; exit 124' TERM
+( sleep "$deadline"; kill -TERM $$ 2>/dev/null ) >/dev/null 2>&1 &
+watchdog=$!
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
@@ -112,17 +124,17 @@ build_lab() {
     ip netns add "$ns"
     nsx "$ns" ip link set lo up
   done
-  nsx esn-pub ip addr add 10.77.0.1/32 dev lo
+  nsx esn-pub ip addr add 11.77.0.1/32 dev lo
   nsx esn-pub sysctl -qw net.ipv4.ip_forward=1
   local h
   for h in 1 2; do
     # internet <-> router h
     ip link add esn-p$h netns esn-pub type veth peer name esn-w$h netns esn-r$h
-    nsx esn-pub ip addr add 10.77.$h.1/24 dev esn-p$h
+    nsx esn-pub ip addr add 11.77.$h.1/24 dev esn-p$h
     nsx esn-pub ip link set esn-p$h up
-    nsx esn-r$h ip addr add 10.77.$h.2/24 dev esn-w$h
+    nsx esn-r$h ip addr add 11.77.$h.2/24 dev esn-w$h
     nsx esn-r$h ip link set esn-w$h up
-    nsx esn-r$h ip route add default via 10.77.$h.1
+    nsx esn-r$h ip route add default via 11.77.$h.1
     # router h <-> client h
     ip link add esn-l$h netns esn-r$h type veth peer name esn-e$h netns esn-c$h
     nsx esn-r$h ip addr add 192.168.$h.1/24 dev esn-l$h
@@ -144,11 +156,11 @@ table ip esnat {
   }
   chain forward {
     type filter hook forward priority 0; policy accept;
-    iifname "esn-w$h" ip saddr 10.77.$other.0/24 ct state established,related counter name "direct_in" accept;
+    iifname "esn-w$h" ip saddr 11.77.$other.0/24 ct state established,related counter name "direct_in" accept;
     iifname "esn-w$h" ct state established,related accept;
-    iifname "esn-w$h" ip saddr 10.77.$other.0/24 counter name "dropped_in_from_peer_nat" drop;
+    iifname "esn-w$h" ip saddr 11.77.$other.0/24 counter name "dropped_in_from_peer_nat" drop;
     iifname "esn-w$h" counter name "dropped_in" drop;
-    oifname "esn-w$h" ip daddr 10.77.$other.0/24 counter name "direct_out" accept;
+    oifname "esn-w$h" ip daddr 11.77.$other.0/24 counter name "direct_out" accept;
   }
   chain input {
     type filter hook input priority 0; policy accept;
@@ -159,9 +171,9 @@ table ip esnat {
 EOF
   done
   # Sanity: the clients reach the relay's address; the relay cannot reach them.
-  nsx esn-c1 ping -c1 -W2 10.77.0.1 >/dev/null || { echo "lab: c1 cannot reach 10.77.0.1" >&2; exit 1; }
-  nsx esn-c2 ping -c1 -W2 10.77.0.1 >/dev/null || { echo "lab: c2 cannot reach 10.77.0.1" >&2; exit 1; }
-  if nsx esn-pub ping -c1 -W1 10.77.1.2 >/dev/null 2>&1; then
+  nsx esn-c1 ping -c1 -W2 11.77.0.1 >/dev/null || { echo "lab: c1 cannot reach 11.77.0.1" >&2; exit 1; }
+  nsx esn-c2 ping -c1 -W2 11.77.0.1 >/dev/null || { echo "lab: c2 cannot reach 11.77.0.1" >&2; exit 1; }
+  if nsx esn-pub ping -c1 -W1 11.77.1.2 >/dev/null 2>&1; then
     echo "lab: the relay can ping router 1's WAN address (inbound should be dropped)" >&2; exit 1
   fi
 }
@@ -174,7 +186,7 @@ status() { # status NS -> JSON (or {})
 }
 direct_tcp() { # TCP connections from client h to the other router's WAN address
   local h=$1 other=$((3 - $1))
-  nsx esn-c$h ss -Htn state established dst 10.77.$other.2 2>/dev/null | wc -l
+  nsx esn-c$h ss -Htn state established dst 11.77.$other.2 2>/dev/null | wc -l
 }
 
 # start_daemon NS REPO LOGLEVEL: start a daemon in a namespace, wait for ready.
@@ -182,7 +194,7 @@ start_daemon() {
   local ns=$1 repo=$2 level=$3
   # --api explicitly: the daemon's --api default (127.0.0.1:0) wins over
   # config.json's "api". Each namespace has its own 127.0.0.1.
-  ip netns exec "$ns" env GOLOG_LOG_LEVEL="${GOLOG_LOG_LEVEL:-error}" "$bin" daemon --repo "$repo" --api 127.0.0.1:8080 --log-level "$level" > "$repo.out" 2> "$repo.log" &
+  ip netns exec "$ns" env GOLOG_LOG_LEVEL="${GOLOG_LOG_LEVEL:-error,p2p-holepunch=debug}" "$bin" daemon --repo "$repo" --api 127.0.0.1:8080 --log-level "$level" > "$repo.out" 2> "$repo.log" &
   local p=$!
   pids+=("$p")
   local i
@@ -201,6 +213,7 @@ echo '{"preset":"smoke","seed":7}' > "$exp"
 echo '{"preset":"smoke","seed":8}' > "$relayexp"
 
 summary=()
+failed=0
 for mode in $modes; do
   echo "=== NAT mode: $mode ==="
   build_lab "$mode"
@@ -209,11 +222,11 @@ for mode in $modes; do
   "$bin" init --repo "$d/relay" --experiment "$relayexp" > "$d/relay.init"
   relay_id=$(awk '/^peer ID:/ {print $3}' "$d/relay.init")
   cat > "$d/relay/config.json" <<EOF
-{"listen": ["/ip4/10.77.0.1/tcp/4001", "/ip4/10.77.0.1/udp/4001/quic-v1"],
+{"listen": ["/ip4/11.77.0.1/tcp/4001", "/ip4/11.77.0.1/udp/4001/quic-v1"],
  "bootstrap": [], "mdns": false, "dht": true, "nat": true, "relay_service": true,
  "api": "127.0.0.1:8080"}
 EOF
-  boot="/ip4/10.77.0.1/tcp/4001/p2p/$relay_id"
+  boot="/ip4/11.77.0.1/tcp/4001/p2p/$relay_id"
   for h in 1 2; do
     "$bin" init --repo "$d/node$h" --experiment "$exp" > "$d/node$h.init"
     cat > "$d/node$h/config.json" <<EOF
@@ -224,7 +237,7 @@ EOF
   done
   idA=$(awk '/^peer ID:/ {print $3}' "$d/node1.init")
   idB=$(awk '/^peer ID:/ {print $3}' "$d/node2.init")
-  echo "relay $relay_id on 10.77.0.1; A $idA behind NAT 1; B $idB behind NAT 2"
+  echo "relay $relay_id on 11.77.0.1; A $idA behind NAT 1; B $idB behind NAT 2"
   start_daemon esn-pub "$d/relay" info
   start_daemon esn-c1 "$d/node1" debug
   start_daemon esn-c2 "$d/node2" debug
@@ -240,15 +253,22 @@ EOF
     # A's peers are the relay and, once connected, B (and vice versa).
     if [ -z "$reach" ] && [ "$peersA" -ge 2 ] && [ "$peersB" -ge 2 ]; then reach=$el; fi
     din=$(( $(counter esn-r1 direct_in) + $(counter esn-r2 direct_in) ))
-    if [ -z "$directAt" ] && [ "$din" -gt 0 ]; then directAt=$el; fi
+    # Direct: an established TCP connection from a client to the other
+    # NAT's public address (a relayed connection runs through 11.77.0.1).
+    dtcp=$(( $(direct_tcp 1) + $(direct_tcp 2) ))
+    if [ -z "$directAt" ] && [ "$dtcp" -gt 0 ]; then directAt=$el; fi
     if [ -z "$migA" ] && [ "$recvA" -gt 0 ]; then migA=$el; fi
     if [ -z "$migB" ] && [ "$recvB" -gt 0 ]; then migB=$el; fi
-    line="peers A/B $peersA/$peersB  migrants received A/B $recvA/$recvB dropped A/B $dropA/$dropB  direct packets $din"
+    line="peers A/B $peersA/$peersB  migrants received A/B $recvA/$recvB dropped A/B $dropA/$dropB  direct packets $din, direct TCP $dtcp"
     if [ "$line" != "$last" ] || [ $((i % 15)) = 0 ]; then
       printf '  %6.1fs  %s\n' "$el" "$line"
       last=$line
     fi
-    if [ -n "$reach" ] && [ -n "$migA" ] && [ -n "$migB" ] && [ -n "$directAt" ]; then break; fi
+    if [ -n "$reach" ] && [ -n "$migA" ] && [ -n "$migB" ]; then
+      # Preserve: done once direct. Random: watch 20 s more for a direct one.
+      [ -n "$directAt" ] && break
+      [ "$mode" = random ] && [ "$(echo "$el >= $reach + 20" | bc)" = 1 ] && break
+    fi
     # Bounded in polls and in time (a poll takes about 1.3 s, not 1 s).
     if [ "$(echo "$el >= $timeout_s" | bc)" = 1 ]; then break; fi
     sleep 1
@@ -271,9 +291,29 @@ EOF
     grep 'could not connect to a peer found in the DHT' "$log" | tail -1 | cut -c1-600 | sed 's/^/    last failure: /' || true
   done
   grep -i 'relay' "$d/relay.log" | tail -3 | cut -c1-300 | sed 's/^/  relay log: /' || true
+  # DCUtR from go-libp2p's p2p-holepunch debug log: it starts on the
+  # relayed connection ("got inbound proxy conn" at the dialling side,
+  # "received hole punch request" at the other) and ends "hole punch
+  # successful" or "hole punch attempt with peer failed".
+  hp_ts() { grep -h "$1" "$d/node1.log" "$d/node2.log" 2>/dev/null | grep -o "^ts=[^ ]*" | cut -c4- | sort | head -1 || true; }
+  relayedTs=$(hp_ts 'got inbound proxy conn\|received hole punch request\|beginDirectConnect')
+  punchedTs=$(hp_ts 'hole punch successful')
+  punchFails=$(cat "$d/node1.log" "$d/node2.log" | grep -c "hole punch attempt with peer failed" || true)
+  punch=""
+  if [ -n "$relayedTs" ] && [ -n "$punchedTs" ]; then
+    punch=$(echo "$(date -d "$punchedTs" +%s.%N) - $(date -d "$relayedTs" +%s.%N)" | bc)
+  fi
+  echo "DCUtR: relayed connection at ${relayedTs:-never}, hole punch successful at ${punchedTs:-never}, failed attempts $punchFails"
   fmt() { if [ -n "$1" ]; then printf '%.1f s' "$1"; else printf 'not within %s s' "$timeout_s"; fi; }
-  summary+=("$(printf '%-9s A<->B connected: %-16s migrant at A: %-16s migrant at B: %-16s direct traffic: %s' \
-    "$mode" "$(fmt "$reach")" "$(fmt "$migA")" "$(fmt "$migB")" "$(fmt "$directAt")")")
+  verdict=FAIL
+  case "$mode" in
+    preserve) [ -n "$directAt" ] && [ -n "$punch" ] && [ "$(echo "$punch <= 10" | bc)" = 1 ] && [ -n "$migA" ] && [ -n "$migB" ] && verdict=PASS ;;
+    random) [ -n "$migA" ] && [ -n "$migB" ] && verdict=PASS ;;
+  esac
+  [ "$verdict" = PASS ] || failed=1
+  summary+=("$(printf '%-9s %s  A<->B connected: %-9s migrant at A: %-9s at B: %-9s direct TCP: %-16s hole punch: %s' \
+    "$mode" "$verdict" "$(fmt "$reach")" "$(fmt "$migA")" "$(fmt "$migB")" "$(fmt "$directAt")" \
+    "$(if [ -n "$punch" ]; then printf '%.2f s after the relayed connection' "$punch"; else echo "none ($punchFails failed attempts)"; fi)")")
   stop_daemons
   del_namespaces
 done
@@ -281,3 +321,4 @@ done
 echo
 echo "=== summary (times from the moment all three daemons were ready) ==="
 printf '%s\n' "${summary[@]}"
+if [ "$failed" = 0 ]; then echo "nat-lab.sh: PASS"; else echo "nat-lab.sh: FAIL"; exit 1; fi
