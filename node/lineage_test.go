@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,5 +216,18 @@ func TestLineageAcrossThreeNodes(t *testing.T) {
 	check("C's lineage after a restart", l)
 	if _, err := Lineage(c.st, h1.ID()); err == nil || errors.Is(err, store.ErrCorrupt) {
 		t.Errorf("an individual C never held: %v", err)
+	}
+
+	// The API and the dashboard show the node of each step.
+	n := &Node{store: c.st, exp: e, peer: C}
+	_, body := get(t, n.handler(), "/api/v1/lineage?id="+g3.ID().String())
+	_, js := get(t, n.handler(), "/app.js")
+	for _, want := range []string{`"node":"` + A + `"`, `"node":"` + B + `"`, `"status":"remote"`, `"parent":"` + g2.ID().String() + `"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("GET /api/v1/lineage lacks %s: %s", want, body)
+		}
+	}
+	if !strings.Contains(js, "a.chain_unknown") || !strings.Contains(js, "nodeTag(a.node)") {
+		t.Error("the dashboard's lineage does not show the node of each step")
 	}
 }

@@ -535,30 +535,54 @@ function drawGenome(g) {
   }
 }
 
+// nodeTag names a peer by the end of its ID (peer IDs share their start).
+const nodeTag = (p) => (p ? "…" + p.slice(-8) : "?");
+// One colour per node along a lineage, in the order they appear.
+const NODE_COLOURS = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"];
+
+// An unknown step ends the known chain (ChainUnknown; "elsewhere" from a
+// node of an older build).
+const unknownStep = (a) => a.chain_unknown || a.status === "unknown" || a.status === "elsewhere";
+
 function drawLineage(l) {
   const list = $("lineage");
   clear(list);
-  let prev = null;
+  const self = state.status ? state.status.peer_id : "";
+  const colour = new Map();
+  for (const a of l) {
+    if (a.node && !colour.has(a.node)) colour.set(a.node, NODE_COLOURS[colour.size % NODE_COLOURS.length]);
+  }
+  const nodes = colour.size;
+  $("lineage-title").textContent += nodes > 1 ? " · across " + nodes + " nodes" : "";
+  let prev = null, prevNode = null;
   for (const a of l) {
     const li = html("li", {}, null, list);
     html("span", { class: "mono", title: a.id }, short(a.id), li);
-    li.appendChild(document.createTextNode(" · " + (a.mutation || "?") + " → "));
-    if (a.status === "elsewhere") {
-      li.appendChild(document.createTextNode("trained on another node"));
-    } else {
-      html("b", {}, pct(a.val_accuracy), li);
-      if (prev !== null) {
-        const dlt = a.val_accuracy - prev;
-        html("span", { class: dlt >= 0 ? "up" : "down" }, " (" + (dlt >= 0 ? "+" : "") + (dlt * 100).toFixed(2) + ")", li);
-      }
-      li.appendChild(document.createTextNode(" · " + a.status + (a.immigrant ? " · immigrant from " + short(a.origin) : "")));
-      prev = a.val_accuracy;
+    if (unknownStep(a)) {
+      li.appendChild(document.createTextNode(" · its ancestry is unknown here (its sender did not give it)"));
+      prevNode = null;
+      continue;
     }
+    li.appendChild(document.createTextNode(" · " + (a.mutation || "?") + " → "));
+    html("b", {}, pct(a.val_accuracy), li);
+    if (prev !== null && !a.immigrant) {
+      const dlt = a.val_accuracy - prev;
+      html("span", { class: dlt >= 0 ? "up" : "down" }, " (" + (dlt >= 0 ? "+" : "") + (dlt * 100).toFixed(2) + ")", li);
+    }
+    li.appendChild(document.createTextNode(" · " + a.status + " on "));
+    const who = a.node === self && self ? "this node" : nodeTag(a.node);
+    html("span", { class: "mono", title: a.node || "node unknown" }, who, li);
+    if (a.immigrant) {
+      li.appendChild(document.createTextNode(" · immigrant" + (prevNode && prevNode !== a.node ? " from " + nodeTag(prevNode) : a.origin ? " from " + nodeTag(a.origin) : "")));
+    }
+    prev = a.val_accuracy;
+    prevNode = a.node;
   }
-  // A step chart of fitness along the lineage.
+  // A step chart of fitness along the lineage, a dot per step in its
+  // node's colour.
   const el = $("lineage-chart");
   clear(el);
-  const pts = l.map((a, i) => [i, a.status === "elsewhere" ? null : a.val_accuracy]).filter((p) => p[1] !== null);
+  const pts = l.map((a, i) => [i, unknownStep(a) ? null : a.val_accuracy]).filter((p) => p[1] !== null);
   if (!pts.length) return;
   const W = 600, H = 150, L = 44, R = 10, T = 10, B = 20;
   const lo = Math.max(0, Math.min(...pts.map((p) => p[1])) - 0.02), hi = Math.min(1, Math.max(...pts.map((p) => p[1])) + 0.02);
@@ -569,11 +593,16 @@ function drawLineage(l) {
   svg("line", { x1: L, x2: L, y1: T, y2: H - B }, ax);
   svg("text", { x: L - 4, y: y(hi) + 4, "text-anchor": "end" }, ax).textContent = (hi * 100).toFixed(0) + "%";
   svg("text", { x: L - 4, y: y(lo) + 4, "text-anchor": "end" }, ax).textContent = (lo * 100).toFixed(0) + "%";
-  svg("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, ax).textContent = "generation";
+  svg("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, ax).textContent = "generation" + (nodes > 1 ? " (colour: node)" : "");
   let d = "";
   for (const [i, a] of pts) d += (d ? " L" : "M") + x(i).toFixed(1) + " " + y(a).toFixed(1);
   svg("path", { d, class: "step" }, el);
-  for (const [i, a] of pts) title(svg("circle", { cx: x(i), cy: y(a), r: 3 }, el), l[i].mutation + " → " + pct(a));
+  for (const [i, a] of pts) {
+    const s = l[i];
+    const attrs = { cx: x(i), cy: y(a), r: 3 };
+    if (nodes > 1 && colour.has(s.node)) attrs.fill = colour.get(s.node);
+    title(svg("circle", attrs, el), s.mutation + " → " + pct(a) + " · on " + (s.node || "?") + (s.immigrant ? " (immigrant)" : ""));
+  }
 }
 
 setupTable();
