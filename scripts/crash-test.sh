@@ -1,23 +1,44 @@
 #!/usr/bin/env bash
-# Crash drill: start a daemon, kill it with SIGKILL at a random moment, check
-# the store, restart; --kills times (default 20). After every kill, every
-# individual the daemon had reported must be present exactly once and
-# `evoswarm verify` (records, indexes, counters, history) must pass.
+# Crash storm: start a daemon, kill it with SIGKILL at a random moment,
+# check the stopped store, restart; --kills times (default 100). Checked
+# after every kill, and the run stops at the first failure:
 #
-#   scripts/crash-test.sh [--kills N] [--preset NAME]
+#   - the store opens and `evoswarm verify` is clean (records, indexes,
+#     counters, history, weights checksums);
+#   - trained_total (read from the stopped store) never goes back, and is at
+#     least what the daemon reported just before the kill;
+#   - every individual the daemon reported alive before the kill is alive or
+#     recorded dead after it, every one it reported dead stays dead, and no
+#     individual it ever reported is lost (compared as ID sets: the API's
+#     list before the kill against verify's and the restarted daemon's);
+#   - no ID appears twice in the store.
+#
+# It prints one line per kill and the totals at the end.
+#
+#   scripts/crash-test.sh [--kills N] [--preset NAME] [--max-wait S]
+#
+#   --kills N      SIGKILLs to survive (default 100)
+#   --preset NAME  the experiment preset (default cpu-small)
+#   --max-wait S   the kill comes 0.2 to S seconds after the daemon is ready
+#                  (default 8: long enough for children to finish and be
+#                  committed, short enough to land inside commits too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-kills=20
-preset=smoke
+kills=100
+preset=cpu-small
+maxwait=8
 while [ $# -gt 0 ]; do
   case "$1" in
     --kills) kills="$2"; shift 2 ;;
     --preset) preset="$2"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --max-wait) maxwait="$2"; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "crash-test.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
 
 tmp=$(mktemp -d)
 trap 'kill -9 "${pid:-0}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -25,28 +46,107 @@ go build -o "$tmp/evoswarm" ./cmd/evoswarm
 ev="$tmp/evoswarm"
 repo="$tmp/repo"
 "$ev" init --repo "$repo" --preset "$preset" --loopback > /dev/null
-: > "$tmp/seen"
+echo "crash-test.sh: $kills kills, preset $preset, kill 0.2-${maxwait} s after ready; $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, commit $(git rev-parse --short HEAD)"
+echo '{}' > "$tmp/before.json" # the API's view just before the previous kill
+echo 0 > "$tmp/trained_max"
+start=$(date +%s)
+
+# check.py MODE FILES...: the set comparisons, in one place.
+cat > "$tmp/check.py" <<'PY'
+import json, sys, collections
+mode = sys.argv[1]
+def load(p):
+    with open(p) as f:
+        return json.load(f)
+if mode == "after-restart":
+    # before.json: {id: status} just before the kill; list.json: the
+    # restarted daemon's individuals.
+    before, now = load(sys.argv[2]), load(sys.argv[3])
+    have = collections.Counter(x["id"] for x in now)
+    status = {x["id"]: x["status"] for x in now}
+    bad = []
+    for i, s in before.items():
+        if have[i] == 0:
+            bad.append(f"{i} ({s} before the kill) is gone")
+        elif s == "alive" and status[i] not in ("alive", "dead"):
+            bad.append(f"{i} was alive, now {status[i]}")
+        elif s == "dead" and status[i] != "dead":
+            bad.append(f"{i} was dead, now {status[i]}")
+    bad += [f"{i} listed {n} times" for i, n in have.items() if n > 1]
+    for b in bad[:10]:
+        print("  " + b)
+    sys.exit(1 if bad else 0)
+if mode == "snapshot":
+    # list.json -> {id: status}
+    now = load(sys.argv[2])
+    json.dump({x["id"]: x["status"] for x in now}, sys.stdout)
+    sys.exit(0)
+if mode == "after-kill":
+    # before.json, verify.json, status.json, trained before the kill, the
+    # highest trained_total seen so far, round.
+    before, v, st = load(sys.argv[2]), load(sys.argv[3]), load(sys.argv[4])
+    trained_pre, trained_max, rnd = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+    have = collections.Counter(v["ids"])
+    lost = [i for i in before if have[i] == 0]
+    dup = [i for i, n in have.items() if n > 1]
+    t = st["trained_total"]
+    alive_before = sum(1 for s in before.values() if s == "alive")
+    print(f"kill {rnd}: before {alive_before} alive / {len(before)} records, trained {trained_pre}; "
+          f"after {v['alive']} alive, {v['dead']} dead, {v['training']} training, trained {t}; "
+          f"lost {len(lost)}, duplicated {len(dup)}, verify {'ok' if v['ok'] else 'FAILED'}")
+    ok = True
+    if not v["ok"]:
+        ok = False
+        for p in v.get("problems") or []:
+            print("  verify: " + p)
+    if lost or dup:
+        ok = False
+        for i in (lost + dup)[:10]:
+            print("  lost or duplicated: " + i)
+    if t < trained_max or t < trained_pre:
+        ok = False
+        print(f"  trained_total went back: {t} after the kill, {trained_pre} reported before it, {trained_max} the highest seen")
+    with open(sys.argv[8], "w") as f:
+        f.write(str(max(t, trained_max)))
+    sys.exit(0 if ok else 1)
+PY
+
+survived=0
 for i in $(seq 1 "$kills"); do
-  "$ev" daemon --repo "$repo" --log-level error > "$tmp/out" &
+  "$ev" daemon --repo "$repo" --log-level error > "$tmp/out" 2> "$tmp/err" &
   pid=$!
-  for _ in $(seq 1 600); do grep -q '^ready$' "$tmp/out" && break; sleep 0.1; done
-  grep -q '^ready$' "$tmp/out" || { echo "round $i: daemon did not start"; exit 1; }
+  # A loaded machine can make a start slow; three minutes is far beyond it.
+  for _ in $(seq 1 1800); do grep -q '^ready$' "$tmp/out" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if ! grep -q '^ready$' "$tmp/out"; then
+    echo "kill $i: the daemon did not start after the previous kill"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -QUIT "$pid"; sleep 2 # Go prints every goroutine's stack on SIGQUIT
+    fi
+    keep=$(mktemp -d /tmp/crash-test-failed.XXXXXX)
+    cp -a "$repo" "$tmp/out" "$tmp/err" "$keep/"
+    head -60 "$tmp/err"
+    echo "repo, stdout and stderr kept in $keep"
+    exit 1
+  fi
   api=$(sed -n 's|^API listening on http://||p' "$tmp/out")
-  sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.2 + rand() * 2.5 }')"
-  curl -sf "http://$api/api/v1/individuals" | /usr/bin/python3 -c 'import json,sys; [print(x["id"]) for x in json.load(sys.stdin)]' >> "$tmp/seen" || true
+  # The restarted daemon must still hold everything the previous one showed.
+  curl -sf "http://$api/api/v1/individuals" > "$tmp/list.json"
+  "$py" "$tmp/check.py" after-restart "$tmp/before.json" "$tmp/list.json" ||
+    { echo "kill $i: the restarted daemon lost or changed individuals"; exit 1; }
+
+  sleep "$(awk -v s="$RANDOM" -v m="$maxwait" 'BEGIN { srand(s); printf "%.2f", 0.2 + rand() * (m - 0.2) }')"
+  curl -sf "http://$api/api/v1/status" > "$tmp/status-pre.json" || echo '{"trained_total":0}' > "$tmp/status-pre.json"
+  curl -sf "http://$api/api/v1/individuals" > "$tmp/list.json" || echo '[]' > "$tmp/list.json"
   kill -9 "$pid"
   wait "$pid" 2>/dev/null || true
-  "$ev" verify --repo "$repo" --json > "$tmp/verify.json" || { echo "round $i: verify failed:"; cat "$tmp/verify.json"; exit 1; }
-  /usr/bin/python3 - "$tmp/seen" "$tmp/verify.json" "$i" <<'PY'
-import json, sys, collections
-seen = set(open(sys.argv[1]).read().split())
-v = json.load(open(sys.argv[2]))
-have = collections.Counter(v["ids"])
-lost = [s for s in seen if have[s] == 0]
-dup = [s for s, n in have.items() if n > 1]
-print(f"round {sys.argv[3]}: {len(seen)} reported so far, store holds {len(have)} "
-      f"({v['alive']} alive, {v['dead']} dead, {v['training']} training), lost {len(lost)}, duplicated {len(dup)}")
-sys.exit(1 if lost or dup or not v["ok"] else 0)
-PY
+  "$py" "$tmp/check.py" snapshot "$tmp/list.json" > "$tmp/before.json"
+  trained_pre=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("trained_total", 0))' "$tmp/status-pre.json")
+
+  "$ev" verify --repo "$repo" --json > "$tmp/verify.json" || true
+  "$ev" status --repo "$repo" --json > "$tmp/status.json" || { echo "kill $i: status of the stopped store failed"; exit 1; }
+  "$py" "$tmp/check.py" after-kill "$tmp/before.json" "$tmp/verify.json" "$tmp/status.json" \
+    "$trained_pre" "$(cat "$tmp/trained_max")" "$i" "$tmp/trained_max" || { echo "kill $i: FAILED"; exit 1; }
+  survived=$i
 done
-echo "crash drill passed: $kills kills"
+mins=$(awk -v s="$(( $(date +%s) - start ))" 'BEGIN { printf "%.1f", s / 60 }')
+echo "crash storm passed: $survived of $kills SIGKILLs survived in $mins min; trained_total $(cat "$tmp/trained_max") at the end; store verified after every kill"
