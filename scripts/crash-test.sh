@@ -120,7 +120,7 @@ for i in $(seq 1 "$kills"); do
   if ! grep -q '^ready$' "$tmp/out"; then
     echo "kill $i: the daemon did not start after the previous kill"
     if kill -0 "$pid" 2>/dev/null; then
-      kill -QUIT "$pid"; sleep 2 # Go prints every goroutine's stack on SIGQUIT
+      kill -ABRT "$pid"; sleep 2 # Go prints every goroutine's stack on SIGABRT (SIGQUIT is ignored in background jobs)
     fi
     keep=$(mktemp -d /tmp/crash-test-failed.XXXXXX)
     cp -a "$repo" "$tmp/out" "$tmp/err" "$keep/"
