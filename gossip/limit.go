@@ -21,6 +21,9 @@ const (
 	// then stopped reading (StallTimeout), or to which it sent no request
 	// (RequestTimeout): 20 of them get it banned.
 	StallPenalty = 250
+	// BadReplyPenalty is what a peer loses for a lineage answer that breaks
+	// the protocol (ErrBadLineage): 20 of them get it banned.
+	BadReplyPenalty = 250
 )
 
 // Limit reasons, as counted by Abuse.
@@ -31,11 +34,16 @@ const (
 	LimitNoRequest    = "weights-no-request"  // no request within RequestTimeout
 	LimitStalled      = "weights-stalled"     // the peer stopped reading its response
 	LimitAnnounceRate = "announce-rate"       // an announcement over its signer's rate
+	LimitLineageRate  = "lineage-rate"        // a lineage request over the peer's rate
+	LimitLineagePeer  = "lineage-concurrency" // more of the peer's lineage requests at once than ServePerPeer
+	LimitLineageIdle  = "lineage-no-request"  // a lineage stream with no request within its deadline
+	LimitLineageBad   = "lineage-bad-reply"   // a lineage answer this node fetched broke the protocol
 )
 
 // LimitReasons lists every limit reason.
 func LimitReasons() []string {
-	return []string{LimitServeRate, LimitServePeer, LimitServeBusy, LimitNoRequest, LimitStalled, LimitAnnounceRate}
+	return []string{LimitServeRate, LimitServePeer, LimitServeBusy, LimitNoRequest, LimitStalled, LimitAnnounceRate,
+		LimitLineageRate, LimitLineagePeer, LimitLineageIdle, LimitLineageBad}
 }
 
 // abuseCounters counts refusals by reason, and the weights requests served.

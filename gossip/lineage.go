@@ -103,18 +103,25 @@ type lineageServer struct {
 	s       *Swarm
 	src     LineageSource
 	serving chan struct{}
+	// limit holds each peer to the weights protocol's rate and
+	// concurrency (ServeRate, ServeBurst, ServePerPeer): a node asks for a
+	// lineage once per immigrant it admits, right after its weights.
+	limit *rateBook
 }
 
 // ServeLineage starts answering LineageProtocol requests from src (a nil
-// src stops it). Each stream is bounded: at most a few are served at once
-// (a peer over that is answered "unavailable"), the request must arrive
-// within 10 seconds and the whole answer leave within LineageTimeout.
+// src stops it). Each stream is bounded: each peer is held to the weights
+// protocol's rate and concurrency limits (over them it is answered
+// "unavailable" and loses OverLimitPenalty), at most a few streams are
+// served at once, the request must arrive within 10 seconds (or the peer
+// loses StallPenalty) and the whole answer leave within LineageTimeout.
 func (s *Swarm) ServeLineage(src LineageSource) {
 	if src == nil {
 		s.host.RemoveStreamHandler(LineageProtocol)
 		return
 	}
-	ls := &lineageServer{s: s, src: src, serving: make(chan struct{}, maxLineageServe)}
+	ls := &lineageServer{s: s, src: src, serving: make(chan struct{}, maxLineageServe),
+		limit: newRateBook(s.cfg.ServeRate, s.cfg.ServeBurst, s.cfg.ServePerPeer)}
 	s.host.SetStreamHandler(LineageProtocol, ls.serve)
 }
 
@@ -124,6 +131,13 @@ func (ls *lineageServer) serve(st network.Stream) {
 		st.Reset()
 		return
 	}
+	if why := ls.limit.take(p, LimitLineageRate, LimitLineagePeer); why != "" {
+		s.abuse.counts[why].Add(1)
+		s.Penalize(p, OverLimitPenalty, "lineage requests over the limit ("+why+")")
+		s.refuseLineage(st)
+		return
+	}
+	defer ls.limit.done(p)
 	select {
 	case ls.serving <- struct{}{}:
 		defer func() { <-ls.serving }()
@@ -137,6 +151,10 @@ func (ls *lineageServer) serve(st network.Stream) {
 	var id dna.ID
 	if _, err := io.ReadFull(st, id[:]); err != nil {
 		st.Reset()
+		if isTimeout(err) {
+			s.abuse.counts[LimitLineageIdle].Add(1)
+			s.Penalize(p, StallPenalty, fmt.Sprintf("opened a lineage stream and sent no request within %v", lineageRequest))
+		}
 		return
 	}
 	steps, err := ls.src.Lineage(id, MaxLineageSteps)
@@ -186,6 +204,10 @@ func (s *Swarm) FetchLineage(ctx context.Context, from peer.ID, id dna.ID) ([]Li
 		return nil, ErrClosed
 	}
 	steps, err := s.fetchLineage(ctx, from, id)
+	if errors.Is(err, ErrBadLineage) {
+		s.abuse.counts[LimitLineageBad].Add(1)
+		s.Penalize(from, BadReplyPenalty, fmt.Sprintf("answered the lineage of %s against the protocol: %v", id.Short(), err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("gossip: fetch lineage %s from %s: %w", id.Short(), from, err)
 	}

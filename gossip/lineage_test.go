@@ -242,4 +242,47 @@ func TestLineageHostileReplies(t *testing.T) {
 	if got, err := b.FetchLineage(ctx, pa, id); err != nil || len(got) != 3 {
 		t.Errorf("the honest answer: %d steps, %v", len(got), err)
 	}
+	// Every reply that broke the protocol cost the answering peer.
+	bad := b.Abuse().Refused[LimitLineageBad]
+	if bad < 5 {
+		t.Errorf("%d bad lineage replies counted; want most of the %d", bad, len(replies))
+	}
+	if sc, want := b.Score(pa), -float64(bad)*BadReplyPenalty/2; sc > want {
+		t.Errorf("the peer that answered badly scores %.0f; want at most %.0f", sc, want)
+	}
+}
+
+// TestLineageFloodIsLimited: a peer asking for lineages far faster than a
+// node admits immigrants is refused beyond its burst and loses score, and
+// an honest peer is still answered.
+func TestLineageFloodIsLimited(t *testing.T) {
+	burst := 5
+	limits := func(c *Config) { c.ServeRate, c.ServeBurst = 0.5, burst }
+	a, flooder, honest := newSwarm(t, limits), newSwarm(t), newSwarm(t)
+	connect(t, flooder, a)
+	connect(t, honest, a)
+	chain := testChain(t, a.ID(), 4)
+	id := chain[3].ID
+	a.ServeLineage(&mapLineage{m: map[dna.ID][]LineageStep{id: chain}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	served, refused := 0, 0
+	for range 3 * burst {
+		if _, err := flooder.FetchLineage(ctx, a.ID(), id); err == nil {
+			served++
+		} else {
+			refused++
+		}
+	}
+	ab := a.Abuse()
+	if served > burst+2 || refused == 0 || ab.Refused[LimitLineageRate] == 0 {
+		t.Errorf("served %d, refused %d (counted %d) of %d; want at most the burst of %d served",
+			served, refused, ab.Refused[LimitLineageRate], 3*burst, burst)
+	}
+	if sc := a.Score(flooder.ID()); sc > -float64(refused-2)*OverLimitPenalty {
+		t.Errorf("the flooder scores %.0f after %d refusals", sc, refused)
+	}
+	if got, err := honest.FetchLineage(ctx, a.ID(), id); err != nil || len(got) != 4 {
+		t.Errorf("the honest peer: %d steps, %v", len(got), err)
+	}
 }
