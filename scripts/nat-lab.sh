@@ -298,12 +298,15 @@ EOF
   hp_ts() { grep -h "$1" "$d/node1.log" "$d/node2.log" 2>/dev/null | grep -o "^ts=[^ ]*" | cut -c4- | sort | head -1 || true; }
   relayedTs=$(hp_ts 'got inbound proxy conn\|received hole punch request\|beginDirectConnect')
   punchedTs=$(hp_ts 'hole punch successful')
-  punchFails=$(cat "$d/node1.log" "$d/node2.log" | grep -c "hole punch attempt with peer failed" || true)
+  punchFails=$(cat "$d/node1.log" "$d/node2.log" | grep -c "hole punch attempt with peer failed\|attempt to perform DirectConnect failed" || true)
+  # gossip/nat.go dials a peer again through the relay when it stayed there.
+  punchRetries=$(cat "$d/node1.log" "$d/node2.log" | grep -c "retry hole punching" || true)
   punch=""
   if [ -n "$relayedTs" ] && [ -n "$punchedTs" ]; then
     punch=$(echo "$(date -d "$punchedTs" +%s.%N) - $(date -d "$relayedTs" +%s.%N)" | bc)
   fi
-  echo "DCUtR: relayed connection at ${relayedTs:-never}, hole punch successful at ${punchedTs:-never}, failed attempts $punchFails"
+  echo "DCUtR: relayed connection at ${relayedTs:-never}, hole punch successful at ${punchedTs:-never}, failed attempts $punchFails, retries (new relayed connection) $punchRetries"
+  cat "$d/node1.log" "$d/node2.log" | grep "DirectConnect failed\|attempt with peer failed" | sed 's/.*err=/    failure: /' | sort | uniq -c | head -3 || true
   fmt() { if [ -n "$1" ]; then printf '%.1f s' "$1"; else printf 'not within %s s' "$timeout_s"; fi; }
   verdict=FAIL
   case "$mode" in
@@ -313,7 +316,7 @@ EOF
   [ "$verdict" = PASS ] || failed=1
   summary+=("$(printf '%-9s %s  A<->B connected: %-9s migrant at A: %-9s at B: %-9s direct TCP: %-16s hole punch: %s' \
     "$mode" "$verdict" "$(fmt "$reach")" "$(fmt "$migA")" "$(fmt "$migB")" "$(fmt "$directAt")" \
-    "$(if [ -n "$punch" ]; then printf '%.2f s after the relayed connection' "$punch"; else echo "none ($punchFails failed attempts)"; fi)")")
+    "$(if [ -n "$punch" ]; then printf '%.2f s after the first relayed connection (%d failed attempts, %d retries)' "$punch" "$punchFails" "$punchRetries"; else echo "none ($punchFails failed attempts, $punchRetries retries)"; fi)")")
   stop_daemons
   del_namespaces
 done
