@@ -20,8 +20,9 @@ import (
 // dials a peer through the relay right after it started (as discovery does
 // within a second) can lose that race: the request is refused, nothing
 // retries, and the two stay on the relay for good although their NATs
-// would let a hole through (seen in scripts/nat-lab.sh, about one run in
-// four). So, when two peers have been connected only through relays for a
+// would let a hole through (3 of 7 runs of scripts/nat-lab.sh; both
+// sides starting DCUtR at once and resetting each other's stream did the
+// same). So, when two peers have been connected only through relays for a
 // while, the one with the smaller peer ID closes those connections and
 // dials the other again through the same relay: the other sees a new
 // inbound relayed connection and starts DCUtR again. A few times per peer
