@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,7 +98,9 @@ func TestBansAndReplaysSurviveRestart(t *testing.T) {
 	if err := bad.Connect(ctx, peer.AddrInfo{ID: victim.ID(), Addrs: victim.Host().Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	until(t, 10*time.Second, "the sender on the topic", func() bool { return len(victim.TopicPeers()) >= 1 })
+	until(t, 10*time.Second, "the sender and the victim on the topic", func() bool {
+		return slices.Contains(victim.TopicPeers(), sender.ID()) && slices.Contains(sender.TopicPeers(), victim.ID())
+	})
 	if err := sender.Publish(ctx, announce(g, sender.ID())); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +157,9 @@ func TestBansAndReplaysSurviveRestart(t *testing.T) {
 	// empty) sends the same individual again, then a new one.
 	sender = keyedSwarm(t, exp, senderKey, nil, victim.Addrs()[0])
 	defer sender.Close()
-	until(t, 10*time.Second, "the sender on the topic", func() bool { return len(victim.TopicPeers()) >= 1 })
+	until(t, 10*time.Second, "the sender and the victim on the topic", func() bool {
+		return slices.Contains(victim.TopicPeers(), sender.ID()) && slices.Contains(sender.TopicPeers(), victim.ID())
+	})
 	time.Sleep(time.Second) // a heartbeat
 	if err := sender.Publish(ctx, announce(g, sender.ID())); err != nil {
 		t.Fatal(err)
