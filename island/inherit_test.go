@@ -38,8 +38,9 @@ func TestIslandRecordsInheritance(t *testing.T) {
 		t.Fatal("nothing inserted")
 	}
 	for id, m := range pop.alive {
-		if want := tr.told[id]; m.ind.Inherited != want {
-			t.Errorf("%s: recorded %+v, the trainer said %+v", id.Short(), m.ind.Inherited, want)
+		got := Inherited{Whole: m.ind.InheritedParams, Sliced: m.ind.SlicedParams, New: m.ind.NewParams}
+		if want := tr.told[id]; got != want {
+			t.Errorf("%s: recorded %+v, the trainer said %+v", id.Short(), got, want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 )
 
 // Config is one island's evolution settings.
@@ -387,7 +388,10 @@ func (is *Island) seed(ctx context.Context, rng *rand.Rand, t *Timing) error {
 // timing the build, training, evaluation and storing in t. It reports
 // whether g was inserted (false: it failed to train, and was recorded so).
 func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte, rng *rand.Rand, t *Timing) (bool, error) {
-	ind := &Individual{Genome: g, Origin: is.cfg.Origin, Params: g.Params(), Born: time.Now()}
+	ind, err := individual.New(g, is.cfg.Origin, time.Now())
+	if err != nil {
+		return false, err
+	}
 	if err := is.pop.Begin(ind); err != nil {
 		return false, err
 	}
@@ -410,7 +414,7 @@ func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte,
 	}
 	ind.Fitness, ind.Steps = out.Fitness, out.Steps
 	ind.TrainFLOPs, ind.EvalFLOPs = out.TrainFLOPs, out.EvalFLOPs
-	ind.Inherited = out.Inherited
+	ind.InheritedParams, ind.SlicedParams, ind.NewParams = out.Inherited.Whole, out.Inherited.Sliced, out.Inherited.New
 	if out.Diverged {
 		ind.Fitness, ind.Error = 0, out.Reason
 	}
@@ -511,8 +515,12 @@ func (is *Island) Immigrate(m Migrant, rng *rand.Rand) (bool, error) {
 			return false, fmt.Errorf("%w: %w", ErrFatal, err)
 		}
 	}
-	ind := &Individual{Genome: m.Genome, Fitness: m.Fitness, Claimed: m.Claimed, Origin: m.Origin, Immigrant: true, Params: m.Genome.Params(), Born: time.Now()}
-	if err := is.pop.Insert(ind, m.Weights); err != nil {
+	ind, err := individual.New(m.Genome, m.Origin, time.Now())
+	if err == nil {
+		ind.Fitness, ind.ClaimedFitness, ind.Immigrant = m.Fitness, m.Claimed, true
+		err = is.pop.Insert(ind, m.Weights)
+	}
+	if err != nil {
 		is.log.Warn("immigrant not inserted", "id", m.Genome.ID().Short(), "err", err)
 		return false, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 )
 
 // memPop is an in-memory Population for the island's logic tests. The real
@@ -26,7 +27,8 @@ type memPop struct {
 }
 
 type memInd struct {
-	ind     Individual
+	ind     individual.Individual
+	genome  *dna.Genome // ind's, decoded
 	weights []byte
 	born    uint64
 }
@@ -61,34 +63,38 @@ func (p *memPop) Tournament(parent dna.ID, victim *dna.ID, _ time.Time) (*dna.Ge
 		delete(p.alive, *victim)
 		p.dead[*victim] = true
 	}
-	return par.ind.Genome, par.weights, nil
+	return par.genome, par.weights, nil
 }
 
-func (p *memPop) Begin(ind *Individual) error {
+func (p *memPop) Begin(ind *individual.Individual) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.training[ind.Genome.ID()] = true
+	p.training[ind.ID] = true
 	return nil
 }
 
-func (p *memPop) Insert(ind *Individual, w []byte) error {
+func (p *memPop) Insert(ind *individual.Individual, w []byte) error {
+	g, err := ind.DecodeGenome()
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	id := ind.Genome.ID()
+	id := ind.ID
 	if p.alive[id] != nil || p.dead[id] {
 		return fmt.Errorf("%s exists", id.Short())
 	}
 	delete(p.training, id)
 	p.births++
-	p.alive[id] = &memInd{ind: *ind, weights: w, born: p.births}
+	p.alive[id] = &memInd{ind: *ind, genome: g, weights: w, born: p.births}
 	p.inserted = append(p.inserted, id)
 	return nil
 }
 
-func (p *memPop) Fail(ind *Individual, _ string) error {
+func (p *memPop) Fail(ind *individual.Individual, _ string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.training, ind.Genome.ID())
+	delete(p.training, ind.ID)
 	p.failed++
 	return nil
 }

@@ -6,28 +6,8 @@ import (
 	"time"
 
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 )
-
-// Individual is what the island records of one individual.
-type Individual struct {
-	Genome    *dna.Genome
-	Fitness   float64 // validation accuracy
-	Origin    string  // the node that trained it
-	Immigrant bool
-	// Claimed is the fitness an immigrant's sender claimed (Fitness is
-	// the local measure); zero for local individuals.
-	Claimed float64
-	Params  int64
-	Steps   int
-	// TrainFLOPs and EvalFLOPs spent on it here (zero for an immigrant).
-	TrainFLOPs, EvalFLOPs int64
-	// Inherited is what it took from its parent's weights (zero for an
-	// immigrant).
-	Inherited Inherited
-	// Error says why it has fitness 0 (a diverged loss) or why it failed.
-	Error string
-	Born  time.Time
-}
 
 // ErrConflict is wrapped by Population errors that mean another worker
 // changed the individuals a task depended on; the task is abandoned, as the
@@ -44,11 +24,14 @@ type Population interface {
 	// fails with an error wrapping ErrConflict and changes nothing.
 	Tournament(parent dna.ID, victim *dna.ID, at time.Time) (*dna.Genome, []byte, error)
 	// Begin records ind as in training, so that a crash leaves a trace.
-	Begin(ind *Individual) error
+	// ind is the one model of an individual (individual.Individual), as
+	// the island fills it: ID, genome, parent, mutation, origin, birth
+	// time and parameters; Insert's also has the outcome of training.
+	Begin(ind *individual.Individual) error
 	// Insert records ind alive with its weights, completing Begin.
-	Insert(ind *Individual, weights []byte) error
+	Insert(ind *individual.Individual, weights []byte) error
 	// Fail records that ind could not be trained, and why.
-	Fail(ind *Individual, reason string) error
+	Fail(ind *individual.Individual, reason string) error
 	// Abandoned counts a task given up after a conflict.
 	Abandoned() error
 	// Kill kills an alive individual; ErrConflict if it is not alive.
@@ -73,7 +56,7 @@ type Inherited struct {
 type Outcome struct {
 	Fitness               float64
 	Weights               []byte
-	Steps                 int
+	Steps                 int64
 	Params                int64
 	TrainFLOPs, EvalFLOPs int64
 	// Inherited is what the genome took from its parent's weights; zero

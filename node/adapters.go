@@ -8,6 +8,7 @@ import (
 
 	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train"
 	"github.com/evoswarm/evoswarm/train/dataset"
@@ -77,46 +78,23 @@ func (p population) Tournament(parent dna.ID, victim *dna.ID, at time.Time) (*dn
 	return g, w, nil
 }
 
-func record(ind *island.Individual) (*store.Individual, error) {
-	gb, err := ind.Genome.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	mut := ""
-	if !ind.Genome.Parent.IsZero() {
-		mut = ind.Genome.Mutation.String()
-	}
-	return &store.Individual{
-		ID: ind.Genome.ID(), Genome: gb, Fitness: ind.Fitness, Born: ind.Born,
-		Parent: ind.Genome.Parent, Mutation: mut, Origin: ind.Origin, Immigrant: ind.Immigrant, ClaimedFitness: ind.Claimed,
-		Params: ind.Params, TrainFLOPs: float64(ind.TrainFLOPs), EvalFLOPs: float64(ind.EvalFLOPs),
-		Steps: int64(ind.Steps), Error: ind.Error,
-		InheritedParams: ind.Inherited.Whole, SlicedParams: ind.Inherited.Sliced, NewParams: ind.Inherited.New,
-	}, nil
+// The island hands the population the one model of an individual, which
+// is the store's record: each call stores a copy, so that what the store
+// sets (status, birth sequence) stays in the transaction that set it.
+
+func (p population) Begin(ind *individual.Individual) error {
+	rec := *ind
+	return conflict(p.s.Update(func(tx *store.Tx) error { return tx.StartTraining(&rec) }))
 }
 
-func (p population) Begin(ind *island.Individual) error {
-	rec, err := record(ind)
-	if err != nil {
-		return err
-	}
-	return conflict(p.s.Update(func(tx *store.Tx) error { return tx.StartTraining(rec) }))
+func (p population) Insert(ind *individual.Individual, weights []byte) error {
+	rec := *ind
+	return p.s.Update(func(tx *store.Tx) error { return tx.Insert(&rec, weights) })
 }
 
-func (p population) Insert(ind *island.Individual, weights []byte) error {
-	rec, err := record(ind)
-	if err != nil {
-		return err
-	}
-	return p.s.Update(func(tx *store.Tx) error { return tx.Insert(rec, weights) })
-}
-
-func (p population) Fail(ind *island.Individual, reason string) error {
-	rec, err := record(ind)
-	if err != nil {
-		return err
-	}
-	return p.s.Update(func(tx *store.Tx) error { return tx.Fail(rec, reason, time.Now()) })
+func (p population) Fail(ind *individual.Individual, reason string) error {
+	rec := *ind
+	return p.s.Update(func(tx *store.Tx) error { return tx.Fail(&rec, reason, time.Now()) })
 }
 
 func (p population) Abandoned() error {
@@ -203,7 +181,7 @@ func (t trainer) Train(ctx context.Context, g *dna.Genome, parentWeights []byte,
 		return nil, err
 	}
 	return &island.Outcome{
-		Fitness: res.ValAccuracy, Weights: wb, Steps: res.Steps, Params: g.Params(),
+		Fitness: res.ValAccuracy, Weights: wb, Steps: int64(res.Steps), Params: g.Params(),
 		TrainFLOPs: res.TrainFLOPs, EvalFLOPs: res.EvalFLOPs,
 		Inherited: island.Inherited{Whole: res.InheritedParams, Sliced: res.SlicedParams, New: res.NewParams},
 		Diverged:  res.Diverged, Reason: res.Reason,

@@ -130,9 +130,8 @@ func GenomeOf(s *store.Store, id dna.ID) (*GenomeView, error) {
 	for _, e := range backbone {
 		onBackbone[e] = true
 	}
-	gv := &GenomeView{ID: id.String(), Fitness: rec.Fitness, Params: g.Params(), FLOPs: g.FLOPs(), Genome: g,
-		Input: shapeView(g.Input), Output: g.OutputVertex, Classes: g.Classes,
-		Vertices: make([]VertexView, 0, len(r.Order)), Edges: make([]EdgeView, len(g.Edges))}
+	gv := genomeViewOf(rec, g)
+	gv.Vertices, gv.Edges = make([]VertexView, 0, len(r.Order)), make([]EdgeView, len(g.Edges))
 	bbV := make(map[uint32]bool, len(bbVertices))
 	for _, v := range bbVertices {
 		bbV[v] = true

@@ -10,6 +10,7 @@ import (
 
 	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train"
 	"github.com/evoswarm/evoswarm/train/dataset"
@@ -145,8 +146,12 @@ func TestLineageInheritance(t *testing.T) {
 		g   *dna.Genome
 		out *island.Outcome
 	}{{parent, pout}, {child, cout}} {
-		ind := &island.Individual{Genome: c.g, Fitness: c.out.Fitness, Origin: "local", Params: c.g.Params(),
-			Steps: c.out.Steps, Inherited: c.out.Inherited, Born: now.Add(time.Duration(i) * time.Second)}
+		ind, err := individual.New(c.g, "local", now.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ind.Fitness, ind.Steps = c.out.Fitness, c.out.Steps
+		ind.InheritedParams, ind.SlicedParams, ind.NewParams = c.out.Inherited.Whole, c.out.Inherited.Sliced, c.out.Inherited.New
 		if err := pop.Begin(ind); err != nil {
 			t.Fatal(err)
 		}

@@ -23,21 +23,10 @@ import (
 // chain that immigrant came with. Chains so compose across any number of
 // hops, and Lineage shows the whole of one with the node of each step.
 
-// Statuses of the steps of a lineage that are not this node's records.
-const (
-	// StepRemote: a step that lived on another node, as the chain an
-	// immigrant came with tells it.
-	StepRemote = "remote"
-	// StepUnknown: an ancestor whose own ancestry is unknown here (the
-	// sender of an immigrant did not give its chain, or the chain was cut
-	// to its newest gossip.MaxLineageSteps); it ends the lineage.
-	StepUnknown = "unknown"
-)
-
 // chainStep is a step of a lineage as the walk finds it.
 type chainStep struct {
 	gossip.LineageStep
-	status string            // a store.Status, StepRemote or StepUnknown
+	status StepStatus        // its record's status (stepStatusOf), StepRemote or StepUnknown
 	rec    *store.Individual // this node's record; nil for the others
 }
 
@@ -79,7 +68,7 @@ func walkLineage(tx *store.Tx, id dna.ID, self peer.ID, limit int) ([]chainStep,
 		st := chainStep{LineageStep: gossip.LineageStep{
 			ID: cur, Parent: rec.Parent, Mutation: rec.Mutation, Fitness: rec.Fitness, Born: rec.Born,
 			Node: self, Immigrant: rec.Immigrant,
-		}, status: rec.Status.String(), rec: rec}
+		}, status: stepStatusOf(rec.Status), rec: rec}
 		if !rec.Immigrant {
 			if p, err := peer.Decode(rec.Origin); err == nil {
 				st.Node = p

@@ -10,6 +10,7 @@ import (
 	"github.com/evoswarm/evoswarm/gossip"
 	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train"
 )
@@ -50,7 +51,11 @@ func newLineageNode(t *testing.T, ctx context.Context, exp string, blob []byte, 
 // breed inserts g as trained here.
 func (n *lineageNode) breed(t *testing.T, g *dna.Genome, fitness float64, blob []byte) {
 	t.Helper()
-	ind := &island.Individual{Genome: g, Fitness: fitness, Origin: n.sw.ID().String(), Params: g.Params(), Born: time.Now()}
+	ind, err := individual.New(g, n.sw.ID().String(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ind.Fitness = fitness
 	if err := (population{n.st}).Insert(ind, blob); err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +80,11 @@ func (n *lineageNode) immigrate(t *testing.T, ctx context.Context, exp string, f
 				if m.Genome.ID() != g.ID() {
 					continue // another node's migrant, forwarded
 				}
-				ind := &island.Individual{Genome: m.Genome, Fitness: m.Fitness, Claimed: m.Claimed, Origin: m.Origin,
-					Immigrant: true, Params: m.Genome.Params(), Born: time.Now()}
+				ind, err := individual.New(m.Genome, m.Origin, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				ind.Fitness, ind.ClaimedFitness, ind.Immigrant = m.Fitness, m.Claimed, true
 				if err := (population{n.st}).Insert(ind, m.Weights); err != nil {
 					t.Fatal(err)
 				}
@@ -136,11 +144,11 @@ func TestLineageAcrossThreeNodes(t *testing.T) {
 		id        dna.ID
 		node      string
 		immigrant bool
-		status    string
+		status    StepStatus
 	}
 	wants := []want{
 		{g0.ID(), A, false, StepRemote}, {g1.ID(), A, false, StepRemote}, {g1.ID(), B, true, StepRemote},
-		{g2.ID(), B, false, StepRemote}, {g2.ID(), C, true, "alive"}, {g3.ID(), C, false, "alive"},
+		{g2.ID(), B, false, StepRemote}, {g2.ID(), C, true, StepAlive}, {g3.ID(), C, false, StepAlive},
 	}
 	check := func(what string, l []Ancestor) {
 		t.Helper()

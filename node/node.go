@@ -391,37 +391,12 @@ func reply(w http.ResponseWriter, v any, err error) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// Summary is one individual in GET /api/v1/individuals.
-type Summary struct {
-	ID        string  `json:"id"`
-	Status    string  `json:"status"`
-	Fitness   float64 `json:"val_accuracy"`
-	Parent    string  `json:"parent,omitempty"`
-	Mutation  string  `json:"mutation,omitempty"`
-	Origin    string  `json:"origin"`
-	Immigrant bool    `json:"immigrant"`
-	BirthSeq  uint64  `json:"birth_seq"`
-	Params    int64   `json:"params"`
-	FLOPs     int64   `json:"flops"` // forward FLOPs per image
-	Born      string  `json:"born"`
-	Error     string  `json:"error,omitempty"`
-}
-
 // Individuals lists every individual the store has a record of.
 func Individuals(s *store.Store) ([]Summary, error) {
 	var out []Summary
 	err := s.View(func(tx *store.Tx) error {
 		return tx.Individuals(func(ind *store.Individual) error {
-			sm := Summary{ID: ind.ID.String(), Status: ind.Status.String(), Fitness: ind.Fitness, Mutation: ind.Mutation,
-				Origin: ind.Origin, Immigrant: ind.Immigrant, BirthSeq: ind.BirthSeq, Params: ind.Params,
-				Born: ind.Born.UTC().Format(time.RFC3339Nano), Error: ind.Error}
-			if !ind.Parent.IsZero() {
-				sm.Parent = ind.Parent.String()
-			}
-			if g, err := dna.DecodeBinary(ind.Genome); err == nil {
-				sm.FLOPs = g.FLOPs()
-			}
-			out = append(out, sm)
+			out = append(out, summaryOf(ind))
 			return nil
 		})
 	})

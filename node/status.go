@@ -170,17 +170,6 @@ func (c *ChildPhases) add(o *ChildPhases) {
 	}
 }
 
-// Best describes the fittest live individual.
-type Best struct {
-	ID           string  `json:"id"`
-	ValAccuracy  float64 `json:"val_accuracy"`
-	TestAccuracy float64 `json:"test_accuracy,omitempty"`
-	Params       int64   `json:"params"`
-	FLOPs        int64   `json:"flops"` // forward FLOPs per image
-	Mutation     string  `json:"mutation,omitempty"`
-	Origin       string  `json:"origin"`
-}
-
 // readStatus fills the store's part of a Status.
 func readStatus(s *store.Store, st *Status) error {
 	return s.View(func(tx *store.Tx) error {
@@ -212,50 +201,9 @@ func readStatus(s *store.Store, st *Status) error {
 		if err != nil {
 			return err
 		}
-		st.Best = &Best{ID: best.ID.String(), ValAccuracy: rec.Fitness, Params: rec.Params, Mutation: rec.Mutation, Origin: rec.Origin}
-		if rec.HasTest {
-			st.Best.TestAccuracy = rec.TestAccuracy
-		}
-		if g, err := dna.DecodeBinary(rec.Genome); err == nil {
-			st.Best.FLOPs = g.FLOPs()
-		}
+		st.Best = bestOf(rec)
 		return nil
 	})
-}
-
-// Ancestor is one step of a lineage.
-type Ancestor struct {
-	ID string `json:"id"`
-	// Parent is its parent's ID (absent for an initial individual).
-	Parent   string  `json:"parent,omitempty"`
-	Mutation string  `json:"mutation"`
-	Fitness  float64 `json:"val_accuracy"`
-	// Status is this node's record's ("alive", "dead", "training"),
-	// StepRemote for a step that lived on another node (as the chain an
-	// immigrant came with tells it), or StepUnknown for the ancestor where
-	// the known chain ends (ChainUnknown).
-	Status string    `json:"status"`
-	Born   time.Time `json:"born"`
-	Origin string    `json:"origin"`
-	// Node is the peer ID of the node it lived on: this node's for its own
-	// records, the sender's for the steps of a chain that came with an
-	// immigrant; absent where unknown. A migration shows as the same
-	// individual twice: on its sender, then Immigrant on its receiver.
-	Node      string `json:"node,omitempty"`
-	Immigrant bool   `json:"immigrant"`
-	// ChainUnknown marks the ancestor where the known chain ends: its own
-	// ancestry was not given (an immigrant's sender did not answer, an
-	// immigrant from before chains were kept, or a chain cut to its newest
-	// steps). Only its ID is known.
-	ChainUnknown bool  `json:"chain_unknown,omitempty"`
-	Params       int64 `json:"params"`
-	// InheritedParams, SlicedParams and NewParams count its values by
-	// where they came from: its parent's, whole or (partial inheritance)
-	// sliced, or new. Absent where not recorded (an immigrant, a record
-	// from before they were, another node's step).
-	InheritedParams int64 `json:"inherited_params,omitempty"`
-	SlicedParams    int64 `json:"sliced_params,omitempty"`
-	NewParams       int64 `json:"new_params,omitempty"`
 }
 
 // Lineage returns the ancestry of id, oldest first, following parent IDs
@@ -281,31 +229,6 @@ func Lineage(s *store.Store, id dna.ID) ([]Ancestor, error) {
 		out = append(out, ancestorOf(steps[i]))
 	}
 	return out, nil
-}
-
-// ancestorOf turns a step of the walk into an Ancestor.
-func ancestorOf(st chainStep) Ancestor {
-	a := Ancestor{ID: st.ID.String(), Status: st.status}
-	if st.status == StepUnknown {
-		a.ChainUnknown = true
-		return a
-	}
-	if !st.Parent.IsZero() {
-		a.Parent = st.Parent.String()
-	}
-	a.Mutation = st.Mutation
-	if a.Mutation == "" {
-		a.Mutation = "initial"
-	}
-	a.Fitness, a.Born, a.Immigrant = st.Fitness, st.Born, st.Immigrant
-	if st.Node != "" {
-		a.Node = st.Node.String()
-	}
-	if rec := st.rec; rec != nil {
-		a.Origin, a.Params = rec.Origin, rec.Params
-		a.InheritedParams, a.SlicedParams, a.NewParams = rec.InheritedParams, rec.SlicedParams, rec.NewParams
-	}
-	return a
 }
 
 // BestID returns the ID of the fittest live individual.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train/dataset"
 )
@@ -204,11 +205,11 @@ func Verify(dir string) (*Verification, error) {
 	for _, s := range list {
 		res.IDs = append(res.IDs, s.ID)
 		switch s.Status {
-		case "alive":
+		case individual.Alive:
 			res.Alive++
-		case "dead":
+		case individual.Dead:
 			res.Dead++
-		case "training":
+		case individual.Training:
 			res.Training++
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/evoswarm/evoswarm/internal/model"
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train"
 	"github.com/evoswarm/evoswarm/train/dataset"
@@ -168,11 +169,11 @@ func TestStoppedRepoReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status := map[string]string{}
+	status := map[string]individual.Status{}
 	for _, s := range list {
 		status[s.ID] = s.Status
 	}
-	if len(list) != 4 || status[rootID.String()] != "dead" || status[grandID.String()] != "alive" {
+	if len(list) != 4 || status[rootID.String()] != individual.Dead || status[grandID.String()] != individual.Alive {
 		t.Errorf("individuals: %+v", list)
 	}
 

@@ -50,7 +50,7 @@ func TestHelperProcess(t *testing.T) {
 			Fitness:    rng.Float64(),
 			Born:       time.Now(),
 			Mutation:   "identity",
-			TrainFLOPs: float64(rng.IntN(1000)),
+			TrainFLOPs: int64(rng.IntN(1000)),
 		}
 		var killed dna.ID
 		err := s.Update(func(tx *Tx) error {

@@ -8,79 +8,30 @@ import (
 	"time"
 
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 )
 
-// Status is where an individual is in its life.
-type Status uint8
+// Status is where an individual is in its life: the one model's
+// (individual.Status), named here for the store's callers.
+type Status = individual.Status
 
 // Statuses.
 const (
 	// StatusTraining: recorded by StartTraining, being trained; counts
 	// towards the population but cannot be picked.
-	StatusTraining Status = iota + 1
+	StatusTraining = individual.Training
 	// StatusAlive: trained, evaluated, a member of the population.
-	StatusAlive
+	StatusAlive = individual.Alive
 	// StatusDead: killed, failed or abandoned; the record stays, the
 	// weights are gone.
-	StatusDead
+	StatusDead = individual.Dead
 )
 
-var statusNames = [...]string{StatusTraining: "training", StatusAlive: "alive", StatusDead: "dead"}
-
-// String returns "training", "alive" or "dead".
-func (s Status) String() string {
-	if s >= StatusTraining && s <= StatusDead {
-		return statusNames[s]
-	}
-	return fmt.Sprintf("status(%d)", uint8(s))
-}
-
-func parseStatus(s string) (Status, bool) {
-	for st := StatusTraining; st <= StatusDead; st++ {
-		if statusNames[st] == s {
-			return st, true
-		}
-	}
-	return 0, false
-}
-
-// Individual is the record of one individual. It never holds weights, which
-// are stored apart (Tx.Weights).
-type Individual struct {
-	ID     dna.ID
-	Genome []byte // the genome's binary encoding (dna.Genome.MarshalBinary)
-
-	Fitness      float64 // validation accuracy; 0 for a diverged child
-	TestAccuracy float64 // meaningful only when HasTest
-	HasTest      bool
-
-	Status   Status
-	Born     time.Time // when it was trained (or received, for an immigrant)
-	Died     time.Time // zero unless dead
-	BirthSeq uint64    // per-store, from 1, set by Insert: lower is older
-
-	Parent    dna.ID // zero for an initial individual
-	Mutation  string // the mutation that made it: dna.Kind.String()
-	Origin    string // peer ID of the node that trained it
-	Immigrant bool   // received from another node
-	// ClaimedFitness is the fitness an immigrant's sender claimed; Fitness
-	// is what this node measured. Zero for local individuals.
-	ClaimedFitness float64
-
-	Params     int64   // trainable parameters
-	TrainFLOPs float64 // FLOPs spent training it
-	EvalFLOPs  float64 // FLOPs spent evaluating it
-	Steps      int64   // training steps
-	// InheritedParams, SlicedParams and NewParams count its values by
-	// where they came from: copied whole from its parent's weights, copied
-	// in part into a reshaped tensor (partial inheritance), initialised
-	// afresh. All zero where not recorded: an immigrant, a record from
-	// before they were.
-	InheritedParams, SlicedParams, NewParams int64
-
-	Error       string // what went wrong in training, e.g. "loss diverged (NaN) at step 113"
-	DeathReason string // why it died, set by Kill, Fail or Abandon
-}
+// Individual is the record of one individual: the one model
+// (individual.Individual), which the store keeps in its own versioned
+// encoding (record). It never holds weights, which are stored apart
+// (Tx.Weights).
+type Individual = individual.Individual
 
 // Member is the light view of an individual that Alive and Training list.
 type Member struct {
@@ -93,7 +44,10 @@ type Member struct {
 // recordVersion is the version of the JSON encoding of an Individual.
 const recordVersion = 1
 
-// record is the stored form of an Individual.
+// record is the stored form of an Individual. Its FLOPs are JSON numbers
+// written from float64, as they always were: an Individual's int64 FLOPs
+// are converted on the way in and out, so that records stay byte for byte
+// what earlier builds wrote and read.
 type record struct {
 	V            int       `json:"v"`
 	ID           string    `json:"id"`
@@ -121,12 +75,12 @@ type record struct {
 }
 
 // check reports why ind cannot be stored, naming the field and value.
-func (ind *Individual) check() error {
+func check(ind *Individual) error {
 	short := ind.ID.Short()
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"fitness", ind.Fitness}, {"claimed fitness", ind.ClaimedFitness}, {"train FLOPs", ind.TrainFLOPs}, {"eval FLOPs", ind.EvalFLOPs}} {
+	}{{"fitness", ind.Fitness}, {"claimed fitness", ind.ClaimedFitness}} {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			return fmt.Errorf("%w: individual %s: %s is %v: give a diverged child fitness 0 and record the cause in Error",
 				ErrInvalid, short, f.name, f.v)
@@ -139,14 +93,14 @@ func (ind *Individual) check() error {
 	if ind.Born.IsZero() {
 		return fmt.Errorf("%w: individual %s has no birth time", ErrInvalid, short)
 	}
-	if ind.Status < StatusTraining || ind.Status > StatusDead {
+	if !ind.Status.Valid() {
 		return fmt.Errorf("%w: individual %s: unknown %v", ErrInvalid, short, ind.Status)
 	}
 	return nil
 }
 
 func encodeIndividual(ind *Individual) ([]byte, error) {
-	if err := ind.check(); err != nil {
+	if err := check(ind); err != nil {
 		return nil, err
 	}
 	r := record{
@@ -162,8 +116,8 @@ func encodeIndividual(ind *Individual) ([]byte, error) {
 		Immigrant:   ind.Immigrant,
 		Claimed:     ind.ClaimedFitness,
 		Params:      ind.Params,
-		TrainFLOPs:  ind.TrainFLOPs,
-		EvalFLOPs:   ind.EvalFLOPs,
+		TrainFLOPs:  float64(ind.TrainFLOPs),
+		EvalFLOPs:   float64(ind.EvalFLOPs),
 		Steps:       ind.Steps,
 		Inherited:   ind.InheritedParams,
 		Sliced:      ind.SlicedParams,
@@ -201,8 +155,8 @@ func decodeIndividual(id dna.ID, b []byte) (*Individual, error) {
 	if err != nil || got != id {
 		return nil, fmt.Errorf("%w: individual %s: record holds id %q", ErrCorrupt, id, r.ID)
 	}
-	st, ok := parseStatus(r.Status)
-	if !ok {
+	st, err := individual.ParseStatus(r.Status)
+	if err != nil {
 		return nil, fmt.Errorf("%w: individual %s: unknown status %q", ErrCorrupt, id, r.Status)
 	}
 	ind := &Individual{
@@ -218,8 +172,8 @@ func decodeIndividual(id dna.ID, b []byte) (*Individual, error) {
 		Immigrant:      r.Immigrant,
 		ClaimedFitness: r.Claimed,
 		Params:         r.Params,
-		TrainFLOPs:     r.TrainFLOPs,
-		EvalFLOPs:      r.EvalFLOPs,
+		TrainFLOPs:     int64(r.TrainFLOPs),
+		EvalFLOPs:      int64(r.EvalFLOPs),
 		Steps:          r.Steps,
 		Error:          r.Error,
 		DeathReason:    r.DeathReason,

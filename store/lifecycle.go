@@ -64,7 +64,7 @@ func (tx *Tx) Insert(ind *Individual, weights []byte) error {
 		c.MigrantsIn++
 	} else {
 		c.Trained++
-		c.FLOPs += ind.TrainFLOPs + ind.EvalFLOPs
+		c.FLOPs += float64(ind.TrainFLOPs) + float64(ind.EvalFLOPs)
 	}
 	if err := tx.AppendEvent(eventFor(kind, ind, ind.Born, "")); err != nil {
 		return err
@@ -182,7 +182,7 @@ func (tx *Tx) Abandon(id dna.ID, reason string, at time.Time) error {
 		return err
 	}
 	c.Abandoned++
-	c.FLOPs += ind.TrainFLOPs + ind.EvalFLOPs
+	c.FLOPs += float64(ind.TrainFLOPs) + float64(ind.EvalFLOPs)
 	return tx.AppendEvent(eventFor(EventAbandon, ind, at, reason))
 }
 
@@ -219,7 +219,7 @@ func (tx *Tx) Fail(ind *Individual, reason string, at time.Time) error {
 		return err
 	}
 	c.Errors++
-	c.FLOPs += ind.TrainFLOPs + ind.EvalFLOPs
+	c.FLOPs += float64(ind.TrainFLOPs) + float64(ind.EvalFLOPs)
 	tx.countersDirty = true
 	return tx.AppendEvent(eventFor(EventError, ind, at, reason))
 }

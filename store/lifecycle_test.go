@@ -151,7 +151,6 @@ func TestInsertRefusesInvalid(t *testing.T) {
 	s := openMem(t)
 	for name, mod := range map[string]func(*Individual){
 		"NaN fitness":   func(i *Individual) { i.Fitness = nan() },
-		"Inf FLOPs":     func(i *Individual) { i.TrainFLOPs = inf() },
 		"NaN test":      func(i *Individual) { i.HasTest, i.TestAccuracy = true, nan() },
 		"no birth time": func(i *Individual) { i.Born = time.Time{} },
 		"dead status":   func(i *Individual) { i.Status = StatusDead },

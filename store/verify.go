@@ -51,13 +51,13 @@ func (tx *Tx) verify() error {
 				want.MigrantsIn++
 			} else {
 				want.Trained++
-				want.FLOPs += ind.TrainFLOPs + ind.EvalFLOPs
+				want.FLOPs += float64(ind.TrainFLOPs) + float64(ind.EvalFLOPs)
 			}
 			if ind.Status == StatusDead {
 				want.Killed++
 			}
 		} else if ind.Status != StatusTraining {
-			want.FLOPs += ind.TrainFLOPs + ind.EvalFLOPs // failed
+			want.FLOPs += float64(ind.TrainFLOPs) + float64(ind.EvalFLOPs) // failed
 		}
 		if ind.Status == StatusAlive && ind.BirthSeq == 0 {
 			bad("alive individual %s has no birth sequence", ind.ID.Short())

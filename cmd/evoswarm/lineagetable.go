@@ -23,7 +23,7 @@ func writeLineage(w io.Writer, l []node.Ancestor) {
 	var nodes []string
 	immigrants := false
 	for i, a := range l {
-		if a.ChainUnknown || a.Status == "elsewhere" {
+		if a.Unknown() {
 			fmt.Fprintf(w, "%-4d %-12s %-9s (an ancestor whose own ancestry is unknown here: its sender did not give it)\n", i, a.ID[:12], "?")
 			continue
 		}

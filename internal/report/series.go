@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"time"
+
+	"github.com/evoswarm/evoswarm/island/individual"
 )
 
 // Record is one individual of a node's records, as a figure reads it: the
@@ -10,11 +12,11 @@ import (
 // JSON names of a daemon's GET /api/v1/individuals. Whoever read the
 // records (a stopped repo, a daemon's API) fills it: report reads no repo.
 type Record struct {
-	ID        string  `json:"id"`
-	Status    string  `json:"status"` // alive, dead, training, ...
-	Fitness   float64 `json:"val_accuracy"`
-	Immigrant bool    `json:"immigrant"`
-	Born      string  `json:"born"` // RFC 3339
+	ID        string            `json:"id"`
+	Status    individual.Status `json:"status"` // "training", "alive" or "dead"
+	Fitness   float64           `json:"val_accuracy"`
+	Immigrant bool              `json:"immigrant"`
+	Born      string            `json:"born"` // RFC 3339
 }
 
 // NewSeries is the series of the node with peer ID peerID, named by its
@@ -23,14 +25,14 @@ type Record struct {
 func NewSeries(peerID string, recs []Record) (Series, error) {
 	s := Series{Name: ShortPeerID(peerID)}
 	for _, r := range recs {
-		if r.Status == "training" {
+		if r.Status == individual.Training {
 			continue
 		}
 		born, err := time.Parse(time.RFC3339Nano, r.Born)
 		if err != nil {
 			return Series{}, fmt.Errorf("report: individual %s: birth time %q: %w", r.ID, r.Born, err)
 		}
-		s.Dots = append(s.Dots, Dot{Born: born, Fitness: r.Fitness, Alive: r.Status == "alive", Immigrant: r.Immigrant})
+		s.Dots = append(s.Dots, Dot{Born: born, Fitness: r.Fitness, Alive: r.Status == individual.Alive, Immigrant: r.Immigrant})
 	}
 	return s, nil
 }

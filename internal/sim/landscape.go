@@ -180,7 +180,7 @@ func (t *trainer) Train(_ context.Context, g *dna.Genome, parentWeights []byte, 
 	s.trained += float64(t.l.Steps)
 	tf, ef, sec := t.l.cost(g, t.speed)
 	t.last = sec
-	return &island.Outcome{Fitness: t.l.fitness(g, s, g.ID(), t.split), Weights: s.encode(), Steps: t.l.Steps,
+	return &island.Outcome{Fitness: t.l.fitness(g, s, g.ID(), t.split), Weights: s.encode(), Steps: int64(t.l.Steps),
 		Params: g.Params(), TrainFLOPs: tf, EvalFLOPs: ef}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 )
 
 // pop is a virtual node's population in memory: the island.Population the
@@ -58,22 +59,26 @@ func (p *pop) remove(id dna.ID) {
 	}
 }
 
-func (p *pop) Begin(*island.Individual) error { return nil }
+func (p *pop) Begin(*individual.Individual) error { return nil }
 
-func (p *pop) Insert(ind *island.Individual, weights []byte) error {
-	id := ind.Genome.ID()
+func (p *pop) Insert(ind *individual.Individual, weights []byte) error {
+	id := ind.ID
 	if p.find(id) >= 0 {
 		return island.ErrConflict // the same individual twice (an immigrant already here)
 	}
+	g, err := ind.DecodeGenome()
+	if err != nil {
+		return err
+	}
 	p.births++
-	m := &member{id: id, genome: ind.Genome, weights: weights, fitness: ind.Fitness, born: p.births}
+	m := &member{id: id, genome: g, weights: weights, fitness: ind.Fitness, born: p.births}
 	i, _ := slices.BinarySearchFunc(p.alive, id, func(m *member, id dna.ID) int { return slices.Compare(m.id[:], id[:]) })
 	p.alive = slices.Insert(p.alive, i, m)
 	return nil
 }
 
-func (p *pop) Fail(*island.Individual, string) error { return nil }
-func (p *pop) Abandoned() error                      { return nil }
+func (p *pop) Fail(*individual.Individual, string) error { return nil }
+func (p *pop) Abandoned() error                          { return nil }
 
 func (p *pop) Kill(id dna.ID, _ string, _ time.Time) error {
 	if p.find(id) < 0 {
