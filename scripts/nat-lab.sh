@@ -274,6 +274,10 @@ EOF
     sleep 1
   done
   echo "--- after ${el}s ($mode) ---"
+  for x in A B; do
+    sx=$sA; [ "$x" = B ] && sx=$sB
+    echo "$x gossip published/accepted $(jq -r '"\(.gossip.published // 0)/\(.gossip.accepted // 0)"' <<<"$sx"), trained $(jq -r '.trained_total // 0' <<<"$sx"), rejected $(jq -c '.rejected // {} | with_entries(select(.value > 0))' <<<"$sx"), admission $(jq -c '.admission // {}' <<<"$sx" | cut -c1-300)"
+  done
   echo "A addrs: $(echo "$sA" | jq -c '.addrs')"
   echo "B addrs: $(echo "$sB" | jq -c '.addrs')"
   for h in 1 2; do

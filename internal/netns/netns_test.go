@@ -79,7 +79,7 @@ func runScript(t *testing.T, limit time.Duration, script string, args ...string)
 	if strings.Contains(text, ": SKIP: ") {
 		t.Skip(strings.TrimSpace(text[strings.Index(text, ": SKIP: ")+2:]))
 	}
-	t.Logf("%s %s:\n%s", script, strings.Join(args, " "), tail(text, 40))
+	t.Logf("%s %s:\n%s", script, strings.Join(args, " "), tail(text, 70))
 	if err != nil || !strings.Contains(text, "PASS") {
 		t.Fatalf("%s failed: %v", script, err)
 	}
