@@ -30,9 +30,9 @@ import (
 
 // punchRetryAfter are the times a peer must have been reachable only
 // through relays before each retry.
-var punchRetryAfter = []time.Duration{4 * time.Second, 15 * time.Second, 45 * time.Second}
+var punchRetryAfter = []time.Duration{3 * time.Second, 15 * time.Second, 45 * time.Second}
 
-const punchRetryTick = 2 * time.Second
+const punchRetryTick = time.Second
 
 // startPunchRetry runs the retries for h until its network closes.
 func startPunchRetry(h host.Host) {
