@@ -39,16 +39,25 @@ nl_init() {
   NL_WATCHDOG=$!
 }
 
+# nl_ours PID: whether PID is still one of this run's daemons. A daemon
+# killed earlier (the churn soak kills many) leaves its PID in NL_PIDS, and
+# on a busy machine the kernel soon gives that number to an unrelated
+# process: signal only a process whose command line names this run's work
+# directory.
+nl_ours() {
+  [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$NL_WORK"
+}
+
 nl_stop_daemons() {
   local p i alive
-  for p in "${NL_PIDS[@]:-}"; do [ -n "$p" ] && kill -INT "$p" 2>/dev/null || true; done
+  for p in "${NL_PIDS[@]:-}"; do nl_ours "$p" && kill -INT "$p" 2>/dev/null || true; done
   for i in $(seq 1 20); do
     alive=0
-    for p in "${NL_PIDS[@]:-}"; do [ -n "$p" ] && kill -0 "$p" 2>/dev/null && alive=1; done
+    for p in "${NL_PIDS[@]:-}"; do nl_ours "$p" && alive=1; done
     [ "$alive" = 0 ] && break
     sleep 1
   done
-  for p in "${NL_PIDS[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${NL_PIDS[@]:-}"; do nl_ours "$p" && kill -KILL "$p" 2>/dev/null || true; done
   for p in "${NL_PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
   NL_PIDS=()
 }
