@@ -1,17 +1,23 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/evoswarm/evoswarm/cmd/evoswarm/internal/experiment"
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 	"github.com/evoswarm/evoswarm/node"
 	"github.com/spf13/cobra"
 )
@@ -123,8 +129,55 @@ func experimentEnv(cmd *cobra.Command, self string) experiment.Env {
 		Export: func(ctx context.Context, repo, id, dir string) (float64, error) {
 			return exportBest(cmd, repo, id, dir)
 		},
+		Ensemble: func(ctx context.Context, repos []string, k int, dir string) (float64, error) {
+			return exportEnsemble(ctx, repos, k, dir)
+		},
 		Series: loadSeries,
 	}
+}
+
+// exportEnsemble exports the k live individuals of highest validation
+// accuracy over the stopped repos into dir/1 ... dir/k and returns the test
+// accuracy of their majority vote, as `evoswarm eval --ensemble` measures
+// it; NaN when fewer than k are alive.
+func exportEnsemble(ctx context.Context, repos []string, k int, dir string) (float64, error) {
+	type member struct {
+		repo string
+		node.Summary
+	}
+	var alive []member
+	for _, repo := range repos {
+		list, err := node.ReadStopped(repo, (*node.StoppedRepo).Individuals)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range list {
+			if s.Status == individual.Alive {
+				alive = append(alive, member{repo, s})
+			}
+		}
+	}
+	if len(alive) < k {
+		return math.NaN(), nil
+	}
+	slices.SortStableFunc(alive, func(a, b member) int { return cmp.Compare(b.Fitness, a.Fitness) })
+	var dirs []string
+	for i, m := range alive[:k] {
+		id, err := dna.ParseID(m.ID)
+		if err != nil {
+			return 0, err
+		}
+		d := filepath.Join(dir, strconv.Itoa(i+1))
+		if _, err := node.ReadStopped(m.repo, func(r *node.StoppedRepo) (node.Exported, error) { return r.Export(ctx, id, d) }); err != nil {
+			return 0, fmt.Errorf("exporting %s: %w", id.Short(), err)
+		}
+		dirs = append(dirs, d)
+	}
+	res, err := node.Eval(ctx, dirs, "", nil)
+	if err != nil {
+		return 0, err
+	}
+	return res.TestAccuracy, nil
 }
 
 // experimentNode is a local swarm's daemon as the runner sees it.

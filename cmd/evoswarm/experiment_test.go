@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/evoswarm/evoswarm/cmd/evoswarm/internal/experiment"
+	"github.com/evoswarm/evoswarm/node"
 )
 
 // TestExperimentSmoke runs `evoswarm experiment` on the smoke preset: 2
@@ -91,6 +93,23 @@ func TestExperimentSmoke(t *testing.T) {
 			}
 			if m.ID != res.BestID || m.TestAccuracy != float64(res.TestAccuracy) || !(m.TestAccuracy > 0) {
 				t.Errorf("%s seed %d: exported %s with test %v; run.json says %s, %v", cfg, seed, m.ID, m.TestAccuracy, res.BestID, res.TestAccuracy)
+			}
+			// The top-3 ensemble: three exported models whose majority vote,
+			// measured again here, is what run.json reports.
+			var members []string
+			for i := 1; i <= experiment.EnsembleSize; i++ {
+				d := filepath.Join(rd, experiment.EnsembleDir, strconv.Itoa(i))
+				if _, err := os.Stat(filepath.Join(d, "metrics.json")); err != nil {
+					t.Fatalf("%s seed %d: ensemble member %d not exported: %v", cfg, seed, i, err)
+				}
+				members = append(members, d)
+			}
+			ens, err := node.Eval(context.Background(), members, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !(ens.TestAccuracy > 0) || ens.TestAccuracy != float64(res.EnsembleTestAccuracy) {
+				t.Errorf("%s seed %d: the ensemble's test accuracy %v, run.json says %v", cfg, seed, ens.TestAccuracy, res.EnsembleTestAccuracy)
 			}
 		}
 	}

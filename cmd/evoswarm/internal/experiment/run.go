@@ -45,6 +45,11 @@ type Env struct {
 	// Export writes individual id of the stopped repo as a model into dir
 	// and returns its test accuracy, measured there.
 	Export func(ctx context.Context, repo, id, dir string) (float64, error)
+	// Ensemble exports the k live individuals of highest validation
+	// accuracy over the stopped repos into subdirectories of dir and
+	// returns the test accuracy of their majority vote (the paper's
+	// ensemble), or NaN when fewer than k are alive. Nil: not measured.
+	Ensemble func(ctx context.Context, repos []string, k int, dir string) (float64, error)
 	// Series reads the individuals of the stopped repo, as `evoswarm
 	// plot` draws them.
 	Series func(repo string) (report.Series, error)
@@ -72,6 +77,11 @@ type Result struct {
 	BestID       string `json:"best_id,omitempty"`
 	BestNode     int    `json:"best_node"`
 	TestAccuracy Float  `json:"test_accuracy"`
+	// EnsembleTestAccuracy is the test accuracy of the majority vote of
+	// the EnsembleSize live individuals of highest validation accuracy
+	// over the run's nodes (exported into ensemble/), measured once at
+	// the end like TestAccuracy; NaN (null) when fewer were alive.
+	EnsembleTestAccuracy Float `json:"ensemble_test_accuracy"`
 	// Children and FLOPs are the nodes' trained_total and flops_total,
 	// summed, from their stores after the stop.
 	Children uint64  `json:"children"`
@@ -105,6 +115,11 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// EnsembleSize is how many individuals the end-of-run ensemble takes: the
+// paper reports a top-2 and a top-10 ensemble; three is what a small
+// sub-population can spare.
+const EnsembleSize = 3
+
 // Files in a run's directory and in the output directory.
 const (
 	PlanFile    = "plan.json"
@@ -112,6 +127,7 @@ const (
 	CurveFile   = "curve.csv"
 	RunLogFile  = "run.log"
 	BestDir     = "best"
+	EnsembleDir = "ensemble"
 	CurvesFile  = "curves.csv"
 	RunsFile    = "runs.csv"
 	SummaryFile = "summary.md"
@@ -326,7 +342,7 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	stop()
 	res := Result{Config: c.Name, Seed: run.Seed, ExperimentID: exp.ID(), Nodes: c.Nodes, Topology: c.Topology,
 		CoresPerNode: c.CoresPerNode, Started: start.UTC(), Seconds: samples[len(samples)-1].at.Sub(start).Seconds(),
-		BestVal: Float(math.NaN()), BestNode: -1, TestAccuracy: Float(math.NaN())}
+		BestVal: Float(math.NaN()), BestNode: -1, TestAccuracy: Float(math.NaN()), EnsembleTestAccuracy: Float(math.NaN())}
 	if res.Points, err = curve(samples, repos, r.Env.Series); err != nil {
 		return Result{}, err
 	}
@@ -347,6 +363,13 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 			return Result{}, fmt.Errorf("exporting the best individual: %w", err)
 		}
 		res.TestAccuracy = Float(test)
+	}
+	if res.BestNode >= 0 && r.Env.Ensemble != nil {
+		acc, err := r.Env.Ensemble(ctx, repos, EnsembleSize, filepath.Join(dir, EnsembleDir))
+		if err != nil {
+			return Result{}, fmt.Errorf("the top-%d ensemble: %w", EnsembleSize, err)
+		}
+		res.EnsembleTestAccuracy = Float(acc)
 	}
 	var buf bytes.Buffer
 	if err := res.Curve().WriteCSV(&buf); err != nil {

@@ -192,8 +192,9 @@ type ConfigSummary struct {
 	Runs int
 	// Final is the final best validation accuracy (each curve's last
 	// point); Test the test accuracy of each run's best-by-validation
-	// individual; Children and FLOPs each run's totals.
-	Final, Test, Children, FLOPs Stats
+	// individual; Ensemble the test accuracy of each run's top-3 ensemble;
+	// Children and FLOPs each run's totals.
+	Final, Test, Ensemble, Children, FLOPs Stats
 	// Curve is the best validation accuracy at each sample time.
 	Curve []Band
 }
@@ -225,7 +226,7 @@ func Summarize(names []string, results []Result) Summary {
 	finals := map[string][]float64{}
 	for _, name := range names {
 		cs := ConfigSummary{Name: name}
-		var test, children, flops []float64
+		var test, ensemble, children, flops []float64
 		var curves [][]Point
 		for _, r := range results {
 			if r.Config != name {
@@ -234,11 +235,12 @@ func Summarize(names []string, results []Result) Summary {
 			cs.Runs++
 			finals[name] = append(finals[name], r.Curve().Final())
 			test = append(test, float64(r.TestAccuracy))
+			ensemble = append(ensemble, float64(r.EnsembleTestAccuracy))
 			children = append(children, float64(r.Children))
 			flops = append(flops, r.FLOPs)
 			curves = append(curves, r.Points)
 		}
-		cs.Final, cs.Test = Describe(finals[name]), Describe(test)
+		cs.Final, cs.Test, cs.Ensemble = Describe(finals[name]), Describe(test), Describe(ensemble)
 		cs.Children, cs.FLOPs = Describe(children), Describe(flops)
 		for k := 0; ; k++ {
 			var at []float64

@@ -64,7 +64,7 @@ func WriteOutputs(out string, p *Plan, results []Result, s Summary) error {
 func writeRunsCSV(w io.Writer, results []Result) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"configuration", "seed", "experiment_id", "nodes", "topology", "cores_per_node", "seconds",
-		"final_best_val_accuracy", "best_id", "best_node", "test_accuracy", "children", "flops"})
+		"final_best_val_accuracy", "best_id", "best_node", "test_accuracy", "ensemble_test_accuracy", "children", "flops"})
 	f := func(v float64) string {
 		if math.IsNaN(v) {
 			return ""
@@ -74,7 +74,7 @@ func writeRunsCSV(w io.Writer, results []Result) error {
 	for _, r := range results {
 		cw.Write([]string{r.Config, strconv.FormatUint(r.Seed, 10), r.ExperimentID, strconv.Itoa(r.Nodes), r.Topology,
 			strconv.Itoa(r.CoresPerNode), strconv.FormatFloat(r.Seconds, 'f', 1, 64), f(r.Curve().Final()), r.BestID,
-			strconv.Itoa(r.BestNode), f(float64(r.TestAccuracy)), strconv.FormatUint(r.Children, 10),
+			strconv.Itoa(r.BestNode), f(float64(r.TestAccuracy)), f(float64(r.EnsembleTestAccuracy)), strconv.FormatUint(r.Children, 10),
 			strconv.FormatFloat(r.FLOPs, 'g', 6, 64)})
 	}
 	cw.Flush()
@@ -163,12 +163,12 @@ func mwString(m MannWhitney) string {
 // Table writes the summary as plain-text tables for a terminal.
 func Table(w io.Writer, p *Plan, s Summary) {
 	fmt.Fprintf(w, "plan %s: %s (%s), %s a run\n", p.Name, plural(len(p.Seeds), "seed"), seedList(p), durations(p))
-	fmt.Fprintf(w, "%-16s %5s %-9s %5s %4s  %-16s %-13s %-16s %9s %10s\n", "configuration", "nodes", "topology", "cores", "runs",
-		"final best val", "min-max", "test of best", "children", "FLOPs")
+	fmt.Fprintf(w, "%-16s %5s %-9s %5s %4s  %-16s %-13s %-16s %-16s %9s %10s\n", "configuration", "nodes", "topology", "cores", "runs",
+		"final best val", "min-max", "test of best", "test of top-3", "children", "FLOPs")
 	for _, c := range s.Configs {
 		cfg := p.config(c.Name)
-		fmt.Fprintf(w, "%-16s %5d %-9s %5d %4d  %-16s %-13s %-16s %9s %10s\n", c.Name, cfg.Nodes, cfg.Topology, cfg.Cores(), c.Runs,
-			meanSD(c.Final), minMax(c.Final), meanSD(c.Test), num(c.Children.Mean, "%.0f"), num(c.FLOPs.Mean, "%.3g"))
+		fmt.Fprintf(w, "%-16s %5d %-9s %5d %4d  %-16s %-13s %-16s %-16s %9s %10s\n", c.Name, cfg.Nodes, cfg.Topology, cfg.Cores(), c.Runs,
+			meanSD(c.Final), minMax(c.Final), meanSD(c.Test), meanSD(c.Ensemble), num(c.Children.Mean, "%.0f"), num(c.FLOPs.Mean, "%.3g"))
 	}
 	if len(s.Tests) == 0 {
 		return
@@ -189,12 +189,12 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 	fmt.Fprintf(w, "%s (%s) x %s, %s a run, best validation accuracy sampled every %v "+
 		"(`evoswarm experiment --plan PLAN --out DIR`; %s, %s, %s).\n\n",
 		plural(len(p.Seeds), "seed"), seedList(p), plural(len(p.Configurations), "configuration"), durations(p), time.Duration(p.Sample), RunsFile, CurvesFile, PlotPNG)
-	fmt.Fprintln(w, "| configuration | experiment | nodes | topology | cores per node | runs | final best validation, mean ± sd | min–max | test of the best, mean ± sd | children, mean | FLOPs, mean |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| configuration | experiment | nodes | topology | cores per node | runs | final best validation, mean ± sd | min–max | test of the best, mean ± sd | test of the top-3 ensemble, mean ± sd | children, mean | FLOPs, mean |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, c := range s.Configs {
 		cfg := p.config(c.Name)
-		fmt.Fprintf(w, "| %s | `%s` | %d | %s | %d | %d | %s | %s | %s | %s | %s |\n", c.Name, compact(cfg.Experiment), cfg.Nodes, cfg.Topology,
-			cfg.CoresPerNode, c.Runs, meanSD(c.Final), minMax(c.Final), meanSD(c.Test), num(c.Children.Mean, "%.0f"), num(c.FLOPs.Mean, "%.3g"))
+		fmt.Fprintf(w, "| %s | `%s` | %d | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", c.Name, compact(cfg.Experiment), cfg.Nodes, cfg.Topology,
+			cfg.CoresPerNode, c.Runs, meanSD(c.Final), minMax(c.Final), meanSD(c.Test), meanSD(c.Ensemble), num(c.Children.Mean, "%.0f"), num(c.FLOPs.Mean, "%.3g"))
 	}
 	if len(s.Tests) > 0 {
 		fmt.Fprintln(w, "\nTwo-sided tests on the final best validation accuracy:")
@@ -206,10 +206,11 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 		}
 	}
 	fmt.Fprintln(w, "\nEvery run:")
-	fmt.Fprintln(w, "\n| configuration | seed | final best validation | test of the best | children | FLOPs |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "\n| configuration | seed | final best validation | test of the best | test of the top-3 ensemble | children | FLOPs |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %d | %.3g |\n", r.Config, r.Seed, pct(r.Curve().Final()), pct(float64(r.TestAccuracy)), r.Children, r.FLOPs)
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %.3g |\n", r.Config, r.Seed, pct(r.Curve().Final()), pct(float64(r.TestAccuracy)),
+			pct(float64(r.EnsembleTestAccuracy)), r.Children, r.FLOPs)
 	}
 	fmt.Fprintf(w, "\n![best validation accuracy: mean over seeds, min–max band](%s)\n", PlotPNG)
 }
