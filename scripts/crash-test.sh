@@ -119,13 +119,20 @@ for i in $(seq 1 "$kills"); do
   for _ in $(seq 1 1800); do grep -q '^ready$' "$tmp/out" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   if ! grep -q '^ready$' "$tmp/out"; then
     echo "kill $i: the daemon did not start after the previous kill"
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -ABRT "$pid"; sleep 2 # Go prints every goroutine's stack on SIGABRT (SIGQUIT is ignored in background jobs)
-    fi
     keep=$(mktemp -d /tmp/crash-test-failed.XXXXXX)
+    if kill -0 "$pid" 2>/dev/null; then
+      grep -E '^(State|Threads|voluntary|nonvoluntary)' "/proc/$pid/status" > "$keep/proc-status" 2>/dev/null || true
+      # Native stacks first (a hang before Go's runtime starts has no Go
+      # dump), then Go's: every goroutine on SIGABRT (SIGQUIT is ignored
+      # in background jobs).
+      if command -v gdb > /dev/null; then
+        timeout 60 gdb -p "$pid" -batch -ex "thread apply all bt 20" > "$keep/gdb.txt" 2>&1 || true
+      fi
+      kill -ABRT "$pid"; sleep 2
+    fi
     cp -a "$repo" "$tmp/out" "$tmp/err" "$keep/"
     head -60 "$tmp/err"
-    echo "repo, stdout and stderr kept in $keep"
+    echo "repo, stdout, stderr and any native stacks (gdb.txt) kept in $keep"
     exit 1
   fi
   api=$(sed -n 's|^API listening on http://||p' "$tmp/out")
