@@ -132,7 +132,7 @@ func experimentEnv(cmd *cobra.Command, self string) experiment.Env {
 		Ensemble: func(ctx context.Context, repos []string, k int, dir string) (float64, error) {
 			return exportEnsemble(ctx, repos, k, dir)
 		},
-		Series: loadSeries,
+		Records: loadRecords,
 	}
 }
 

@@ -62,6 +62,7 @@ func TestExperimentSmoke(t *testing.T) {
 	// at the duration, and its best individual was exported with the test
 	// accuracy run.json reports.
 	finals := map[string][]float64{}
+	mutations := map[string]bool{}
 	for _, cfg := range []string{"pair", "one"} {
 		for _, seed := range []int{1, 2} {
 			rd := filepath.Join(out, "runs", cfg, fmt.Sprintf("seed-%d", seed))
@@ -83,6 +84,19 @@ func TestExperimentSmoke(t *testing.T) {
 				t.Errorf("%s seed %d: final best %v, %d children, %v FLOPs; want a trained population", cfg, seed, final, res.Children, res.FLOPs)
 			}
 			finals[cfg] = append(finals[cfg], final)
+			// Every child made here with its parent still on record is
+			// counted under the mutation that made it.
+			counted := 0
+			for _, m := range res.Mutations {
+				if m.Mutation == "" || m.Improved > m.Children || m.Children == 0 {
+					t.Errorf("%s seed %d: mutation row %+v", cfg, seed, m)
+				}
+				counted += m.Children
+				mutations[m.Mutation] = true
+			}
+			if counted == 0 || uint64(counted) > res.Children {
+				t.Errorf("%s seed %d: %d children counted by mutation of %d trained", cfg, seed, counted, res.Children)
+			}
 			var m struct {
 				ID           string  `json:"id"`
 				TestAccuracy float64 `json:"test_accuracy"`
@@ -163,9 +177,39 @@ func TestExperimentSmoke(t *testing.T) {
 		}
 	}
 
-	// Run again: every run is done, so only the summary is written again.
+	if !strings.Contains(string(md), "Children against their parents, by mutation") {
+		t.Errorf("summary.md lacks the table of mutations:\n%s", md)
+	}
+	for m := range mutations {
+		if !strings.Contains(string(md), "| "+m+" |") {
+			t.Errorf("summary.md's table of mutations lacks %s:\n%s", m, md)
+		}
+	}
+	for _, want := range []string{"| configuration | 750ms | 1.5s | 2.25s | 3s |", "best validation accuracy over time"} {
+		if !strings.Contains(string(md), want) && !strings.Contains(stdout, want) {
+			t.Errorf("neither summary.md nor the output has %q", want)
+		}
+	}
+
+	// Run again: every run is done, so only the summary is written again;
+	// a run.json from before the mutation counts gets them from its repos.
+	rj := filepath.Join(out, "runs", "pair", "seed-1", experiment.RunFile)
+	b, err := os.ReadFile(rj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old map[string]any
+	if err := json.Unmarshal(b, &old); err != nil || old["mutations"] == nil {
+		t.Fatalf("run.json: %v, mutations %v", err, old["mutations"])
+	}
+	delete(old, "mutations")
+	b, _ = json.Marshal(old)
+	os.WriteFile(rj, b, 0o644)
 	again, errOut, code := run(t, nil, "experiment", "--plan", plan, "--out", out, "--cores", "2")
 	if code != 0 || strings.Count(again, "done before") != 4 {
 		t.Errorf("second run: exit %d, want 4 runs done before:\n%s\n%s", code, again, errOut)
+	}
+	if md2, _ := os.ReadFile(filepath.Join(out, experiment.SummaryFile)); string(md2) != string(md) {
+		t.Errorf("the summary changed when written again:\n%s\nthen\n%s", md, md2)
 	}
 }

@@ -66,19 +66,30 @@ The format follows the --out extension: .png, .svg, .pdf, .eps, .jpg, .tif.`,
 // loadSeries reads the individuals of the stopped repo in dir as a
 // figure's series, named after the node's peer ID.
 func loadSeries(dir string) (report.Series, error) {
-	_, id, err := node.LoadIdentity(dir)
+	peer, recs, err := loadRecords(dir)
 	if err != nil {
 		return report.Series{}, err
+	}
+	return report.NewSeries(peer, recs)
+}
+
+// loadRecords reads the node's peer ID and its individuals' records from
+// the stopped repo in dir.
+func loadRecords(dir string) (string, []report.Record, error) {
+	_, id, err := node.LoadIdentity(dir)
+	if err != nil {
+		return "", nil, err
 	}
 	list, err := node.ReadStopped(dir, (*node.StoppedRepo).Individuals)
 	if err != nil {
-		return report.Series{}, err
+		return "", nil, err
 	}
 	recs := make([]report.Record, len(list))
 	for i, s := range list {
-		recs[i] = report.Record{ID: s.ID, Status: s.Status, Fitness: s.Fitness, Immigrant: s.Immigrant, Born: s.Born}
+		recs[i] = report.Record{ID: s.ID, Status: s.Status, Fitness: s.Fitness, Immigrant: s.Immigrant, Born: s.Born,
+			Parent: s.Parent, Mutation: s.Mutation}
 	}
-	return report.NewSeries(id.String(), recs)
+	return id.String(), recs, nil
 }
 
 // plotOptions checks the output file name and the size.

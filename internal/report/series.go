@@ -17,6 +17,10 @@ type Record struct {
 	Fitness   float64           `json:"val_accuracy"`
 	Immigrant bool              `json:"immigrant"`
 	Born      string            `json:"born"` // RFC 3339
+	// Parent and Mutation say how a child was made ("" for an initial
+	// individual); Mutations reads them.
+	Parent   string `json:"parent,omitempty"`
+	Mutation string `json:"mutation,omitempty"`
 }
 
 // NewSeries is the series of the node with peer ID peerID, named by its

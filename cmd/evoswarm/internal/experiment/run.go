@@ -50,9 +50,9 @@ type Env struct {
 	// returns the test accuracy of their majority vote (the paper's
 	// ensemble), or NaN when fewer than k are alive. Nil: not measured.
 	Ensemble func(ctx context.Context, repos []string, k int, dir string) (float64, error)
-	// Series reads the individuals of the stopped repo, as `evoswarm
-	// plot` draws them.
-	Series func(repo string) (report.Series, error)
+	// Records reads the node's peer ID and its individuals' records from
+	// the stopped repo, as `evoswarm plot` draws them.
+	Records func(repo string) (peer string, recs []report.Record, err error)
 }
 
 // Result is a finished run, as its run.json holds it; Points are its
@@ -86,7 +86,10 @@ type Result struct {
 	// summed, from their stores after the stop.
 	Children uint64  `json:"children"`
 	FLOPs    float64 `json:"flops"`
-	Points   []Point `json:"-"`
+	// Mutations is how the children of each mutation fared against their
+	// parents, over the run's nodes.
+	Mutations []report.MutationStat `json:"mutations,omitempty"`
+	Points    []Point               `json:"-"`
 }
 
 // Curve is the run's progress curve.
@@ -279,7 +282,10 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	dir := filepath.Join(r.Out, run.Dir())
 	if res, err := LoadResult(dir); err == nil {
 		r.logf("%s: done before (%s)", run, dir)
-		return res, nil
+		if res.Mutations == nil { // a run.json from before the field
+			res.Mutations, err = r.mutations(nodeRepos(dir, res.Nodes))
+		}
+		return res, err
 	}
 	if err := os.RemoveAll(dir); err != nil { // an unfinished attempt
 		return Result{}, err
@@ -318,9 +324,8 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 		stopped = true
 	}
 	defer stop()
-	repos := make([]string, c.Nodes)
+	repos := nodeRepos(dir, c.Nodes)
 	for i := range repos {
-		repos[i] = filepath.Join(dir, fmt.Sprintf("node-%d", i))
 		if _, err := node.Init(repos[i], exp); err != nil {
 			return Result{}, err
 		}
@@ -343,9 +348,14 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	res := Result{Config: c.Name, Seed: run.Seed, ExperimentID: exp.ID(), Nodes: c.Nodes, Topology: c.Topology,
 		CoresPerNode: c.CoresPerNode, Started: start.UTC(), Seconds: samples[len(samples)-1].at.Sub(start).Seconds(),
 		BestVal: Float(math.NaN()), BestNode: -1, TestAccuracy: Float(math.NaN()), EnsembleTestAccuracy: Float(math.NaN())}
-	if res.Points, err = curve(samples, repos, r.Env.Series); err != nil {
+	recs, err := r.records(repos)
+	if err != nil {
 		return Result{}, err
 	}
+	if res.Points, err = curve(samples, recs); err != nil {
+		return Result{}, err
+	}
+	res.Mutations = mutationsOf(recs)
 	for i, repo := range repos {
 		st, err := node.OfflineStatus(repo)
 		if err != nil {
@@ -502,10 +512,10 @@ func getStatus(ctx context.Context, api string, st *node.Status) error {
 // node had trained or received by then, from the stores' records (so an
 // individual that was best between two samples and died before the next
 // still counts), and never below what the nodes reported alive.
-func curve(samples []sample, repos []string, series func(repo string) (report.Series, error)) ([]Point, error) {
+func curve(samples []sample, recs [][]report.Record) ([]Point, error) {
 	var dots []report.Dot
-	for _, repo := range repos {
-		s, err := series(repo)
+	for _, rs := range recs {
+		s, err := report.NewSeries("", rs)
 		if err != nil {
 			return nil, err
 		}
@@ -530,6 +540,50 @@ func curve(samples []sample, repos []string, series func(repo string) (report.Se
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// nodeRepos are the repos of a run's nodes in its directory.
+func nodeRepos(dir string, nodes int) []string {
+	repos := make([]string, nodes)
+	for i := range repos {
+		repos[i] = filepath.Join(dir, fmt.Sprintf("node-%d", i))
+	}
+	return repos
+}
+
+// mutations reads the stopped repos' records and counts how each
+// mutation's children fared (nil without Env.Records).
+func (r *Runner) mutations(repos []string) ([]report.MutationStat, error) {
+	if r.Env.Records == nil {
+		return nil, nil
+	}
+	recs, err := r.records(repos)
+	if err != nil {
+		return nil, err
+	}
+	return mutationsOf(recs), nil
+}
+
+// records reads the individuals' records of each stopped repo.
+func (r *Runner) records(repos []string) ([][]report.Record, error) {
+	recs := make([][]report.Record, len(repos))
+	for i, repo := range repos {
+		var err error
+		if _, recs[i], err = r.Env.Records(repo); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", repo, err)
+		}
+	}
+	return recs, nil
+}
+
+// mutationsOf counts each node's children against their parents (on the
+// node that made them) and adds the nodes up.
+func mutationsOf(recs [][]report.Record) []report.MutationStat {
+	per := make([][]report.MutationStat, len(recs))
+	for i, rs := range recs {
+		per[i] = report.Mutations(rs)
+	}
+	return report.MergeMutations(per...)
 }
 
 // better says whether v beats best, where NaN is no value.

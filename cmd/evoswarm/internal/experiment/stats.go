@@ -6,6 +6,8 @@ import (
 
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/evoswarm/evoswarm/internal/report"
 )
 
 // Stats describes a sample: its size, mean, standard deviation (n-1 in
@@ -197,6 +199,21 @@ type ConfigSummary struct {
 	Final, Test, Ensemble, Children, FLOPs Stats
 	// Curve is the best validation accuracy at each sample time.
 	Curve []Band
+	// Mutations is how each mutation's children fared against their
+	// parents, over every run.
+	Mutations []report.MutationStat
+}
+
+// At is the spread over seeds of the best validation accuracy at the
+// last sample taken at or before seconds (ok false when there is none).
+func (c ConfigSummary) At(seconds float64) (b Band, ok bool) {
+	for _, x := range c.Curve {
+		if x.Seconds > seconds+1e-9 {
+			break
+		}
+		b, ok = x, x.N > 0
+	}
+	return b, ok
 }
 
 // Comparison is the two-sided tests of the final best validation
@@ -228,11 +245,13 @@ func Summarize(names []string, results []Result) Summary {
 		cs := ConfigSummary{Name: name}
 		var test, ensemble, children, flops []float64
 		var curves [][]Point
+		var muts [][]report.MutationStat
 		for _, r := range results {
 			if r.Config != name {
 				continue
 			}
 			cs.Runs++
+			muts = append(muts, r.Mutations)
 			finals[name] = append(finals[name], r.Curve().Final())
 			test = append(test, float64(r.TestAccuracy))
 			ensemble = append(ensemble, float64(r.EnsembleTestAccuracy))
@@ -242,6 +261,7 @@ func Summarize(names []string, results []Result) Summary {
 		}
 		cs.Final, cs.Test, cs.Ensemble = Describe(finals[name]), Describe(test), Describe(ensemble)
 		cs.Children, cs.FLOPs = Describe(children), Describe(flops)
+		cs.Mutations = report.MergeMutations(muts...)
 		for k := 0; ; k++ {
 			var at []float64
 			secs := math.NaN()

@@ -140,6 +140,16 @@ func TestSummarizeFromCurves(t *testing.T) {
 		a.Curve[1].Min != 0.5 || a.Curve[1].Max != 0.6 || a.Curve[2].Seconds != 2 {
 		t.Errorf("a's bands: %+v", a.Curve)
 	}
+	// At reads the last sample at or before a time.
+	if at, ok := a.At(1.5); !ok || at.Seconds != 1 || !near(at.Mean, 0.55, 1e-12) {
+		t.Errorf("a at 1.5 s: %+v %v; want the 1 s band, mean 0.55", at, ok)
+	}
+	if at, ok := a.At(2); !ok || !near(at.Mean, 0.81, 1e-12) {
+		t.Errorf("a at 2 s: %+v %v; want the final band, mean 0.81", at, ok)
+	}
+	if _, ok := a.At(-1); ok {
+		t.Error("a at -1 s: a band before the first sample")
+	}
 	c := s.Tests[0]
 	// Welch: variances 0.0002 each, n 2: se = sqrt(0.0002), t = 0.1/sqrt(0.0002)
 	// = sqrt 50, df 2, p = 1 - sqrt(50/52). Mann-Whitney: every a above

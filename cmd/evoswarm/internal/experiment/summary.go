@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/evoswarm/evoswarm/internal/report"
 )
 
 // WriteOutputs writes a plan's summary files into out: every curve in
@@ -170,6 +173,20 @@ func Table(w io.Writer, p *Plan, s Summary) {
 		fmt.Fprintf(w, "%-16s %5d %-9s %5d %4d  %-16s %-13s %-16s %-16s %9s %10s\n", c.Name, cfg.Nodes, cfg.Topology, cfg.Cores(), c.Runs,
 			meanSD(c.Final), minMax(c.Final), meanSD(c.Test), meanSD(c.Ensemble), num(c.Children.Mean, "%.0f"), num(c.FLOPs.Mean, "%.3g"))
 	}
+	if marks := quarters(p); len(marks) > 0 {
+		fmt.Fprintf(w, "best validation accuracy over time:\n%-16s", "configuration")
+		for _, m := range marks {
+			fmt.Fprintf(w, " %-16v", m)
+		}
+		fmt.Fprintln(w)
+		for _, c := range s.Configs {
+			fmt.Fprintf(w, "%-16s", c.Name)
+			for _, m := range marks {
+				fmt.Fprintf(w, " %-16s", bandAt(c, m))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	if len(s.Tests) == 0 {
 		return
 	}
@@ -196,6 +213,25 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 		fmt.Fprintf(w, "| %s | `%s` | %d | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", c.Name, compact(cfg.Experiment), cfg.Nodes, cfg.Topology,
 			cfg.CoresPerNode, c.Runs, meanSD(c.Final), minMax(c.Final), meanSD(c.Test), meanSD(c.Ensemble), num(c.Children.Mean, "%.0f"), num(c.FLOPs.Mean, "%.3g"))
 	}
+	if marks := quarters(p); len(marks) > 0 {
+		fmt.Fprintln(w, "\nBest validation accuracy over time, mean ± sd over seeds:")
+		fmt.Fprint(w, "\n| configuration |")
+		for _, m := range marks {
+			fmt.Fprintf(w, " %v |", m)
+		}
+		fmt.Fprint(w, "\n|---|")
+		for range marks {
+			fmt.Fprint(w, "---|")
+		}
+		fmt.Fprintln(w)
+		for _, c := range s.Configs {
+			fmt.Fprintf(w, "| %s |", c.Name)
+			for _, m := range marks {
+				fmt.Fprintf(w, " %s |", bandAt(c, m))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	if len(s.Tests) > 0 {
 		fmt.Fprintln(w, "\nTwo-sided tests on the final best validation accuracy:")
 		fmt.Fprintln(w, "\n| A | B | mean A − B | Welch's t | df | p | Mann–Whitney U | p |")
@@ -205,6 +241,7 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 				num(t.Welch.DF, "%.1f"), num(t.Welch.P, "%.3g"), num(t.MannWhitney.U, "%g"), mwString(t.MannWhitney))
 		}
 	}
+	mutationTable(w, s)
 	fmt.Fprintln(w, "\nEvery run:")
 	fmt.Fprintln(w, "\n| configuration | seed | final best validation | test of the best | test of the top-3 ensemble | children | FLOPs |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
@@ -213,6 +250,78 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 			pct(float64(r.EnsembleTestAccuracy)), r.Children, r.FLOPs)
 	}
 	fmt.Fprintf(w, "\n![best validation accuracy: mean over seeds, min–max band](%s)\n", PlotPNG)
+}
+
+// mutationTable writes, per mutation and configuration, how many children
+// it made (with a measured parent on the same node), the share that beat
+// their parent's validation accuracy, and the mean change.
+func mutationTable(w io.Writer, s Summary) {
+	var names []string
+	seen := map[string]bool{}
+	by := make([]map[string]report.MutationStat, len(s.Configs))
+	for i, c := range s.Configs {
+		by[i] = map[string]report.MutationStat{}
+		for _, m := range c.Mutations {
+			by[i][m.Mutation] = m
+			if !seen[m.Mutation] {
+				seen[m.Mutation] = true
+				names = append(names, m.Mutation)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	slices.Sort(names)
+	fmt.Fprintln(w, "\nChildren against their parents, by mutation, over every run (children; share that beat the parent's validation accuracy; mean change in points):")
+	fmt.Fprint(w, "\n| mutation |")
+	for _, c := range s.Configs {
+		fmt.Fprintf(w, " %s |", c.Name)
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range s.Configs {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w)
+	for _, n := range names {
+		fmt.Fprintf(w, "| %s |", n)
+		for i := range s.Configs {
+			m, ok := by[i][n]
+			if !ok {
+				fmt.Fprint(w, " - |")
+				continue
+			}
+			fmt.Fprintf(w, " %d; %s; %s |", m.Children, pct(m.ImprovedShare()), num(100*m.MeanDelta(), "%+.1f"))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// quarters are the times at which the summary reads the curves: a
+// quarter, half, three quarters and all of the plan's wall time (nil when
+// the configurations' durations differ).
+func quarters(p *Plan) []time.Duration {
+	var d Duration
+	for i, c := range p.Configurations {
+		if i > 0 && c.Duration != d {
+			return nil
+		}
+		d = c.Duration
+	}
+	if d <= 0 {
+		return nil
+	}
+	q := time.Duration(d) / 4
+	return []time.Duration{q, 2 * q, 3 * q, 4 * q}
+}
+
+// bandAt is a configuration's best validation accuracy at t, mean ± sd.
+func bandAt(c ConfigSummary, t time.Duration) string {
+	b, ok := c.At(t.Seconds())
+	if !ok {
+		return "-"
+	}
+	return meanSD(b.Stats)
 }
 
 // compact is a configuration's experiment on one line.
