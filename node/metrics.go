@@ -9,6 +9,7 @@ import (
 	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -72,6 +73,11 @@ func newMetrics(s *store.Store, ex *exchange) *metrics {
 		m.phase[p] = m.phases.WithLabelValues(p.String())
 	}
 	m.reg.MustRegister(m.training, m.claims, m.phases, m.child, &collector{s: s, ex: ex})
+	// The Go runtime's (go_memstats_*, go_goroutines) and the process's
+	// (process_resident_memory_bytes, open files) series: a node's memory is
+	// watched with the rest of it, and the Go heap told apart from Badger's
+	// memory-mapped files.
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "evoswarm_build_info",
 		Help:        "Always 1; the labels name the build.",

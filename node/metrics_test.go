@@ -126,6 +126,9 @@ evoswarm_claims_penalized_total 1
 		`evoswarm_build_info{goversion="`,
 		"evoswarm_migrants_sent_total 0",
 		"evoswarm_population_training 0",
+		"go_memstats_heap_inuse_bytes ",
+		"go_goroutines ",
+		"process_resident_memory_bytes ",
 	} {
 		if !strings.Contains(text, line) {
 			t.Errorf("GET /metrics lacks %q; got:\n%s", line, text)

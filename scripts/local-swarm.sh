@@ -42,6 +42,38 @@ for repo in "$dir"/node-*; do
   fi
 done
 echo
+# Diversity at the end: each node's best individual, the initial individual
+# its lineage starts from, and where any two of those lineages meet (the
+# latest common ancestor, in steps back from each best). Islands that
+# became one population share a recent ancestor, or the same best.
+/usr/bin/python3 - "$dir" <<'PY' || true
+import glob, json, os, subprocess, sys
+chains = {}
+for repo in sorted(glob.glob(os.path.join(sys.argv[1], "node-*"))):
+    out = subprocess.run(["bin/evoswarm", "lineage", "--repo", repo, "--json"], capture_output=True, text=True)
+    chains[os.path.basename(repo)] = json.loads(out.stdout) if out.returncode == 0 and out.stdout.strip() else []
+print("each node's best at the end, and the lineage it descends from:")
+for name, c in chains.items():
+    if not c:
+        print("  %s: no lineage" % name)
+        continue
+    b, r = c[-1], c[0]
+    print("  %s: best %s val %.4f, %d steps from initial individual %s of node ...%s"
+          % (name, b["id"][:12], b.get("val_accuracy", 0), len(c) - 1, r["id"][:12], r.get("node", "?")[-6:]))
+names = [n for n in chains if chains[n]]
+for i, a in enumerate(names):
+    for b in names[i + 1:]:
+        ia = [x["id"] for x in chains[a]]
+        ib = {x["id"]: k for k, x in enumerate(chains[b])}
+        common = [k for k, x in enumerate(ia) if x in ib]
+        if not common:
+            print("  %s and %s: separate lineages (no common ancestor)" % (a, b))
+        else:
+            k = common[-1]
+            print("  %s and %s: latest common ancestor %s, %d and %d steps back"
+                  % (a, b, ia[k][:12], len(ia) - 1 - k, len(chains[b]) - 1 - ib[ia[k]]))
+PY
+echo
 echo "best node: $best"
 bin/evoswarm lineage --repo "$best"
 echo "repos kept in $dir (inspect with: bin/evoswarm status --repo $dir/node-0)"

@@ -11,7 +11,10 @@
 #     seconds after the restart until just before the next kill (all N
 #     nodes up, none restarted inside the window), announcements accepted /
 #     (published x (N-1)), summed over the cycles;
-#   - RSS of every daemon over time (min / mean / max per cycle, MiB);
+#   - RSS of every daemon over time (mean / max per cycle, MiB), split into
+#     anon (the process's own memory) and file (mapped files: the binary,
+#     Badger's tables and value log); the Go heap of the longest-lived node
+#     at the end, by allocation site;
 #   - at the end every repo, its daemon stopped, passes `evoswarm verify`.
 #
 #   scripts/netns-churn.sh [--nodes 16] [--minutes 30] [--kill-every 60]
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
     --seed) seed="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
     --keep) NL_KEEP=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "netns-churn.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -99,23 +102,31 @@ listing() {
   done
   return 1
 }
+# rss_line CYCLE: every node's resident memory, total, anon (the process's
+# own memory) and file (mapped files), appended to $W/rss.tsv with the
+# node's restarts so far; printed as mean/max over the nodes.
 rss_line() {
-  local i r out=()
-  for i in $(seq 1 "$nodes"); do out+=("$(nl_rss "${PID[$i]}")"); done
-  printf '%s\n' "${out[@]}" | awk '{s+=$1; if (NR==1||$1<mn) mn=$1; if ($1>mx) mx=$1} END {printf "RSS MiB min/mean/max/sum %d/%.0f/%d/%d", mn, s/NR, mx, s}'
+  local i
+  for i in $(seq 1 "$nodes"); do
+    printf '%s\t%s\t%s\t%s\n' "$1" "$(nl_elapsed "$t0")" "$i" "${RESTARTS[$i]:-0}" | tr '\n' '\t'
+    nl_rss_split "${PID[$i]}" | tr ' ' '\t'
+  done | tee -a "$W/rss.tsv" | awk -F'\t' '{t+=$5; a+=$6; f+=$7; if ($5>mt) mt=$5; if ($6>ma) ma=$6; if ($7>mf) mf=$7}
+    END {printf "%4.0f/%-4d %4.0f/%-4d %4.0f/%-4d", t/NR, mt, a/NR, ma, f/NR, mf}'
 }
 
 sleep "$settle"
 end=$((t0 + minutes * 60))
 cycle=0 unchecked=0 lost_total=0 checked_total=0 kills=0 sum_pub=0 sum_acc=0 sum_rej=0 sum_exp=0 bad_windows=0
-echo "cycle  time  killed  listed-before  lost  restart_s  window_s  published  accepted  rejected  ratio   peers(min)  rss"
+declare -A RESTARTS
+: > "$W/rss.tsv"
+echo "cycle  time  killed  listed-before  lost  restart_s  window_s  published  accepted  rejected  ratio   peers(min)  RSS MiB mean/max: total     anon      file"
 while [ $(( $(date +%s) + every )) -le "$end" ]; do
   cycle=$((cycle + 1))
   tc=$(date +%s)
   k=$(( RANDOM % nodes + 1 ))
   listing "$k" > "$W/before.$k" || : > "$W/before.$k"
   kill -KILL "${PID[$k]}"; wait "${PID[$k]}" 2>/dev/null || true
-  kills=$((kills + 1))
+  kills=$((kills + 1)) RESTARTS[$k]=$(( ${RESTARTS[$k]:-0} + 1 ))
   sleep "$down"
   tr=$(date +%s)
   start "$k"
@@ -141,10 +152,23 @@ while [ $(( $(date +%s) + every )) -le "$end" ]; do
   exp_=$((pub * (nodes - 1)))
   sum_pub=$((sum_pub + pub)); sum_acc=$((sum_acc + acc)); sum_exp=$((sum_exp + exp_))
   ratio=$(awk -v a="$acc" -v e="$exp_" 'BEGIN {if (e > 0) printf "%.2f%%", 100 * a / e; else print "-"}')
-  printf '%5d %5d  n%-5d %13d %5d %10d %9d %10d %9d %9d  %-7s %10s  %s\n' "$cycle" "$(nl_elapsed "$t0")" "$k" "$listed" "$lost" "$rs" "$wl" "$pub" "$acc" "$rej" "$ratio" "$minpeers" "$(rss_line)"
+  printf '%5d %5d  n%-5d %13d %5d %10d %9d %10d %9d %9d  %-7s %10s  %s\n' "$cycle" "$(nl_elapsed "$t0")" "$k" "$listed" "$lost" "$rs" "$wl" "$pub" "$acc" "$rej" "$ratio" "$minpeers" "$(rss_line "$cycle")"
   while [ "$(date +%s)" -lt $((tc + every)) ]; do sleep 1; done
 done
 ran=$(nl_elapsed "$t0")
+# The Go heap of the node that lived longest (fewest restarts, lowest
+# number): what is still in use after a GC, by allocation site.
+long=$(awk -F'\t' -v c="$cycle" '$1 == c' "$W/rss.tsv" | sort -t$'\t' -k4,4n -k3,3n | head -1 | cut -f3)
+if [ -n "$long" ]; then
+  api=$(jq -r '.api // empty' "$W/n$long/daemon.json" 2>/dev/null || true)
+  if nsx esk-n$long curl -sf --max-time 60 "http://$api/debug/pprof/heap?gc=1" -o "$W/heap.pb.gz" &&
+    nsx esk-n$long curl -sf --max-time 30 "http://$api/metrics" -o "$W/metrics.txt"; then
+    echo "netns-churn: Go memory of n$long ($(awk -F'\t' -v n="$long" -v c="$cycle" '$3 == n && $1 == c {print $4}' "$W/rss.tsv") restarts) at the end, MiB:" \
+      "$(awk '/^go_memstats_heap_inuse_bytes / {h=$2} /^go_memstats_heap_alloc_bytes / {l=$2} /^go_memstats_sys_bytes / {s=$2} /^go_goroutines / {g=$2}
+        END {printf "heap in use %.1f, live objects %.1f, obtained from the OS %.1f; %d goroutines", h/1048576, l/1048576, s/1048576, g}' "$W/metrics.txt")"
+    go tool pprof -top -nodecount 12 -sample_index=inuse_space "$BIN" "$W/heap.pb.gz" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/  /' || true
+  fi
+fi
 echo "netns-churn: stopping the daemons (SIGINT)"
 nl_stop_daemons
 verify_fail=0
@@ -161,6 +185,22 @@ echo "committed individuals lost across kills: $lost_total of $checked_total lis
 echo "delivery ratio among live nodes (windows with all $nodes up): $sum_acc / ($sum_pub x $((nodes - 1))) = $ratio%"
 echo "  rejected in those windows (arrived, refused by validation): $sum_rej; by reason at the end: $(jq -s -c 'map(.why) | reduce .[] as $w ({}; reduce ($w | to_entries[]) as $e (.; .[$e.key] += $e.value))' "$W/s1")"
 echo "repos passing evoswarm verify: $((nodes - verify_fail)) / $nodes"
+# Memory over time: the mean over the nodes at each quarter of the cycles,
+# and the same for the nodes never restarted (their memory has the whole
+# run's age; a leak would show there first).
+awk -F'\t' -v n="$cycle" 'BEGIN {if (n < 1) exit}
+  {c=$1; a[c]+=$6; f[c]+=$7; k[c]++; if ($4 == 0) {a0[c]+=$6; f0[c]+=$7; k0[c]++}}
+  END {
+    if (n < 1) exit
+    line = "RSS MiB, mean anon / file over all nodes at cycles"; line0 = "  ... over the nodes never restarted"
+    for (q = 0; q <= 4; q++) {
+      c = int(1 + (n - 1) * q / 4)
+      line = line sprintf("  %d: %.0f / %.0f", c, a[c]/k[c], f[c]/k[c])
+      line0 = line0 sprintf("  %d: %s", c, k0[c] ? sprintf("%.0f / %.0f (%d nodes)", a0[c]/k0[c], f0[c]/k0[c], k0[c]) : "-")
+    }
+    print line; print line0
+  }' "$W/rss.tsv"
+echo "  every node at every cycle: rss.tsv in the work directory, kept with --keep (cycle, seconds, node, restarts, total, anon, file MiB)"
 ok=1
 [ "$kills" -ge 1 ] || { echo "FAIL: no kill happened (--minutes too short)"; ok=0; }
 [ "$lost_total" = 0 ] || { echo "FAIL: committed individuals were lost"; ok=0; }

@@ -158,6 +158,16 @@ nl_immigrants_from() {
 # nl_rss PID: resident set size in MiB (0 when gone).
 nl_rss() { awk '/^VmRSS:/ {printf "%.0f", $2 / 1024; f=1} END {if (!f) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# nl_rss_split PID: "total anon file" resident MiB (zeros when gone). Anon is
+# the process's own memory (Go heap, stacks, C allocations); file is pages
+# of mapped files (the binary, Badger's memory-mapped tables and value
+# log), which the kernel can drop under pressure.
+nl_rss_split() {
+  [ -r "/proc/$1/status" ] || { echo "0 0 0"; return 0; }
+  awk '/^VmRSS:/ {t=$2} /^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} /^RssShmem:/ {f+=$2}
+    END {printf "%.0f %.0f %.0f\n", t / 1024, a / 1024, f / 1024}' "/proc/$1/status" 2>/dev/null || echo "0 0 0"
+}
+
 # nl_build: BIN from --bin, or this checkout built into the work directory.
 nl_build() {
   if [ -z "${BIN:-}" ]; then
