@@ -217,35 +217,12 @@ func (s *Swarm) FetchLineage(ctx context.Context, from peer.ID, id dna.ID) ([]Li
 func (s *Swarm) fetchLineage(ctx context.Context, from peer.ID, id dna.ID) ([]LineageStep, error) {
 	ctx, cancel := context.WithTimeout(ctx, LineageTimeout)
 	defer cancel()
-	st, err := s.host.NewStream(ctx, from, LineageProtocol)
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			st.Reset()
-		}
-	}()
-	if err := st.Scope().SetService(lineageService); err != nil {
-		return nil, err
-	}
-	if d, has := ctx.Deadline(); has {
-		st.SetDeadline(d)
-	}
-	if _, err := st.Write(id[:]); err != nil {
-		return nil, err
-	}
-	if err := st.CloseWrite(); err != nil {
-		return nil, err
-	}
-	steps, err := ReadLineage(st, id)
-	if err != nil {
-		return nil, err
-	}
-	ok = true
-	st.Close()
-	return steps, nil
+	var steps []LineageStep
+	err := s.ask(ctx, from, LineageProtocol, lineageService, id, func(r io.Reader) (err error) {
+		steps, err = ReadLineage(r, id)
+		return err
+	})
+	return steps, err
 }
 
 // EncodeLineage frames a chain as a statusOK answer on LineageProtocol. It

@@ -206,35 +206,12 @@ func (s *Swarm) FetchWeights(ctx context.Context, from peer.ID, id dna.ID, diges
 func (s *Swarm) fetchOnce(ctx context.Context, from peer.ID, id dna.ID, digest [32]byte, size int) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
 	defer cancel()
-	st, err := s.host.NewStream(ctx, from, WeightsProtocol)
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			st.Reset()
-		}
-	}()
-	if err := st.Scope().SetService(weightsService); err != nil {
-		return nil, err
-	}
-	if d, has := ctx.Deadline(); has {
-		st.SetDeadline(d)
-	}
-	if _, err := st.Write(id[:]); err != nil {
-		return nil, err
-	}
-	if err := st.CloseWrite(); err != nil {
-		return nil, err
-	}
-	blob, err := readWeightsResponse(st, digest, size, s.cfg.MaxWeightsBytes)
-	if err != nil {
-		return nil, err
-	}
-	ok = true
-	st.Close()
-	return blob, nil
+	var blob []byte
+	err := s.ask(ctx, from, WeightsProtocol, weightsService, id, func(r io.Reader) (err error) {
+		blob, err = readWeightsResponse(r, digest, size, s.cfg.MaxWeightsBytes)
+		return err
+	})
+	return blob, err
 }
 
 // readWeightsResponse reads a peer's answer to a weights request, as

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Evolution at full speed, end to end: run one cpu-small node on
-# Fashion-MNIST for N minutes and print, every minute and at the end, the
-# children trained, children per minute since seeding ended, and the best
-# validation accuracy; then the mean split of a child's time into its
-# phases (select, mutate, build, train, evaluate, store, emigrate) and the
-# CPU model.
+# Evolution at full speed, end to end: run one node (cpu-small unless
+# --preset says otherwise) on Fashion-MNIST for N minutes and print, every
+# minute and at the end, the children trained, children per minute since
+# seeding ended, the best validation accuracy and the resident memory
+# (anon / file-backed); then the mean split of a child's time into its
+# phases (select, mutate, build, train, evaluate, store, emigrate), the
+# peak RSS and the CPU model.
 #
-#   scripts/bench/evolve.sh [--minutes 15] [--seed 1] [--workers 1] [--tags "dnnl openblas"]
+#   scripts/bench/evolve.sh [--minutes 15] [--seed 1] [--workers 1] [--preset cpu-small] [--tags "dnnl openblas"]
 #
 # The node has W workers and GOMAXPROCS=W, on 127.0.0.1 only, in a
 # temporary repo removed at the end. Compare runs on an otherwise idle
@@ -19,14 +20,16 @@ cd "$(dirname "$0")/../.."
 minutes=15
 seed=1
 workers=1
+preset=cpu-small
 tags="${TAGS-${EVOSWARM_TAGS-dnnl openblas}}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --workers) workers="$2"; shift 2 ;;
+    --preset) preset="$2"; shift 2 ;;
     --tags) tags="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "evolve.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +54,7 @@ trap 'exit 130' INT TERM
 
 bin="$tmp/evoswarm"
 go build -tags "$tags" -o "$bin" ./cmd/evoswarm
-printf '{"preset": "cpu-small", "workers": %d}\n' "$workers" > "$tmp/exp.json"
+printf '{"preset": "%s", "workers": %d}\n' "$preset" "$workers" > "$tmp/exp.json"
 "$bin" init --repo "$tmp/repo" --experiment "$tmp/exp.json" --seed "$seed" --loopback > /dev/null
 GOMAXPROCS="$workers" "$bin" daemon --repo "$tmp/repo" --log-level warn > "$tmp/out" 2>&1 &
 pid=$!
@@ -65,7 +68,7 @@ fi
 start=$(date +%s)
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-echo "evolve: cpu-small, $workers worker(s), GOMAXPROCS=$workers, seed $seed, tags '${tags}', $minutes min; commit $commit; $cpu"
+echo "evolve: $preset, $workers worker(s), GOMAXPROCS=$workers, seed $seed, tags '${tags}', $minutes min; commit $commit; $cpu"
 echo "evolve: dashboard and API at http://$api/ (profile: go tool pprof http://$api/debug/pprof/profile)"
 
 # sample MINUTE: one row of the table from the API; the rows accumulate in
@@ -94,10 +97,13 @@ best = st.get("best") or {}
 acc = f"{best['val_accuracy']:.4f}" if best else "-"
 print(f"{minute}\t{st['trained_total']}\t{len(children)}\t{rate}\t{acc}")
 PY
-  tail -1 "$tmp/rows" | awk -F'\t' '{printf "%6s %8s %9s %11s %9s\n", $1, $2, $3, $4, $5}'
+  # Resident memory: anon (the Go heap, C allocations) / file (the
+  # binary's pages, Badger's memory-mapped tables and value log), MiB.
+  rss=$(awk '/^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {printf "%.0f/%.0f", a/1024, f/1024}' "/proc/$pid/status" 2>/dev/null || echo "?")
+  tail -1 "$tmp/rows" | awk -F'\t' -v r="$rss" '{printf "%6s %8s %9s %11s %9s %15s\n", $1, $2, $3, $4, $5, r}'
 }
 
-printf '%6s %8s %9s %11s %9s\n' minute trained children child/min best_val
+printf '%6s %8s %9s %11s %9s %15s\n' minute trained children child/min best_val rss_anon/file
 : > "$tmp/rows"
 for m in $(seq "$minutes"); do
   wait_s=$((start + m * 60 - $(date +%s)))
