@@ -94,6 +94,13 @@ func TestExperimentSmoke(t *testing.T) {
 				counted += m.Children
 				mutations[m.Mutation] = true
 			}
+			// Two nodes: how far apart their bests are (one node: nothing).
+			if d := res.Diversity; cfg == "pair" && (d == nil || d.Bests < 1 || d.Bests > 2 || d.Lineages < 1 || d.Lineages > d.Bests ||
+				(d.SplitSeconds != nil && (*d.SplitSeconds < 0 || *d.SplitSeconds > res.Seconds+60))) {
+				t.Errorf("%s seed %d: diversity %+v", cfg, seed, d)
+			} else if cfg == "one" && d != nil {
+				t.Errorf("%s seed %d: diversity %+v for one node", cfg, seed, d)
+			}
 			if counted == 0 || uint64(counted) > res.Children {
 				t.Errorf("%s seed %d: %d children counted by mutation of %d trained", cfg, seed, counted, res.Children)
 			}
@@ -192,7 +199,8 @@ func TestExperimentSmoke(t *testing.T) {
 	}
 
 	// Run again: every run is done, so only the summary is written again;
-	// a run.json from before the mutation counts gets them from its repos.
+	// a run.json from before the mutation counts and the diversity gets
+	// them from its repos.
 	rj := filepath.Join(out, "runs", "pair", "seed-1", experiment.RunFile)
 	b, err := os.ReadFile(rj)
 	if err != nil {
@@ -202,7 +210,11 @@ func TestExperimentSmoke(t *testing.T) {
 	if err := json.Unmarshal(b, &old); err != nil || old["mutations"] == nil {
 		t.Fatalf("run.json: %v, mutations %v", err, old["mutations"])
 	}
+	if old["diversity"] == nil {
+		t.Fatalf("run.json of two nodes without diversity: %s", b)
+	}
 	delete(old, "mutations")
+	delete(old, "diversity")
 	b, _ = json.Marshal(old)
 	os.WriteFile(rj, b, 0o644)
 	again, errOut, code := run(t, nil, "experiment", "--plan", plan, "--out", out, "--cores", "2")

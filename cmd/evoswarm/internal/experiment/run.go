@@ -89,7 +89,10 @@ type Result struct {
 	// Mutations is how the children of each mutation fared against their
 	// parents, over the run's nodes.
 	Mutations []report.MutationStat `json:"mutations,omitempty"`
-	Points    []Point               `json:"-"`
+	// Diversity is how far apart the nodes' bests are at the end (runs of
+	// several nodes only).
+	Diversity *Diversity `json:"diversity,omitempty"`
+	Points    []Point    `json:"-"`
 }
 
 // Curve is the run's progress curve.
@@ -283,7 +286,13 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	if res, err := LoadResult(dir); err == nil {
 		r.logf("%s: done before (%s)", run, dir)
 		if res.Mutations == nil { // a run.json from before the field
-			res.Mutations, err = r.mutations(nodeRepos(dir, res.Nodes))
+			if res.Mutations, err = r.mutations(nodeRepos(dir, res.Nodes)); err != nil {
+				return res, err
+			}
+		}
+		if res.Diversity == nil && res.Nodes > 1 { // likewise
+			end := res.Started.Add(time.Duration(res.Seconds * float64(time.Second)))
+			res.Diversity, err = diversity(nodeRepos(dir, res.Nodes), end)
 		}
 		return res, err
 	}
@@ -356,6 +365,9 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 		return Result{}, err
 	}
 	res.Mutations = mutationsOf(recs)
+	if res.Diversity, err = diversity(repos, samples[len(samples)-1].at); err != nil {
+		return Result{}, err
+	}
 	for i, repo := range repos {
 		st, err := node.OfflineStatus(repo)
 		if err != nil {

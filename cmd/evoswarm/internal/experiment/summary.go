@@ -243,11 +243,11 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 	}
 	mutationTable(w, s)
 	fmt.Fprintln(w, "\nEvery run:")
-	fmt.Fprintln(w, "\n| configuration | seed | final best validation | test of the best | test of the top-3 ensemble | children | FLOPs |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "\n| configuration | seed | final best validation | test of the best | test of the top-3 ensemble | children | FLOPs | nodes' bests: distinct / lineages / closest split |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %.3g |\n", r.Config, r.Seed, pct(r.Curve().Final()), pct(float64(r.TestAccuracy)),
-			pct(float64(r.EnsembleTestAccuracy)), r.Children, r.FLOPs)
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %.3g | %s |\n", r.Config, r.Seed, pct(r.Curve().Final()), pct(float64(r.TestAccuracy)),
+			pct(float64(r.EnsembleTestAccuracy)), r.Children, r.FLOPs, r.Diversity)
 	}
 	fmt.Fprintf(w, "\n![best validation accuracy: mean over seeds, min–max band](%s)\n", PlotPNG)
 }
