@@ -107,6 +107,10 @@ func walkLineage(tx *store.Tx, id dna.ID, self peer.ID, limit int) ([]chainStep,
 				Node: peer.ID(s.Node), Immigrant: s.Immigrant,
 			}, status: StepRemote})
 		}
+		if l.Joins { // the chain was cut where it reached a record here
+			cur = l.Steps[0].ID
+			continue
+		}
 		marker(l.Steps[0].Parent)
 		return out, nil
 	}
@@ -191,8 +195,24 @@ func (x *exchange) keepLineage(ctx context.Context, r gossip.Received) {
 		l.Steps = append(l.Steps, store.LineageStep{ID: s.ID, Parent: s.Parent, Mutation: s.Mutation, Fitness: s.Fitness,
 			Born: s.Born, Node: string(s.Node), Immigrant: s.Immigrant})
 	}
-	if err := x.pop.s.Update(func(tx *store.Tx) error { return tx.PutLineage(r.ID, l) }); err != nil {
+	if err := x.pop.s.Update(func(tx *store.Tx) error {
+		joinLineage(tx, l)
+		return tx.PutLineage(r.ID, l)
+	}); err != nil {
 		x.log.Warn("could not store the ancestry of an immigrant", "id", r.ID.Short(), "err", err)
+	}
+}
+
+// joinLineage cuts l's steps where they reach an individual tx holds: the
+// newest such step before the immigrant stays, as the first, and Joins is
+// set, so that the walk goes on with that individual's record here and
+// the part of the chain this store already tells is not stored again.
+func joinLineage(tx *store.Tx, l *store.Lineage) {
+	for j := len(l.Steps) - 2; j >= 0; j-- {
+		if _, err := tx.Get(l.Steps[j].ID); err == nil {
+			l.Steps, l.Joins = l.Steps[j:], true
+			return
+		}
 	}
 }
 

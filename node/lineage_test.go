@@ -181,6 +181,38 @@ func TestLineageAcrossThreeNodes(t *testing.T) {
 		t.Errorf("C served %+v", steps)
 	}
 
+	// Back to B: C's grandchild's chain reaches g2, which B holds, so B
+	// stores only the steps after it and the walk goes on through B's own
+	// records; the lineage reads as if the whole chain had been stored.
+	b.immigrate(t, ctx, exp, c, g3, blob)
+	if err := b.st.View(func(tx *store.Tx) error {
+		r, err := tx.Lineage(g3.ID())
+		if err == nil && (!r.Joins || len(r.Steps) != 2 || r.Steps[0].ID != g2.ID() || r.Steps[1].ID != g3.ID()) {
+			t.Errorf("the chain back on B is stored as %d steps, joins %v; want g2 and g3, joining", len(r.Steps), r.Joins)
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
+	}
+	l, err = Lineage(b.st, g3.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := []struct {
+		id        dna.ID
+		node      string
+		immigrant bool
+	}{{g0.ID(), A, false}, {g1.ID(), A, false}, {g1.ID(), B, true}, {g2.ID(), B, false}, {g2.ID(), C, true}, {g3.ID(), C, false}, {g3.ID(), B, true}}
+	if len(l) != len(back) {
+		t.Fatalf("B's lineage of g3: %d steps, want %d: %+v", len(l), len(back), l)
+	}
+	for i, w := range back {
+		if s := l[i]; s.ID != w.id.String() || s.Node != w.node || s.Immigrant != w.immigrant || s.ChainUnknown {
+			t.Errorf("B's lineage of g3: step %d is %s on %s (immigrant %v); want %s on %s (immigrant %v)",
+				i, s.ID[:8], s.Node, s.Immigrant, w.id.Short(), w.node, w.immigrant)
+		}
+	}
+
 	// From a node that serves no lineage: admitted, the chain unknown.
 	h0 := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
 	h0.Nonce = 2000

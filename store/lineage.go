@@ -15,11 +15,19 @@ import (
 // (the node's lineage stream, /evoswarm/lineage/1):
 //
 //	l/<id>  a Lineage (id: the immigrant's 32 raw bytes), binary:
-//	        version u8 (1), at i64 (Unix nanoseconds), from and receiver
+//	        version u8 (1, or 2 followed by flags u8, bit 0: Joins),
+//	        at i64 (Unix nanoseconds), from and receiver
 //	        (length u8, bytes), error (length u16, bytes), count u32, then
 //	        count steps: id [32], parent [32], fitness f64 bits, born i64,
 //	        flags u8 (bit 0: immigrant), mutation and node (length u8,
 //	        bytes). Integers big-endian.
+//
+// A chain is stored only as far back as it is new here: where it reaches
+// an individual this store holds (one that emigrated from here, or an
+// earlier immigrant), it is cut after that step and Joins is set, and the
+// ancestry goes on with that individual's own record. A swarm whose
+// lineages cross back and forth so stores each step about once, instead of
+// every immigrant's whole chain (up to MaxLineageSteps steps, 300 KiB).
 //
 // A record is written when an admitted migrant's chain is fetched (or
 // failed to be), before the island lets it compete: one that then loses
@@ -35,6 +43,7 @@ const (
 	maxLineageNode   = 64
 	maxLineageError  = 512
 	lineageVersion   = 1
+	lineageJoined    = 2 // the version of a record with flags
 	lineageStepFixed = 32 + 32 + 8 + 8 + 1
 )
 
@@ -49,6 +58,9 @@ type Lineage struct {
 	// Steps is the chain, oldest first, ending with the immigrant as it
 	// lived on its sender.
 	Steps []LineageStep
+	// Joins says that the first step is an individual this store holds
+	// (as it lived on another node): its ancestry is its record's here.
+	Joins bool
 }
 
 // LineageStep is one step of a chain: an individual as it lived on a node.
@@ -170,7 +182,14 @@ func encodeLineage(l *Lineage) ([]byte, error) {
 		e = e[:maxLineageError]
 	}
 	b := make([]byte, 0, 32+len(l.From)+len(l.Receiver)+len(e)+len(l.Steps)*(lineageStepFixed+64))
-	b = append(b, lineageVersion)
+	if l.Joins {
+		if len(l.Steps) == 0 {
+			return nil, errors.New("a chain that joins this store's records has no step")
+		}
+		b = append(b, lineageJoined, 1)
+	} else {
+		b = append(b, lineageVersion)
+	}
 	b = binary.BigEndian.AppendUint64(b, uint64(l.At.UnixNano()))
 	b = append(append(b, byte(len(l.From))), l.From...)
 	b = append(append(b, byte(len(l.Receiver))), l.Receiver...)
@@ -240,10 +259,19 @@ func (r *lineageReader) u64() uint64 {
 
 func decodeLineage(v []byte) (*Lineage, error) {
 	r := &lineageReader{b: v}
-	if ver := r.take(1); r.err == nil && ver[0] != lineageVersion {
-		return nil, fmt.Errorf("version %d, want %d", ver[0], lineageVersion)
-	}
 	l := &Lineage{}
+	switch ver := r.take(1); {
+	case r.err != nil:
+	case ver[0] == lineageJoined:
+		if f := r.take(1); f != nil {
+			if f[0]&^1 != 0 {
+				return nil, fmt.Errorf("unknown flags %#x", f[0])
+			}
+			l.Joins = f[0] == 1
+		}
+	case ver[0] != lineageVersion:
+		return nil, fmt.Errorf("version %d, want %d or %d", ver[0], lineageVersion, lineageJoined)
+	}
 	l.At = time.Unix(0, int64(r.u64())).UTC()
 	l.From = r.str(1, maxLineageNode)
 	l.Receiver = r.str(1, maxLineageNode)
@@ -279,6 +307,9 @@ func decodeLineage(v []byte) (*Lineage, error) {
 	}
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%d bytes after the last step", len(r.b))
+	}
+	if l.Joins && len(l.Steps) == 0 {
+		return nil, errors.New("a chain that joins this store's records has no step")
 	}
 	return l, nil
 }

@@ -34,9 +34,18 @@ func TestLineageRecord(t *testing.T) {
 	insert(t, s, imm)
 	unknown := &Lineage{From: "x", Receiver: "y", At: t0, Error: "the sender did not answer"}
 	orphan := testLineage(3)
+	// A chain cut where it joins this store's records: version 2, flags.
+	joined := testLineage(2)
+	joined.Steps, joined.Joins = joined.Steps[1:], true
 	err := s.Update(func(tx *Tx) error {
 		if err := tx.PutLineage(imm.ID, l); err != nil {
 			return err
+		}
+		if err := tx.PutLineage(joined.Steps[len(joined.Steps)-1].ID, joined); err != nil {
+			return err
+		}
+		if err := tx.PutLineage(testID(13), &Lineage{Joins: true}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("a joined chain without steps: %v, want ErrInvalid", err)
 		}
 		if err := tx.PutLineage(testID(7), unknown); err != nil {
 			return err
@@ -67,6 +76,9 @@ func TestLineageRecord(t *testing.T) {
 		if gotUnknown, err = tx.Lineage(testID(7)); err != nil {
 			return err
 		}
+		if j, err := tx.Lineage(joined.Steps[len(joined.Steps)-1].ID); err != nil || !reflect.DeepEqual(j, joined) {
+			t.Errorf("the joined chain reads back as %+v, %v; want %+v", j, err, joined)
+		}
 		_, err = tx.Lineage(testID(9))
 		if !errors.Is(err, ErrNotFound) {
 			t.Errorf("no chain: %v, want ErrNotFound", err)
@@ -85,8 +97,8 @@ func TestLineageRecord(t *testing.T) {
 	verify(t, s)
 
 	n, err := s.PruneLineage()
-	if err != nil || n != 2 {
-		t.Errorf("PruneLineage: %d, %v; want the 2 chains without an individual", n, err)
+	if err != nil || n != 3 {
+		t.Errorf("PruneLineage: %d, %v; want the 3 chains without an individual", n, err)
 	}
 	if err := s.View(func(tx *Tx) error { _, err := tx.Lineage(imm.ID); return err }); err != nil {
 		t.Errorf("the immigrant's chain was pruned: %v", err)
