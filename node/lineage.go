@@ -107,8 +107,8 @@ func walkLineage(tx *store.Tx, id dna.ID, self peer.ID, limit int) ([]chainStep,
 				Node: peer.ID(s.Node), Immigrant: s.Immigrant,
 			}, status: StepRemote})
 		}
-		if l.Joins { // the chain was cut where it reached a record here
-			cur = l.Steps[0].ID
+		if !l.Join.IsZero() { // the chain was cut where it reached a record here
+			cur = l.Join
 			continue
 		}
 		marker(l.Steps[0].Parent)
@@ -196,23 +196,36 @@ func (x *exchange) keepLineage(ctx context.Context, r gossip.Received) {
 			Born: s.Born, Node: string(s.Node), Immigrant: s.Immigrant})
 	}
 	if err := x.pop.s.Update(func(tx *store.Tx) error {
-		joinLineage(tx, l)
+		joinLineage(tx, x.self, l)
 		return tx.PutLineage(r.ID, l)
 	}); err != nil {
 		x.log.Warn("could not store the ancestry of an immigrant", "id", r.ID.Short(), "err", err)
 	}
 }
 
-// joinLineage cuts l's steps where they reach an individual tx holds: the
-// newest such step before the immigrant stays, as the first, and Joins is
-// set, so that the walk goes on with that individual's record here and
-// the part of the chain this store already tells is not stored again.
-func joinLineage(tx *store.Tx, l *store.Lineage) {
+// joinLineage cuts l's steps where they reach an individual born on this
+// node (self), so that the part of the chain this store already tells is
+// not stored again; the walk goes on with that individual's record. The
+// newest such step before the immigrant is taken. If the step is that
+// individual as it lived here, it goes (the record here tells it); if it
+// is the individual as an immigrant on another node, it stays, after the
+// record here, as the migration. Individuals that came here as immigrants
+// are not joined at: their record here is a copy beside the chain's, not
+// before it.
+func joinLineage(tx *store.Tx, self peer.ID, l *store.Lineage) {
 	for j := len(l.Steps) - 2; j >= 0; j-- {
-		if _, err := tx.Get(l.Steps[j].ID); err == nil {
-			l.Steps, l.Joins = l.Steps[j:], true
-			return
+		st := l.Steps[j]
+		rec, err := tx.Get(st.ID)
+		if err != nil || rec.Immigrant {
+			continue
 		}
+		if st.Node == string(self) {
+			l.Steps = l.Steps[j+1:]
+		} else {
+			l.Steps = l.Steps[j:]
+		}
+		l.Join = st.ID
+		return
 	}
 }
 

@@ -187,8 +187,8 @@ func TestLineageAcrossThreeNodes(t *testing.T) {
 	b.immigrate(t, ctx, exp, c, g3, blob)
 	if err := b.st.View(func(tx *store.Tx) error {
 		r, err := tx.Lineage(g3.ID())
-		if err == nil && (!r.Joins || len(r.Steps) != 2 || r.Steps[0].ID != g2.ID() || r.Steps[1].ID != g3.ID()) {
-			t.Errorf("the chain back on B is stored as %d steps, joins %v; want g2 and g3, joining", len(r.Steps), r.Joins)
+		if err == nil && (r.Join != g2.ID() || len(r.Steps) != 2 || r.Steps[0].ID != g2.ID() || r.Steps[1].ID != g3.ID()) {
+			t.Errorf("the chain back on B is stored as %d steps, joining at %s; want g2 on C and g3, joining at g2", len(r.Steps), r.Join.Short())
 		}
 		return err
 	}); err != nil {
@@ -211,6 +211,30 @@ func TestLineageAcrossThreeNodes(t *testing.T) {
 			t.Errorf("B's lineage of g3: step %d is %s on %s (immigrant %v); want %s on %s (immigrant %v)",
 				i, s.ID[:8], s.Node, s.Immigrant, w.id.Short(), w.node, w.immigrant)
 		}
+	}
+
+	// B serves that lineage, and it holds together (CheckChain).
+	if steps, err := c.sw.FetchLineage(ctx, b.sw.ID(), g3.ID()); err != nil || len(steps) != len(back) {
+		t.Errorf("B served g3's lineage as %d steps, %v; want %d", len(steps), err, len(back))
+	}
+	// A child of g1 made on A after g1 went to B: B holds g1 only as an
+	// immigrant, a copy beside A's, so the chain is not joined there but
+	// stored whole, and B serves a chain that holds together.
+	g4 := child(g1, dna.AlterLearningRate)
+	a.breed(t, g4, 0.35, blob)
+	b.immigrate(t, ctx, exp, a, g4, blob)
+	if err := b.st.View(func(tx *store.Tx) error {
+		r, err := tx.Lineage(g4.ID())
+		if err == nil && (!r.Join.IsZero() || len(r.Steps) != 3) {
+			t.Errorf("g4's chain on B: %d steps, joining at %s; want all 3, not joined", len(r.Steps), r.Join.Short())
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
+	}
+	if steps, err := c.sw.FetchLineage(ctx, b.sw.ID(), g4.ID()); err != nil || len(steps) != 4 ||
+		steps[0].ID != g0.ID() || steps[2].ID != g4.ID() || steps[3].ID != g4.ID() || steps[3].Node != b.sw.ID() {
+		t.Errorf("B served g4's lineage as %+v, %v", steps, err)
 	}
 
 	// From a node that serves no lineage: admitted, the chain unknown.

@@ -15,17 +15,16 @@ import (
 // (the node's lineage stream, /evoswarm/lineage/1):
 //
 //	l/<id>  a Lineage (id: the immigrant's 32 raw bytes), binary:
-//	        version u8 (1, or 2 followed by flags u8, bit 0: Joins),
-//	        at i64 (Unix nanoseconds), from and receiver
+//	        version u8 (1, or 2 followed by flags u8 and, with flag bit 0,
+//	        Join [32]), at i64 (Unix nanoseconds), from and receiver
 //	        (length u8, bytes), error (length u16, bytes), count u32, then
 //	        count steps: id [32], parent [32], fitness f64 bits, born i64,
 //	        flags u8 (bit 0: immigrant), mutation and node (length u8,
 //	        bytes). Integers big-endian.
 //
 // A chain is stored only as far back as it is new here: where it reaches
-// an individual this store holds (one that emigrated from here, or an
-// earlier immigrant), it is cut after that step and Joins is set, and the
-// ancestry goes on with that individual's own record. A swarm whose
+// an individual born here, it is cut there and Join names that
+// individual, whose own record here goes on with the ancestry. A swarm whose
 // lineages cross back and forth so stores each step about once, instead of
 // every immigrant's whole chain (up to MaxLineageSteps steps, 300 KiB).
 //
@@ -58,9 +57,11 @@ type Lineage struct {
 	// Steps is the chain, oldest first, ending with the immigrant as it
 	// lived on its sender.
 	Steps []LineageStep
-	// Joins says that the first step is an individual this store holds
-	// (as it lived on another node): its ancestry is its record's here.
-	Joins bool
+	// Join, when not zero, is an individual born here where the chain was
+	// cut: the steps go on from its record here, which comes before the
+	// first step (the same individual on the node it migrated to, or its
+	// child).
+	Join dna.ID
 }
 
 // LineageStep is one step of a chain: an individual as it lived on a node.
@@ -182,11 +183,12 @@ func encodeLineage(l *Lineage) ([]byte, error) {
 		e = e[:maxLineageError]
 	}
 	b := make([]byte, 0, 32+len(l.From)+len(l.Receiver)+len(e)+len(l.Steps)*(lineageStepFixed+64))
-	if l.Joins {
+	if !l.Join.IsZero() {
 		if len(l.Steps) == 0 {
 			return nil, errors.New("a chain that joins this store's records has no step")
 		}
 		b = append(b, lineageJoined, 1)
+		b = append(b, l.Join[:]...)
 	} else {
 		b = append(b, lineageVersion)
 	}
@@ -267,7 +269,9 @@ func decodeLineage(v []byte) (*Lineage, error) {
 			if f[0]&^1 != 0 {
 				return nil, fmt.Errorf("unknown flags %#x", f[0])
 			}
-			l.Joins = f[0] == 1
+			if f[0] == 1 {
+				copy(l.Join[:], r.take(32))
+			}
 		}
 	case ver[0] != lineageVersion:
 		return nil, fmt.Errorf("version %d, want %d or %d", ver[0], lineageVersion, lineageJoined)
@@ -308,7 +312,7 @@ func decodeLineage(v []byte) (*Lineage, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%d bytes after the last step", len(r.b))
 	}
-	if l.Joins && len(l.Steps) == 0 {
+	if !l.Join.IsZero() && len(l.Steps) == 0 {
 		return nil, errors.New("a chain that joins this store's records has no step")
 	}
 	return l, nil

@@ -36,7 +36,7 @@ func TestLineageRecord(t *testing.T) {
 	orphan := testLineage(3)
 	// A chain cut where it joins this store's records: version 2, flags.
 	joined := testLineage(2)
-	joined.Steps, joined.Joins = joined.Steps[1:], true
+	joined.Steps, joined.Join = joined.Steps[1:], joined.Steps[0].ID
 	err := s.Update(func(tx *Tx) error {
 		if err := tx.PutLineage(imm.ID, l); err != nil {
 			return err
@@ -44,7 +44,7 @@ func TestLineageRecord(t *testing.T) {
 		if err := tx.PutLineage(joined.Steps[len(joined.Steps)-1].ID, joined); err != nil {
 			return err
 		}
-		if err := tx.PutLineage(testID(13), &Lineage{Joins: true}); !errors.Is(err, ErrInvalid) {
+		if err := tx.PutLineage(testID(13), &Lineage{Join: testID(5)}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("a joined chain without steps: %v, want ErrInvalid", err)
 		}
 		if err := tx.PutLineage(testID(7), unknown); err != nil {
