@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/evoswarm/evoswarm/cmd/evoswarm/internal/experiment"
 	"github.com/evoswarm/evoswarm/node"
 	"github.com/evoswarm/evoswarm/train/dataset"
 	"github.com/spf13/cobra"
@@ -37,7 +38,9 @@ func newLocalCmd() *cobra.Command {
 all listening on 127.0.0.1 and bootstrapped to the first. They share one
 experiment and exchange migrants over libp2p. Prints each node's API address,
 then a status table every --every; stops them all cleanly after --duration
-or on Ctrl-C, and prints the best individual found.`,
+or on Ctrl-C. At the end it prints the best individual found, each node's
+best and the initial individual it descends from, where those lineages
+meet (whether the islands stayed apart), and the lineage of the best.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if nodes < 1 || nodes > 64 {
@@ -294,14 +297,37 @@ func stopAll(procs []*localNode, out io.Writer) {
 	if len(procs) > 0 {
 		fmt.Fprintln(out, "all nodes stopped")
 		var best *node.Status
+		bestRepo := ""
 		for _, p := range procs {
 			st, err := node.OfflineStatus(p.repo)
 			if err == nil && st.Best != nil && (best == nil || st.Best.ValAccuracy > best.Best.ValAccuracy) {
-				best = st
+				best, bestRepo = st, p.repo
 			}
 		}
-		if best != nil {
-			fmt.Fprintf(out, "best individual: %s  val %.4f  %d params  on node %s\n", best.Best.ID[:12], best.Best.ValAccuracy, best.Best.Params, short(best.PeerID))
+		if best == nil {
+			return
+		}
+		fmt.Fprintf(out, "best individual: %s  val %.4f  %d params  on node %s\n", best.Best.ID[:12], best.Best.ValAccuracy, best.Best.Params, short(best.PeerID))
+		// Whether the islands stayed apart: each node's best, the initial
+		// individual it descends from, and where their lineages meet.
+		repos, names := make([]string, len(procs)), make([]string, len(procs))
+		for i, p := range procs {
+			repos[i], names[i] = p.repo, filepath.Base(p.repo)
+		}
+		chains, err := experiment.Chains(repos)
+		if err != nil {
+			fmt.Fprintf(out, "lineages: %v\n", err)
+			return
+		}
+		if len(procs) > 1 {
+			fmt.Fprintln(out)
+			experiment.WriteDiversity(out, names, chains, time.Now())
+		}
+		for i, r := range repos {
+			if r == bestRepo && len(chains[i]) > 0 {
+				fmt.Fprintf(out, "\nthe lineage of the best (%s):\n", names[i])
+				writeLineage(out, chains[i])
+			}
 		}
 	}
 }

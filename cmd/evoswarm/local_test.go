@@ -22,6 +22,13 @@ func TestLocalSwarm(t *testing.T) {
 	if !strings.Contains(out, "all nodes stopped") {
 		t.Fatalf("local did not stop its nodes:\n%s", out)
 	}
+	// The end report: each node's best, the diversity line, the lineage of
+	// the best from its initial individual.
+	for _, want := range []string{"node-2: best ", "diversity: ", "the lineage of the best", " initial "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("local's end report lacks %q:\n%s", want, out)
+		}
+	}
 	accepted := 0
 	for i := range 3 {
 		repo := filepath.Join(dir, fmt.Sprintf("node-%d", i))

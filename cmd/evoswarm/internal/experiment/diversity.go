@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/evoswarm/evoswarm/node"
@@ -44,11 +45,11 @@ func diversityOf(chains [][]node.Ancestor, end time.Time) Diversity {
 	d.Bests, d.Lineages = len(bests), len(roots)
 	for i, a := range live {
 		for _, b := range live[i+1:] {
-			born, ok := latestCommon(a, b)
+			m, ok := Meet(a, b)
 			if !ok {
 				continue
 			}
-			s := max(0, end.Sub(born).Seconds())
+			s := max(0, end.Sub(m.Born).Seconds())
 			if d.SplitSeconds == nil || s < *d.SplitSeconds {
 				d.SplitSeconds = &s
 			}
@@ -57,33 +58,43 @@ func diversityOf(chains [][]node.Ancestor, end time.Time) Diversity {
 	return d
 }
 
-// latestCommon returns the birth of the latest individual on both chains.
-// A migrant appears on a chain twice (on its sender, then as an immigrant)
-// with the same ID; its first birth counts.
-func latestCommon(a, b []node.Ancestor) (time.Time, bool) {
-	inB := make(map[string]bool, len(b))
-	for _, s := range b {
-		inB[s.ID] = true
+// Meeting is where two chains meet: the latest individual on both.
+type Meeting struct {
+	ID string
+	// Born is its first birth, on the node that made it (a migrant
+	// appears on a chain twice, on its sender and then as an immigrant,
+	// with the same ID).
+	Born time.Time
+	// BackA and BackB are the steps back from each chain's end to its
+	// last appearance there.
+	BackA, BackB int
+}
+
+// Meet finds where chains a and b meet; false when they share no
+// individual.
+func Meet(a, b []node.Ancestor) (Meeting, bool) {
+	lastB := make(map[string]int, len(b))
+	for k, s := range b {
+		lastB[s.ID] = k
 	}
 	for i := len(a) - 1; i >= 0; i-- {
-		if !inB[a[i].ID] {
+		k, ok := lastB[a[i].ID]
+		if !ok {
 			continue
 		}
 		j := i // the earliest step of the same individual on a
 		for j > 0 && a[j-1].ID == a[i].ID {
 			j--
 		}
-		return a[j].Born, true
+		return Meeting{ID: a[i].ID, Born: a[j].Born, BackA: len(a) - 1 - i, BackB: len(b) - 1 - k}, true
 	}
-	return time.Time{}, false
+	return Meeting{}, false
 }
 
-// diversity reads the chains of the stopped repos' bests (nil for a run of
-// one node).
-func diversity(repos []string, end time.Time) (*Diversity, error) {
-	if len(repos) < 2 {
-		return nil, nil
-	}
+// Chains reads the chains of the stopped (or running) repos' bests, each
+// from the initial individual to the best; a repo without a best gives an
+// empty chain.
+func Chains(repos []string) ([][]node.Ancestor, error) {
 	chains := make([][]node.Ancestor, len(repos))
 	for i, repo := range repos {
 		c, err := node.RepoLineage(repo, "")
@@ -92,8 +103,60 @@ func diversity(repos []string, end time.Time) (*Diversity, error) {
 		}
 		chains[i] = c
 	}
+	return chains, nil
+}
+
+// diversity reads the chains of the stopped repos' bests (nil for a run of
+// one node).
+func diversity(repos []string, end time.Time) (*Diversity, error) {
+	if len(repos) < 2 {
+		return nil, nil
+	}
+	chains, err := Chains(repos)
+	if err != nil {
+		return nil, err
+	}
 	d := diversityOf(chains, end)
 	return &d, nil
+}
+
+// WriteDiversity prints, for the nodes named by names whose bests have
+// the chains given, each node's best and the initial individual it
+// descends from, where each pair of those lineages meets, and the
+// summary line of Diversity.
+func WriteDiversity(w io.Writer, names []string, chains [][]node.Ancestor, end time.Time) {
+	fmt.Fprintln(w, "each node's best at the end, and the lineage it descends from:")
+	tail := func(s string, n int) string { return s[max(0, len(s)-n):] }
+	for i, c := range chains {
+		if len(c) == 0 {
+			fmt.Fprintf(w, "  %s: no best\n", names[i])
+			continue
+		}
+		b, r := c[len(c)-1], c[0]
+		fmt.Fprintf(w, "  %s: best %s val %.4f, %d steps from initial individual %s of node ...%s\n",
+			names[i], b.ID[:min(12, len(b.ID))], b.Fitness, len(c)-1, r.ID[:min(12, len(r.ID))], tail(r.Node, 6))
+	}
+	for i, a := range chains {
+		for j := i + 1; j < len(chains); j++ {
+			b := chains[j]
+			if len(a) == 0 || len(b) == 0 {
+				continue
+			}
+			m, ok := Meet(a, b)
+			switch {
+			case !ok:
+				fmt.Fprintf(w, "  %s and %s: separate lineages (no common ancestor)\n", names[i], names[j])
+			case m.BackA == 0 && m.BackB == 0:
+				fmt.Fprintf(w, "  %s and %s: the same best\n", names[i], names[j])
+			default:
+				fmt.Fprintf(w, "  %s and %s: latest common ancestor %s, %d and %d steps back, born %s before the end\n",
+					names[i], names[j], m.ID[:min(12, len(m.ID))], m.BackA, m.BackB, end.Sub(m.Born).Round(time.Second))
+			}
+		}
+	}
+	d := diversityOf(chains, end)
+	fmt.Fprintf(w, "diversity: %d distinct bests, from %d initial individuals; closest split before the end: %s\n",
+		d.Bests, d.Lineages, d.split())
 }
 
 // String is the summary's cell: "3 / 2 / 4.5 min" (distinct bests,
@@ -102,9 +165,12 @@ func (d *Diversity) String() string {
 	if d == nil {
 		return "-"
 	}
-	split := "none"
-	if d.SplitSeconds != nil {
-		split = fmt.Sprintf("%.1f min", *d.SplitSeconds/60)
+	return fmt.Sprintf("%d / %d / %s", d.Bests, d.Lineages, d.split())
+}
+
+func (d *Diversity) split() string {
+	if d.SplitSeconds == nil {
+		return "none"
 	}
-	return fmt.Sprintf("%d / %d / %s", d.Bests, d.Lineages, split)
+	return fmt.Sprintf("%.1f min", *d.SplitSeconds/60)
 }

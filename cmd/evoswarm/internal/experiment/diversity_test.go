@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,27 @@ func TestDiversity(t *testing.T) {
 	d = diversityOf([][]node.Ancestor{a, append(a[:len(a):len(a)], step("a2", 16)), c}, end)
 	if d.Bests != 2 || d.SplitSeconds == nil || *d.SplitSeconds != 5*60 {
 		t.Errorf("same best: bests %d split %v, want 2 and 300 s (a2 born at minute 15)", d.Bests, d.SplitSeconds)
+	}
+
+	// Where they meet, and what the report says of it.
+	if m, ok := Meet(a, b); !ok || m.ID != "x" || m.BackA != 2 || m.BackB != 1 || !m.Born.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("Meet(a, b) = %+v, %v; want x, 2 and 1 steps back, born at minute 5", m, ok)
+	}
+	if _, ok := Meet(a, c); ok {
+		t.Error("Meet(a, c): a and c share no individual")
+	}
+	var buf strings.Builder
+	WriteDiversity(&buf, []string{"n0", "n1", "n2", "n3"}, [][]node.Ancestor{a, b, c, nil}, end)
+	for _, want := range []string{
+		"n0: best a2 val 0.0000, 3 steps from initial individual r1",
+		"n3: no best",
+		"n0 and n1: latest common ancestor x, 2 and 1 steps back, born 15m0s before the end",
+		"n0 and n2: separate lineages",
+		"diversity: 3 distinct bests, from 2 initial individuals; closest split before the end: 15.0 min",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, buf.String())
+		}
 	}
 
 	// Separate lineages only: no split.
