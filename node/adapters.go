@@ -153,6 +153,12 @@ func maxWeightBytes(b dna.Bounds) int {
 	return int(min(8*b.MaxParams+1<<20, 1<<31-1))
 }
 
+// maxValueBytes is the largest weights blob the experiment's store must
+// take (its value-log files are sized for it).
+func maxValueBytes(exp *Experiment) int64 {
+	return min(int64(maxWeightBytes(exp.Train.Bounds)), store.MaxMaxValueBytes)
+}
+
 func (t trainer) Train(ctx context.Context, g *dna.Genome, parentWeights []byte, seed uint64) (*island.Outcome, error) {
 	start := time.Now()
 	var parent *train.Weights

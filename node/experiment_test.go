@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/evoswarm/evoswarm/store"
 )
 
 func TestPresetsValid(t *testing.T) {
@@ -15,6 +17,13 @@ func TestPresetsValid(t *testing.T) {
 		}
 		if err := e.Validate(); err != nil {
 			t.Errorf("preset %s: %v", name, err)
+		}
+		// The store must take the weights of the largest network the
+		// preset allows (the paper's 50M parameters are 400 MB, beyond
+		// Badger's default value-log files).
+		mv := maxValueBytes(e)
+		if err := (store.Options{MaxValueBytes: mv}).Validate(); err != nil || mv < 4*e.Bounds.MaxParams {
+			t.Errorf("preset %s: the store takes values up to %d bytes (%v); its networks' weights reach %d", name, mv, err, 4*e.Bounds.MaxParams)
 		}
 	}
 	if p, _ := Preset("paper"); p.Train.Steps != 25600 || p.InsertMinChannels != 0 {

@@ -86,6 +86,7 @@ func Open(dir string, opts Options) (*Node, error) {
 	}
 	sopts := store.DefaultOptions()
 	sopts.Logger = log
+	sopts.MaxValueBytes = maxValueBytes(exp)
 	if opts.MinFreeBytes != 0 {
 		sopts.MinFreeBytes = opts.MinFreeBytes
 	}

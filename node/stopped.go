@@ -26,10 +26,11 @@ var ErrDiskFull = store.ErrDiskFull
 // tools that read it (status, lineage, verify, progress). It refuses, with
 // a readable message, a repo that a daemon is using.
 func OpenStopped(dir string) (*store.Store, error) {
-	if _, err := LoadRepoExperiment(dir); err != nil {
+	exp, err := LoadRepoExperiment(dir)
+	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(dir, StoreDir), store.Options{MinFreeBytes: -1})
+	st, err := store.Open(filepath.Join(dir, StoreDir), store.Options{MinFreeBytes: -1, MaxValueBytes: maxValueBytes(exp)})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("another evoswarm daemon is using %s: ask it through its API, or stop it first", dir)
 	}

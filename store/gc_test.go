@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +114,55 @@ func TestStartClose(t *testing.T) {
 	m := openMem(t)
 	if err := m.GC(); err != nil {
 		t.Errorf("GC of an in-memory store: %v, want nil", err)
+	}
+}
+
+// TestValueLogHoldsTheLargestWeights: Badger refuses a value larger than
+// one value-log file, so a store told the largest weights it must take
+// (MaxValueBytes) makes its files large enough, and such weights go in,
+// survive a reopen and pass their checksum. Here with 1 MiB files and a
+// 3 MiB blob, standing for the default 64 MiB files and the paper
+// preset's 50M-parameter bound (400 MB).
+func TestValueLogHoldsTheLargestWeights(t *testing.T) {
+	const size = 3 << 20
+	small := Options{MinFreeBytes: -1, valueLogFileSize: 1 << 20}
+	s, err := Open(t.TempDir(), small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ind := newInd(1, dna.ID{}, 0.5)
+	err = s.Update(func(tx *Tx) error { return tx.Insert(ind, weightsOf(1, size)) })
+	s.Close()
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "MaxValueBytes") || len(err.Error()) > 200 {
+		t.Fatalf("a 3 MiB value into 1 MiB value-log files: %.300v; want a short ErrInvalid naming MaxValueBytes", err)
+	}
+	t.Logf("without MaxValueBytes: %v", err)
+
+	dir := t.TempDir()
+	large := small
+	large.MaxValueBytes = size
+	if s, err = Open(dir, large); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.Insert(ind, weightsOf(1, size)) }); err != nil {
+		t.Fatalf("with MaxValueBytes %d: %v", large.MaxValueBytes, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, large); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, w, err := reserve(s, ind.ID); err != nil || len(w) < size {
+		t.Fatalf("after a reopen: %d bytes, %v", len(w), err)
+	}
+	verify(t, s)
+
+	if err := (Options{MaxValueBytes: MaxMaxValueBytes + 1}).Validate(); err == nil {
+		t.Error("Validate took a MaxValueBytes that needs value-log files of 2 GiB")
+	}
+	if got := (Options{MaxValueBytes: MaxMaxValueBytes}).vlogFileSize(); got >= 2<<30 || got < MaxMaxValueBytes {
+		t.Errorf("the largest MaxValueBytes gives value-log files of %d bytes, want under 2 GiB and above the value", got)
 	}
 }

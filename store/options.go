@@ -45,6 +45,13 @@ type Options struct {
 	// value disables the check.
 	MinFreeBytes int64
 
+	// MaxValueBytes is the largest weights blob Insert must take. Badger
+	// refuses a value larger than one value-log file, so the files are
+	// made large enough to hold it (64 MiB files take blobs up to 64 MiB,
+	// a network of about 16M parameters; the paper preset's bound is
+	// 50M). At most MaxMaxValueBytes. The default, 0, keeps 64 MiB files.
+	MaxValueBytes int64
+
 	// Tests only: valueLogFileSize overrides the 64 MiB value-log file
 	// size; compactL0OnClose makes Close compact level 0, so that Badger
 	// learns which value-log entries are garbage.
@@ -57,6 +64,9 @@ const (
 	DefaultGCInterval     = 10 * time.Minute
 	DefaultGCDiscardRatio = 0.5
 	DefaultMinFreeBytes   = 256 << 20
+	// MaxMaxValueBytes is the largest MaxValueBytes: Badger's value-log
+	// files must be smaller than 2 GiB.
+	MaxMaxValueBytes = 2<<30 - 2<<20
 )
 
 // Badger's small-footprint settings (docs/FACTS.md: ~171 MiB peak RSS
@@ -71,6 +81,9 @@ const (
 	// value log, smaller ones (records, index entries, events) stay in the
 	// LSM tree, so listing and scanning never touch the value log.
 	valueThreshold = 16 << 10
+	// valueLogSlack is the room a value-log file keeps beside its largest
+	// value: the entry's header, key and checksum, and the file's header.
+	valueLogSlack = 64 << 10
 	// maxInMemoryValue is the largest value (weights) an in-memory store
 	// takes: Badger's limit for values kept in the LSM tree.
 	maxInMemoryValue = 1 << 20
@@ -110,14 +123,24 @@ func (o Options) Validate() error {
 		return fmt.Errorf("store: GCDiscardRatio is %v: want a value in (0, 1), or 0 for %v",
 			o.GCDiscardRatio, DefaultGCDiscardRatio)
 	}
+	if o.MaxValueBytes < 0 || o.MaxValueBytes > MaxMaxValueBytes {
+		return fmt.Errorf("store: MaxValueBytes is %d: want 0 to %d (Badger's value-log files are smaller than 2 GiB)",
+			o.MaxValueBytes, int64(MaxMaxValueBytes))
+	}
 	return nil
 }
 
+// vlogFileSize is the size of a value-log file: 64 MiB, or enough for a
+// value of MaxValueBytes, whole MiB.
 func (o Options) vlogFileSize() int64 {
+	size := int64(valueLogFileSize)
 	if o.valueLogFileSize > 0 {
-		return o.valueLogFileSize
+		size = o.valueLogFileSize
 	}
-	return valueLogFileSize
+	if need := o.MaxValueBytes + valueLogSlack; o.MaxValueBytes > 0 && need > size {
+		size = (need + 1<<20 - 1) &^ (1<<20 - 1)
+	}
+	return size
 }
 
 // badgerOptions translates o into Badger's options for dir.

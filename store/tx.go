@@ -35,6 +35,10 @@ func (tx *Tx) set(key, val []byte, op string) error {
 		return fmt.Errorf("%w: %s: %d bytes: an in-memory store takes values up to %d bytes",
 			ErrInvalid, op, len(val), maxInMemoryValue)
 	}
+	if limit := tx.s.opts.vlogFileSize() - valueLogSlack; !tx.s.opts.InMemory && int64(len(val)) > limit {
+		return fmt.Errorf("%w: %s: %d bytes: this store takes values up to %d bytes (Options.MaxValueBytes)",
+			ErrInvalid, op, len(val), limit)
+	}
 	tx.writes++
 	tx.written += int64(len(key) + len(val))
 	return wrapBadger(op, tx.txn.Set(key, val))
