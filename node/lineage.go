@@ -70,9 +70,7 @@ func walkLineage(tx *store.Tx, id dna.ID, self peer.ID, limit int) ([]chainStep,
 			Node: self, Immigrant: rec.Immigrant,
 		}, status: stepStatusOf(rec.Status), rec: rec}
 		if !rec.Immigrant {
-			if p, err := peer.Decode(rec.Origin); err == nil {
-				st.Node = p
-			}
+			st.Node = bornOn(rec, self)
 			out = append(out, st)
 			cur = rec.Parent
 			continue
@@ -189,6 +187,7 @@ func (x *exchange) keepLineage(ctx context.Context, r gossip.Received) {
 	}
 	if err != nil {
 		l.Error = err.Error()
+		steps = nil // a chain that does not end with the migrant is not served on
 		x.log.Info("the ancestry of an immigrant is unknown: its sender did not give it", "id", r.ID.Short(), "from", r.From, "err", err)
 	}
 	for _, s := range steps {
@@ -206,27 +205,46 @@ func (x *exchange) keepLineage(ctx context.Context, r gossip.Received) {
 // joinLineage cuts l's steps where they reach an individual born on this
 // node (self), so that the part of the chain this store already tells is
 // not stored again; the walk goes on with that individual's record. The
-// newest such step before the immigrant is taken. If the step is that
-// individual as it lived here, it goes (the record here tells it); if it
-// is the individual as an immigrant on another node, it stays, after the
-// record here, as the migration. Individuals that came here as immigrants
-// are not joined at: their record here is a copy beside the chain's, not
-// before it.
+// newest such individual before the immigrant is taken, and the cut goes
+// before its oldest appearance on the chain, so that every migration it
+// made is kept: its step on this node goes (the record here tells it), a
+// step on another node stays. The record here and the first step kept
+// must hold together as the walk serves them (gossip.CheckChain): a chain
+// whose steps do not (a sender's claim about an individual of ours that
+// our record contradicts) is stored whole. Individuals that came here as
+// immigrants are not joined at: their record here is a copy beside the
+// chain's, not before it.
 func joinLineage(tx *store.Tx, self peer.ID, l *store.Lineage) {
 	for j := len(l.Steps) - 2; j >= 0; j-- {
-		st := l.Steps[j]
-		rec, err := tx.Get(st.ID)
+		rec, err := tx.Get(l.Steps[j].ID)
 		if err != nil || rec.Immigrant {
 			continue
 		}
-		if st.Node == string(self) {
-			l.Steps = l.Steps[j+1:]
-		} else {
-			l.Steps = l.Steps[j:]
+		here := gossip.LineageStep{ID: rec.ID, Parent: rec.Parent, Node: bornOn(rec, self)}
+		i := j
+		for i > 0 && l.Steps[i-1].ID == rec.ID {
+			i--
 		}
-		l.Join = st.ID
+		if l.Steps[i].Node == string(here.Node) {
+			i++
+		}
+		next := l.Steps[i] // i <= j+1: the immigrant at the latest
+		pair := []gossip.LineageStep{here, {ID: next.ID, Parent: next.Parent, Node: peer.ID(next.Node), Immigrant: next.Immigrant}}
+		if gossip.CheckChain(next.ID, pair) != nil {
+			return
+		}
+		l.Steps, l.Join = l.Steps[i:], rec.ID
 		return
 	}
+}
+
+// bornOn is the node an individual born here lived on, as its record
+// names it (the node's peer ID when it was born; self if unreadable).
+func bornOn(rec *store.Individual, self peer.ID) peer.ID {
+	if p, err := peer.Decode(rec.Origin); err == nil {
+		return p
+	}
+	return self
 }
 
 // checkMigrantChain checks that a chain (already checked to hold

@@ -13,6 +13,7 @@ import (
 	"github.com/evoswarm/evoswarm/island/individual"
 	"github.com/evoswarm/evoswarm/store"
 	"github.com/evoswarm/evoswarm/train"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // lineageNode is a swarm member with a real store and an exchange that
@@ -294,4 +295,103 @@ func TestLineageAcrossThreeNodes(t *testing.T) {
 	if !strings.Contains(js, "a.chain_unknown") || !strings.Contains(js, "nodeTag(a.node)") {
 		t.Error("the dashboard's lineage does not show the node of each step")
 	}
+}
+
+// TestJoinLineageOnlyWhereTheChainHolds: a chain is cut at an individual
+// born here only where this node's record of it and the first step kept
+// hold together as the walk serves them; every migration of that
+// individual is kept; and whatever is stored, the chain this node then
+// serves passes the receiver's check. A sender's chain that claims one of
+// this node's individuals lived elsewhere as a non-immigrant is stored
+// whole (joined, it would make this node serve chains that peers penalise).
+func TestJoinLineageOnlyWhereTheChainHolds(t *testing.T) {
+	self, m, k, p := testPeer(t), testPeer(t), testPeer(t), testPeer(t)
+	st, err := store.Open(t.TempDir(), store.Options{MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	g0 := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+	g0.Nonce = 7
+	x := child(g0, dna.AlterLearningRate) // born here
+	w := store.Seal([]byte("weights"))
+	t1 := time.Now().Add(-time.Hour)
+	for _, g := range []*dna.Genome{g0, x} {
+		ind, err := individual.New(g, self.String(), t1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (population{st}).Insert(ind, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(g *dna.Genome, on peer.ID, immigrant bool) store.LineageStep {
+		return store.LineageStep{ID: g.ID(), Parent: g.Parent, Mutation: g.Mutation.String(), Born: t1, Node: string(on), Immigrant: immigrant}
+	}
+	cases := []struct {
+		name      string
+		migrant   *dna.Genome
+		steps     func(c *dna.Genome) []store.LineageStep
+		wantSteps int // stored; -1: the whole chain
+	}{
+		{"x went here -> m -> k, its grandchild comes back", child(child(x, dna.KeepTraining), dna.AlterLearningRate),
+			func(c *dna.Genome) []store.LineageStep {
+				mid := child(x, dna.KeepTraining)
+				return []store.LineageStep{step(g0, self, false), step(x, self, false), step(x, m, true), step(x, k, true), step(mid, k, false), step(c, k, false)}
+			}, 4}, // x on m and on k, mid, c
+		{"a sender claims x lived on it, not as an immigrant", child(x, dna.KeepTraining),
+			func(c *dna.Genome) []store.LineageStep {
+				return []store.LineageStep{step(x, p, false), step(c, p, false)}
+			}, -1},
+		{"a child of x made on m", child(x, dna.AlterLearningRate),
+			func(c *dna.Genome) []store.LineageStep {
+				return []store.LineageStep{step(g0, self, false), step(x, self, false), step(x, m, true), step(c, m, false)}
+			}, 2},
+	}
+	for _, tc := range cases {
+		c := tc.migrant
+		l := &store.Lineage{From: string(p), Receiver: string(self), At: time.Now(), Steps: tc.steps(c)}
+		whole := len(l.Steps)
+		imm, err := individual.New(c, p.String(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		imm.Immigrant = true
+		if err := (population{st}).Insert(imm, w); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Update(func(tx *store.Tx) error {
+			joinLineage(tx, self, l)
+			return tx.PutLineage(c.ID(), l)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want := tc.wantSteps
+		if want < 0 {
+			want = whole
+		}
+		if len(l.Steps) != want || (tc.wantSteps < 0) != l.Join.IsZero() {
+			t.Errorf("%s: stored %d of %d steps, join %s; want %d", tc.name, len(l.Steps), whole, l.Join.Short(), want)
+		}
+		var served []gossip.LineageStep
+		served, err = lineageSource{s: st, self: self}.Lineage(c.ID(), gossip.MaxLineageSteps)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if err := gossip.CheckChain(c.ID(), served); err != nil {
+			t.Errorf("%s: the chain served fails the receiver's check: %v", tc.name, err)
+		}
+		if tc.wantSteps > 0 && len(served) != whole+1 {
+			t.Errorf("%s: served %d steps, want the %d of the sender's chain and the immigrant", tc.name, len(served), whole+1)
+		}
+	}
+}
+
+func testPeer(t *testing.T) peer.ID {
+	t.Helper()
+	id, err := peer.IDFromPrivateKey(newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -15,8 +15,9 @@ import (
 // (the node's lineage stream, /evoswarm/lineage/1):
 //
 //	l/<id>  a Lineage (id: the immigrant's 32 raw bytes), binary:
-//	        version u8 (1, or 2 followed by flags u8 and, with flag bit 0,
-//	        Join [32]), at i64 (Unix nanoseconds), from and receiver
+//	        version u8 (1, or 3 followed by flags u8 and, with flag bit 0,
+//	        Join [32]; version 2, from one commit's builds, had the flags
+//	        byte but no Join: its chain joins at its first step), at i64 (Unix nanoseconds), from and receiver
 //	        (length u8, bytes), error (length u16, bytes), count u32, then
 //	        count steps: id [32], parent [32], fitness f64 bits, born i64,
 //	        flags u8 (bit 0: immigrant), mutation and node (length u8,
@@ -42,7 +43,8 @@ const (
 	maxLineageNode   = 64
 	maxLineageError  = 512
 	lineageVersion   = 1
-	lineageJoined    = 2 // the version of a record with flags
+	lineageJoined    = 3 // the version of a record with flags and Join
+	lineageJoinedV2  = 2 // flags, no Join: the first step joins
 	lineageStepFixed = 32 + 32 + 8 + 8 + 1
 )
 
@@ -262,14 +264,16 @@ func (r *lineageReader) u64() uint64 {
 func decodeLineage(v []byte) (*Lineage, error) {
 	r := &lineageReader{b: v}
 	l := &Lineage{}
+	joinsFirst := false
 	switch ver := r.take(1); {
 	case r.err != nil:
-	case ver[0] == lineageJoined:
+	case ver[0] == lineageJoined || ver[0] == lineageJoinedV2:
 		if f := r.take(1); f != nil {
 			if f[0]&^1 != 0 {
 				return nil, fmt.Errorf("unknown flags %#x", f[0])
 			}
-			if f[0] == 1 {
+			joinsFirst = f[0] == 1 && ver[0] == lineageJoinedV2
+			if f[0] == 1 && ver[0] == lineageJoined {
 				copy(l.Join[:], r.take(32))
 			}
 		}
@@ -312,7 +316,10 @@ func decodeLineage(v []byte) (*Lineage, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%d bytes after the last step", len(r.b))
 	}
-	if !l.Join.IsZero() && len(l.Steps) == 0 {
+	if joinsFirst && len(l.Steps) > 0 {
+		l.Join = l.Steps[0].ID
+	}
+	if (!l.Join.IsZero() || joinsFirst) && len(l.Steps) == 0 {
 		return nil, errors.New("a chain that joins this store's records has no step")
 	}
 	return l, nil

@@ -34,7 +34,7 @@ func TestLineageRecord(t *testing.T) {
 	insert(t, s, imm)
 	unknown := &Lineage{From: "x", Receiver: "y", At: t0, Error: "the sender did not answer"}
 	orphan := testLineage(3)
-	// A chain cut where it joins this store's records: version 2, flags.
+	// A chain cut where it joins this store's records: version 3, flags, Join.
 	joined := testLineage(2)
 	joined.Steps, joined.Join = joined.Steps[1:], joined.Steps[0].ID
 	err := s.Update(func(tx *Tx) error {
@@ -138,4 +138,38 @@ func FuzzDecodeLineage(f *testing.F) {
 			t.Fatalf("re-encodes differently")
 		}
 	})
+}
+
+// TestLineageRecordVersion2: a record of the one commit whose format had
+// the flags byte but no Join (version 2, flag bit 0: the chain joins at
+// its first step) reads as a chain joined at its first step; the current
+// format writes version 3.
+func TestLineageRecordVersion2(t *testing.T) {
+	l := testLineage(2)
+	v1, err := encodeLineage(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1[0] != lineageVersion {
+		t.Fatalf("an unjoined chain is written as version %d, want %d", v1[0], lineageVersion)
+	}
+	v2 := append([]byte{lineageJoinedV2, 1}, v1[1:]...)
+	got, err := decodeLineage(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Join != l.Steps[0].ID || len(got.Steps) != len(l.Steps) {
+		t.Errorf("version 2: join %s, %d steps; want %s and %d", got.Join.Short(), len(got.Steps), l.Steps[0].ID.Short(), len(l.Steps))
+	}
+	l.Join = l.Steps[0].ID
+	v3, err := encodeLineage(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v3[0] != lineageJoined || v3[1] != 1 {
+		t.Errorf("a joined chain is written as version %d flags %d, want %d and 1", v3[0], v3[1], lineageJoined)
+	}
+	if back, err := decodeLineage(v3); err != nil || back.Join != l.Join {
+		t.Errorf("version 3 round trip: %v, %v", back, err)
+	}
 }
