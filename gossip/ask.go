@@ -13,14 +13,18 @@ import (
 // ask makes one request of the weights and lineage protocols: it opens a
 // stream to from for proto, accounted to the resource manager's service,
 // sends the 32-byte id, closes its side for writing and hands the answer
-// to read. ctx's deadline, if any, bounds the whole exchange. The stream
-// is closed when read succeeds and reset otherwise, so a broken answer
-// frees the peer's resources at once.
+// to read. ctx's deadline, if any, bounds the whole exchange, and its
+// cancellation ends it. The stream is closed when read succeeds and reset
+// otherwise, so a broken answer frees the peer's resources at once.
 func (s *Swarm) ask(ctx context.Context, from peer.ID, proto protocol.ID, service string, id dna.ID, read func(io.Reader) error) error {
 	st, err := s.host.NewStream(ctx, from, proto)
 	if err != nil {
 		return err
 	}
+	// A cancelled ctx (a node stopping) ends a blocked read at once: the
+	// deadline alone would hold it for up to the fetch's timeout.
+	stop := context.AfterFunc(ctx, func() { st.Reset() })
+	defer stop()
 	err = st.Scope().SetService(service)
 	if err == nil {
 		if d, has := ctx.Deadline(); has {

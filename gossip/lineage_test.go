@@ -232,6 +232,28 @@ func TestLineageHostileReplies(t *testing.T) {
 			t.Errorf("%s: took %v", name, d)
 		}
 	}
+	// A peer that takes the request and never answers: cancelling the
+	// fetch (a node stopping) ends it at once, not after LineageTimeout,
+	// and costs the peer nothing.
+	a.Host().SetStreamHandler(LineageProtocol, func(st network.Stream) {
+		var req [32]byte
+		st.Read(req[:])
+		time.Sleep(LineageTimeout + time.Second)
+		st.Reset()
+	})
+	before := b.Score(pa)
+	cctx, ccancel := context.WithCancel(ctx)
+	time.AfterFunc(300*time.Millisecond, ccancel)
+	start := time.Now()
+	if _, err := b.FetchLineage(cctx, pa, id); err == nil {
+		t.Error("a fetch from a silent peer, cancelled, succeeded")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a cancelled fetch from a silent peer returned after %v (LineageTimeout %v)", d, LineageTimeout)
+	}
+	if after := b.Score(pa); after < before {
+		t.Errorf("a fetch this node cancelled cost the peer: score %.1f -> %.1f", before, after)
+	}
 	// The honest answer still goes through on the same connection.
 	a.Host().SetStreamHandler(LineageProtocol, func(st network.Stream) {
 		defer st.Close()
