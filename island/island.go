@@ -45,6 +45,11 @@ type Config struct {
 	// not yet sent emigrates. Zero disables that trigger.
 	EmigrateEvery    int
 	EmigrateInterval time.Duration
+	// EmigrateMinGap is the shortest time between two emigrations; a
+	// trigger sooner is skipped. Peers refuse, and penalise, a node that
+	// announces faster than they validate (gossip's AnnounceRate), which a
+	// node of small, fast networks would. Zero: no limit.
+	EmigrateMinGap time.Duration
 	// MaxChildren stops the island after that many children, for tests and
 	// benchmarks; 0 runs until the context ends.
 	MaxChildren int
@@ -68,7 +73,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("island: workers %d must be at least 1", c.Workers)
 	case c.Classes < 2:
 		return fmt.Errorf("island: classes %d must be at least 2", c.Classes)
-	case c.EmigrateEvery < 0 || c.EmigrateInterval < 0:
+	case c.EmigrateEvery < 0 || c.EmigrateInterval < 0 || c.EmigrateMinGap < 0:
 		return errors.New("island: emigration settings must not be negative")
 	}
 	if err := c.Mode.Validate(); err != nil {
@@ -101,6 +106,7 @@ type Island struct {
 	mu               sync.Mutex
 	sent             map[dna.ID]bool
 	sinceEmi         int
+	lastEmigrated    time.Time // when emigrate last picked an individual
 }
 
 // Stats are the island's running totals since start.
@@ -437,11 +443,16 @@ func (is *Island) emigrate(ctx context.Context) error {
 		return 0
 	})
 	is.mu.Lock()
+	if gap := is.cfg.EmigrateMinGap; gap > 0 && time.Since(is.lastEmigrated) < gap {
+		is.mu.Unlock()
+		return nil
+	}
 	var pick *Member
 	for i := range members {
 		if !is.sent[members[i].ID] {
 			pick = &members[i]
 			is.sent[pick.ID] = true
+			is.lastEmigrated = time.Now()
 			break
 		}
 	}

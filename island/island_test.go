@@ -138,6 +138,23 @@ func TestIslandMigration(t *testing.T) {
 	t.Logf("poor island: %d immigrants accepted, %d alive now", isPoor.Stats().Immigrants.Load(), imm)
 }
 
+// TestIslandEmigrateMinGap: an island of fast children that would emigrate
+// every second child sends no more often than EmigrateMinGap allows (peers
+// penalise a signer that announces faster than they validate).
+func TestIslandEmigrateMinGap(t *testing.T) {
+	for _, gap := range []time.Duration{0, time.Hour} {
+		hub := &LocalHub{}
+		cfg := testConfig(1, 4, 40)
+		cfg.EmigrateEvery, cfg.EmigrateMinGap, cfg.Origin = 2, gap, "fast"
+		is := run(t, cfg, newMemPop(), fakeTrainer{}, hub.Join())
+		sent := is.Stats().Emigrants.Load()
+		t.Logf("gap %v: 40 children, %d emigrants", gap, sent)
+		if gap == 0 && sent < 10 || gap > 0 && sent != 1 {
+			t.Errorf("gap %v: %d emigrants from 40 children every 2; want 1 with a gap of an hour, at least 10 without", gap, sent)
+		}
+	}
+}
+
 // TestIslandResumes: a second run over the same population (a restart)
 // breeds new genomes rather than replaying the first run's streams.
 func TestIslandResumes(t *testing.T) {

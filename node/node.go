@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evoswarm/evoswarm/gossip"
 	"github.com/evoswarm/evoswarm/island"
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/store"
@@ -172,6 +173,11 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 		LearningRate: n.exp.InitialLearningRate, Seed: n.exp.Seed, Stream: streamOf(n.peer), Origin: n.peer,
 		EmigrateEvery: n.exp.Migration.EveryReproductions, MaxChildren: n.opts.MaxChildren,
 		EmigrateInterval: time.Duration(n.exp.Migration.IntervalSeconds * float64(time.Second)),
+		// A quarter below the rate at which peers validate a signer's
+		// announcements: a node of fast children (the smoke preset makes
+		// dozens a second) was penalised, then cut off, for announcing
+		// more.
+		EmigrateMinGap: time.Duration(1.25 * float64(time.Second) / gossip.DefaultConfig().AnnounceRate),
 	}
 	if n.ex, err = n.startSwarm(ctx, n.priv); err != nil {
 		return err
