@@ -429,6 +429,12 @@ func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte,
 
 // emigrate sends the best live individual not yet sent.
 func (is *Island) emigrate(ctx context.Context) error {
+	is.mu.Lock()
+	early := is.cfg.EmigrateMinGap > 0 && time.Since(is.lastEmigrated) < is.cfg.EmigrateMinGap
+	is.mu.Unlock()
+	if early { // skipped before reading the population: it comes often
+		return nil
+	}
 	members, err := is.pop.Alive()
 	if err != nil {
 		return err
@@ -443,10 +449,6 @@ func (is *Island) emigrate(ctx context.Context) error {
 		return 0
 	})
 	is.mu.Lock()
-	if gap := is.cfg.EmigrateMinGap; gap > 0 && time.Since(is.lastEmigrated) < gap {
-		is.mu.Unlock()
-		return nil
-	}
 	var pick *Member
 	for i := range members {
 		if !is.sent[members[i].ID] {
