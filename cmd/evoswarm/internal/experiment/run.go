@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +69,10 @@ type Result struct {
 	// ran from then.
 	Started time.Time `json:"started"`
 	Seconds float64   `json:"seconds"`
+	// CPU is the model of the machine's processor: runs of one plan may
+	// be spread over machines (one seed's configurations run together,
+	// in seed-major order), and their figures only compare within one.
+	CPU string `json:"cpu,omitempty"`
 	// BestVal is the validation accuracy of the best live individual over
 	// the run's nodes at the end, BestID its ID and BestNode the node
 	// that holds it; TestAccuracy is its test accuracy, measured once, by
@@ -355,7 +360,7 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	}
 	stop()
 	res := Result{Config: c.Name, Seed: run.Seed, ExperimentID: exp.ID(), Nodes: c.Nodes, Topology: c.Topology,
-		CoresPerNode: c.CoresPerNode, Started: start.UTC(), Seconds: samples[len(samples)-1].at.Sub(start).Seconds(),
+		CoresPerNode: c.CoresPerNode, CPU: cpuModel(), Started: start.UTC(), Seconds: samples[len(samples)-1].at.Sub(start).Seconds(),
 		BestVal: Float(math.NaN()), BestNode: -1, TestAccuracy: Float(math.NaN()), EnsembleTestAccuracy: Float(math.NaN())}
 	recs, err := r.records(repos)
 	if err != nil {
@@ -607,4 +612,19 @@ func pct(v float64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(100*v, 'f', 1, 64) + "%"
+}
+
+// cpuModel is the processor's model name from /proc/cpuinfo, "" where
+// there is none.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

@@ -67,7 +67,7 @@ func WriteOutputs(out string, p *Plan, results []Result, s Summary) error {
 func writeRunsCSV(w io.Writer, results []Result) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"configuration", "seed", "experiment_id", "nodes", "topology", "cores_per_node", "seconds",
-		"final_best_val_accuracy", "best_id", "best_node", "test_accuracy", "ensemble_test_accuracy", "children", "flops"})
+		"final_best_val_accuracy", "best_id", "best_node", "test_accuracy", "ensemble_test_accuracy", "children", "flops", "cpu"})
 	f := func(v float64) string {
 		if math.IsNaN(v) {
 			return ""
@@ -78,7 +78,7 @@ func writeRunsCSV(w io.Writer, results []Result) error {
 		cw.Write([]string{r.Config, strconv.FormatUint(r.Seed, 10), r.ExperimentID, strconv.Itoa(r.Nodes), r.Topology,
 			strconv.Itoa(r.CoresPerNode), strconv.FormatFloat(r.Seconds, 'f', 1, 64), f(r.Curve().Final()), r.BestID,
 			strconv.Itoa(r.BestNode), f(float64(r.TestAccuracy)), f(float64(r.EnsembleTestAccuracy)), strconv.FormatUint(r.Children, 10),
-			strconv.FormatFloat(r.FLOPs, 'g', 6, 64)})
+			strconv.FormatFloat(r.FLOPs, 'g', 6, 64), r.CPU})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -243,11 +243,11 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 	}
 	mutationTable(w, s)
 	fmt.Fprintln(w, "\nEvery run:")
-	fmt.Fprintln(w, "\n| configuration | seed | final best validation | test of the best | test of the top-3 ensemble | children | FLOPs | nodes' bests: distinct / lineages / closest split |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "\n| configuration | seed | final best validation | test of the best | test of the top-3 ensemble | children | FLOPs | nodes' bests: distinct / lineages / closest split | CPU |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %.3g | %s |\n", r.Config, r.Seed, pct(r.Curve().Final()), pct(float64(r.TestAccuracy)),
-			pct(float64(r.EnsembleTestAccuracy)), r.Children, r.FLOPs, r.Diversity)
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %.3g | %s | %s |\n", r.Config, r.Seed, pct(r.Curve().Final()), pct(float64(r.TestAccuracy)),
+			pct(float64(r.EnsembleTestAccuracy)), r.Children, r.FLOPs, r.Diversity, r.CPU)
 	}
 	fmt.Fprintf(w, "\n![best validation accuracy: mean over seeds, min–max band](%s)\n", PlotPNG)
 }
