@@ -395,3 +395,39 @@ func testPeer(t *testing.T) peer.ID {
 	}
 	return id
 }
+
+// TestCheckMigrantChain: a sender's chain is kept only when its last step
+// is the migrant as announced (its parent and mutation) on the sender; a
+// chain that ends anywhere else is refused with ErrBadLineage, and
+// keepLineage then stores the ancestry as unknown.
+func TestCheckMigrantChain(t *testing.T) {
+	sender, other := testPeer(t), testPeer(t)
+	g0 := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+	g0.Nonce = 11
+	c := child(g0, dna.AlterLearningRate)
+	r := gossip.Received{Announcement: gossip.Announcement{Genome: c, ID: c.ID()}, From: sender}
+	chain := func(last gossip.LineageStep) []gossip.LineageStep {
+		return []gossip.LineageStep{{ID: g0.ID(), Node: sender}, last}
+	}
+	good := gossip.LineageStep{ID: c.ID(), Parent: g0.ID(), Mutation: c.Mutation.String(), Node: sender}
+	if err := checkMigrantChain(r, chain(good)); err != nil {
+		t.Fatalf("the migrant's own chain: %v", err)
+	}
+	initial := gossip.Received{Announcement: gossip.Announcement{Genome: g0, ID: g0.ID()}, From: sender}
+	if err := checkMigrantChain(initial, []gossip.LineageStep{{ID: g0.ID(), Node: sender}}); err != nil {
+		t.Fatalf("an initial migrant (no parent, no mutation): %v", err)
+	}
+	bad := map[string]func(s *gossip.LineageStep){
+		"another parent":   func(s *gossip.LineageStep) { s.Parent = child(g0, dna.KeepTraining).ID() },
+		"another mutation": func(s *gossip.LineageStep) { s.Mutation = dna.KeepTraining.String() },
+		"no mutation":      func(s *gossip.LineageStep) { s.Mutation = "" },
+		"another node":     func(s *gossip.LineageStep) { s.Node = other },
+	}
+	for name, change := range bad {
+		last := good
+		change(&last)
+		if err := checkMigrantChain(r, chain(last)); !errors.Is(err, gossip.ErrBadLineage) {
+			t.Errorf("%s: got %v, want ErrBadLineage", name, err)
+		}
+	}
+}
