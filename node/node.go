@@ -88,6 +88,9 @@ func Open(dir string, opts Options) (*Node, error) {
 	sopts := store.DefaultOptions()
 	sopts.Logger = log
 	sopts.MaxValueBytes = maxValueBytes(exp)
+	// A node whose networks must fit in little memory (the smoke preset's
+	// 128 MiB) is one of many on a machine: its store is compact too.
+	sopts.Compact = exp.Train.MemoryBudget <= compactStoreBudget
 	if opts.MinFreeBytes != 0 {
 		sopts.MinFreeBytes = opts.MinFreeBytes
 	}
@@ -255,6 +258,10 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 // is the size of the networks a run happens to evolve), with the collector
 // under 1% of the CPU; smoke nodes 630-700 MiB at 100, 165-175 MiB at 20.
 const gcPercent = 20
+
+// compactStoreBudget is the largest network memory budget at which a
+// node's store runs compact (store.Options.Compact).
+const compactStoreBudget = 256 << 20
 
 // limitMemory paces the Go collector for a node: GOGC gcPercent unless
 // GOGC is set, and a soft memory limit from the experiment unless

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -164,5 +165,59 @@ func TestValueLogHoldsTheLargestWeights(t *testing.T) {
 	}
 	if got := (Options{MaxValueBytes: MaxMaxValueBytes}).vlogFileSize(); got >= 2<<30 || got < MaxMaxValueBytes {
 		t.Errorf("the largest MaxValueBytes gives value-log files of %d bytes, want under 2 GiB and above the value", got)
+	}
+}
+
+// TestCompactStore: a compact store (Options.Compact) writes value-log
+// files of 16 MiB, not 64, so the file being written holds at most that
+// much of the process's memory; its weights survive a reopen; files grow
+// again for weights that need more (MaxValueBytes); an in-memory store
+// keeps its full-size memtables, which hold its weights.
+func TestCompactStore(t *testing.T) {
+	const size, n = 1 << 20, 40 // 40 MiB of weights: three files
+	dir := t.TempDir()
+	opts := Options{MinFreeBytes: -1, Compact: true, MaxValueBytes: size}
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		if err := s.Update(func(tx *Tx) error { return tx.Insert(newInd(i, dna.ID{}, 0.5), weightsOf(i, size)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if len(ms) < 3 {
+		t.Errorf("%d MiB of weights went into %d value-log files; want at least 3 of 16 MiB", n*size>>20, len(ms))
+	}
+	for _, m := range ms {
+		// Badger closes a file once a write has taken it past the size.
+		if fi, err := os.Stat(m); err != nil || fi.Size() > compactValueLogFileSize+size+valueLogSlack {
+			t.Errorf("%s: %v bytes (%v), want at most 16 MiB and one value", m, fi.Size(), err)
+		}
+	}
+	if s, err = Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 1; i <= n; i++ {
+		if _, w, err := reserve(s, testID(i)); err != nil || !bytes.Equal(w, weightsOf(i, size)) {
+			t.Fatalf("individual %d after a reopen: %d bytes, %v", i, len(w), err)
+		}
+	}
+
+	if got := (Options{Compact: true, MaxValueBytes: 40 << 20}).vlogFileSize(); got < 40<<20 {
+		t.Errorf("a compact store for 40 MiB weights has files of %d bytes", got)
+	}
+	full, compact := Options{}.badgerOptions(""), opts.badgerOptions("")
+	if compact.MemTableSize != full.MemTableSize/2 || compact.BlockCacheSize != full.BlockCacheSize/2 {
+		t.Errorf("compact memtables %d, block cache %d; want half of %d, %d",
+			compact.MemTableSize, compact.BlockCacheSize, full.MemTableSize, full.BlockCacheSize)
+	}
+	if mem := (Options{Compact: true, InMemory: true}).badgerOptions(""); mem.MemTableSize != full.MemTableSize {
+		t.Errorf("an in-memory compact store has memtables of %d bytes, want %d", mem.MemTableSize, full.MemTableSize)
 	}
 }

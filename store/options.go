@@ -52,6 +52,16 @@ type Options struct {
 	// 50M). At most MaxMaxValueBytes. The default, 0, keeps 64 MiB files.
 	MaxValueBytes int64
 
+	// Compact runs Badger at its smallest footprint, for nodes that run
+	// many to a machine (the smoke preset): memtables and caches at half
+	// size (4 MiB memtables, 4 MiB block cache, 2 MiB index cache) and
+	// value-log files of 16 MiB, or as much as MaxValueBytes needs. Badger
+	// writes through memory-mapped files, so the open memtables' logs and
+	// the value-log file being written count in the process's RSS as they
+	// fill. An in-memory store ignores it (it keeps weights of up to 1 MiB
+	// in its memtables).
+	Compact bool
+
 	// Tests only: valueLogFileSize overrides the 64 MiB value-log file
 	// size; compactL0OnClose makes Close compact level 0, so that Badger
 	// learns which value-log entries are garbage.
@@ -77,6 +87,8 @@ const (
 	blockCacheSize   = 8 << 20
 	indexCacheSize   = 4 << 20
 	valueLogFileSize = 64 << 20
+	// compactValueLogFileSize: a compact store's value-log files.
+	compactValueLogFileSize = 16 << 20
 	// valueThreshold: values of at least this many bytes (weights) go to the
 	// value log, smaller ones (records, index entries, events) stay in the
 	// LSM tree, so listing and scanning never touch the value log.
@@ -130,10 +142,13 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// vlogFileSize is the size of a value-log file: 64 MiB, or enough for a
-// value of MaxValueBytes, whole MiB.
+// vlogFileSize is the size of a value-log file: 64 MiB (16 MiB for a
+// compact store), or enough for a value of MaxValueBytes, whole MiB.
 func (o Options) vlogFileSize() int64 {
 	size := int64(valueLogFileSize)
+	if o.compact() {
+		size = compactValueLogFileSize
+	}
 	if o.valueLogFileSize > 0 {
 		size = o.valueLogFileSize
 	}
@@ -143,14 +158,20 @@ func (o Options) vlogFileSize() int64 {
 	return size
 }
 
+func (o Options) compact() bool { return o.Compact && !o.InMemory }
+
 // badgerOptions translates o into Badger's options for dir.
 func (o Options) badgerOptions(dir string) badger.Options {
 	vlogSize := o.vlogFileSize()
+	mem, block, index := int64(memTableSize), int64(blockCacheSize), int64(indexCacheSize)
+	if o.compact() {
+		mem, block, index = mem/2, block/2, index/2
+	}
 	bo := badger.DefaultOptions(dir).
-		WithMemTableSize(memTableSize).
+		WithMemTableSize(mem).
 		WithNumMemtables(numMemtables).
-		WithBlockCacheSize(blockCacheSize).
-		WithIndexCacheSize(indexCacheSize).
+		WithBlockCacheSize(block).
+		WithIndexCacheSize(index).
 		WithValueLogFileSize(vlogSize).
 		WithValueThreshold(valueThreshold).
 		WithNumVersionsToKeep(1).
