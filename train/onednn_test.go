@@ -153,6 +153,43 @@ func TestOneDNNNoReferenceKernels(t *testing.T) {
 	}
 }
 
+// TestOneDNNFoldsBatchNorm: in inference, a convolution that alone feeds a
+// BN-ReLU vertex runs with the batch norm folded into it, on the networks
+// evolution makes and on the reference CNN; the logits equal those of the
+// unfolded network that the training pass computes with the running
+// statistics (here: the gorgonia engine's, in TestOneDNNAgreesWithGorgonia
+// and the PyTorch cross-check, which both read the inference pass).
+func TestOneDNNFoldsBatchNorm(t *testing.T) {
+	cases := evolvedGenomes(t)
+	cases["reference"] = ReferenceCNNFor(dna.Shape{H: 28, W: 28, C: 1}, 10)
+	cases["skipnet"] = skipNet(t)
+	total := 0
+	for name, g := range cases {
+		cfg := DefaultConfig()
+		r, err := resolveWithin(g, &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := newOneDNNEngine(g, r, nil, &cfg, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := e.net.Folded(cfg.EvalBatch)
+		e.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d vertices folded", name, k)
+		if name == "reference" && k == 0 {
+			t.Error("the reference CNN (convolutions each feeding a BN-ReLU) runs no vertex folded")
+		}
+		total += k
+	}
+	if total == 0 {
+		t.Error("no vertex of any evolved genome runs folded")
+	}
+}
+
 // inputBN is the evolved set's 60m-best genome (input -> one-channel
 // BN-ReLU -> three strided convolutions) on 12x12 images of 4 classes.
 func inputBN(t *testing.T) *dna.Genome {

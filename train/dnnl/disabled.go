@@ -23,3 +23,4 @@ func (*Net) Forward(int, int) ([]float32, error)               { return nil, Err
 func (*Net) LaneInput(int, int, int, int) ([]float32, error)   { return nil, ErrDisabled }
 func (*Net) LaneForward(int, int, int, int) ([]float32, error) { return nil, ErrDisabled }
 func (*Net) Impls(int, bool) (string, error)                   { return "", ErrDisabled }
+func (*Net) Folded(int) (int, error)                           { return 0, ErrDisabled }

@@ -174,6 +174,17 @@ func (n *Net) LaneForward(batch, classes, lane, lanes int) ([]float32, error) {
 // before are invalid after it.
 func (n *Net) Release(train bool) { C.esw_release(n.c, b2i(train)) }
 
+// Folded is how many BN-ReLU vertices the inference pass of a batch size
+// runs folded into their one convolution (a bias and a ReLU post-op),
+// building the pass if needed.
+func (n *Net) Folded(batch int) (int, error) {
+	k := int(C.esw_folded(n.c, C.int(batch)))
+	if k < 0 {
+		return 0, n.err()
+	}
+	return k, nil
+}
+
 // Impls lists the oneDNN implementations a pass runs (building it if
 // needed), for diagnostics.
 func (n *Net) Impls(batch int, train bool) (string, error) {

@@ -66,6 +66,12 @@ typedef struct {
 	op rw_fsrc, rw_fdst, rw_bdd, rw_bds;
 	dnnl_memory_t dwplain;
 	dnnl_memory_t dsrc; // diff_src of bwdd (its handle is set per step)
+	// Inference: a convolution that alone feeds a BN-ReLU vertex runs with
+	// the batch norm folded into its weights and a bias, and the ReLU as
+	// its post-op, writing the vertex's value in one primitive.
+	int fold;
+	float *wfold, *bfold; // the folded weights (plain OIHW) and bias
+	dnnl_memory_t bias;
 } term_rt;
 
 typedef struct {
@@ -84,6 +90,7 @@ typedef struct {
 	int consumers;
 	int dset;      // dval written this step
 	int cbn;       // BN-ReLU by our loops (a plain vertex), not oneDNN's
+	int folded;    // BN-ReLU folded into its one convolution (inference)
 } vert_rt;
 
 typedef struct pass {
@@ -264,11 +271,12 @@ static int is_ref(const_dnnl_primitive_desc_t pd) {
 // make_fast creates o from desc, or, when that has only a reference
 // implementation, from alt (the same primitive with its layouts left to
 // oneDNN).
-static int make_fast(esw_net *n, op *o, const void *desc, const void *alt, const_dnnl_primitive_desc_t hint, const char *what) {
-	CHECK(dnnl_primitive_desc_create(&o->pd, desc, n->attr, n->eng, hint), what);
+static int make_fast(esw_net *n, op *o, const void *desc, const void *alt, const_dnnl_primitive_desc_t hint,
+	const_dnnl_primitive_attr_t attr, const char *what) {
+	CHECK(dnnl_primitive_desc_create(&o->pd, desc, attr, n->eng, hint), what);
 	if (is_ref(o->pd)) {
 		dnnl_primitive_desc_t pd = NULL;
-		if (dnnl_primitive_desc_create(&pd, alt, n->attr, n->eng, hint) == dnnl_success) {
+		if (dnnl_primitive_desc_create(&pd, alt, attr, n->eng, hint) == dnnl_success) {
 			if (is_ref(pd)) {
 				dnnl_primitive_desc_destroy(pd);
 			} else {
@@ -466,6 +474,8 @@ static void pass_free(esw_net *n, pass *p) {
 		if (tr->wplain) dnnl_memory_destroy(tr->wplain);
 		if (tr->dwplain) dnnl_memory_destroy(tr->dwplain);
 		if (tr->dsrc) dnnl_memory_destroy(tr->dsrc);
+		if (tr->bias) dnnl_memory_destroy(tr->bias);
+		free(tr->wfold), free(tr->bfold);
 	}
 	for (int i = 0; i < n->nvert; i++) {
 		vert_rt *vr = &p->v[i];
@@ -530,6 +540,44 @@ static int grad_alloc(esw_net *n, int i) {
 	return 0;
 }
 
+// fold_attr makes *attr the network's attributes with a ReLU post-op.
+static int fold_attr(esw_net *n, dnnl_primitive_attr_t *attr) {
+	dnnl_primitive_attr_t a = NULL;
+	dnnl_post_ops_t po = NULL;
+	dnnl_status_t st = dnnl_primitive_attr_clone(&a, n->attr);
+	if (st == dnnl_success) st = dnnl_post_ops_create(&po);
+	if (st == dnnl_success) st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+	if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(a, po);
+	if (po) dnnl_post_ops_destroy(po);
+	if (st != dnnl_success) {
+		if (a) dnnl_primitive_attr_destroy(a);
+		seterr(n, "onednn: ReLU post-op: status %d", (int)st);
+		return -1;
+	}
+	*attr = a;
+	return 0;
+}
+
+// fold_weights writes term k's folded weights and bias from the current
+// parameters: the vertex's batch norm in inference, gamma (x - mean) /
+// sqrt(var + eps) + beta per channel, is a scale s = gamma / sqrt(var +
+// eps) of the convolution's filters and a bias beta - mean s. Cheap beside
+// the convolution (one multiply per weight for a whole batch), so it runs
+// before every folded forward: the parameters change between calls.
+static void fold_weights(const esw_net *n, int k, term_rt *tr, const esw_vertex *v) {
+	const esw_term *t = &n->t[k];
+	const float *W = n->param[t->wparam], *g = n->param[v->scale], *b = n->param[v->shift];
+	const float *m = n->param[v->mean], *var = n->param[v->var];
+	size_t per = (size_t)n->psize[t->wparam] / t->c;
+	for (int o = 0; o < t->c; o++) {
+		float s = g[o] / sqrtf(var[o] + n->eps);
+		const float *w = W + o * per;
+		float *f = tr->wfold + o * per;
+		for (size_t j = 0; j < per; j++) f[j] = w[j] * s;
+		tr->bfold[o] = b[o] - m[o] * s;
+	}
+}
+
 // build_conv makes term k's convolution primitives for pass p.
 static int build_conv(esw_net *n, pass *p, int k, int to) {
 	const esw_term *t = &n->t[k];
@@ -543,6 +591,25 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 	int prw = (t->w - 1) * t->stride + t->kw - sv->w - plw;
 	dnnl_dims_t padl = {plh, plw}, padr = {prh > 0 ? prh : 0, prw > 0 ? prw : 0};
 	dnnl_dims_t wd = {t->c, sv->c, t->kh, t->kw};
+	const esw_vertex *tv = &n->v[to];
+	tr->fold = !p->train && tv->bn && tv->nterms == 1 && vblk(n, tv->c) > 1 && t->c == tv->c && t->h == tv->h &&
+		t->w == tv->w && (size_t)n->psize[t->wparam] == (size_t)t->c * sv->c * t->kh * t->kw;
+	dnnl_memory_desc_t bmd, *bias = NULL;
+	dnnl_primitive_attr_t attr = n->attr;
+	if (tr->fold) {
+		tr->wfold = falloc(n->psize[t->wparam]);
+		tr->bfold = falloc(t->c);
+		if (!tr->wfold || !tr->bfold) {
+			seterr(n, "onednn: out of memory");
+			return -1;
+		}
+		dnnl_dims_t bd = {t->c};
+		CHECK(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x), "bias descriptor");
+		CHECK(dnnl_memory_create(&tr->bias, &bmd, n->eng, tr->bfold), "bias memory");
+		bias = &bmd;
+		if (fold_attr(n, &attr)) return -1;
+	}
+	dnnl_prop_kind_t prop = tr->fold ? dnnl_forward_inference : dnnl_forward_training;
 	dnnl_memory_desc_t wany, wplain;
 	CHECK(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
 	CHECK(dnnl_memory_desc_init_by_tag(&wplain, 4, wd, dnnl_f32, dnnl_oihw), "weights descriptor");
@@ -551,18 +618,25 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 	CHECK(dnnl_memory_desc_init_by_tag(&sany, 4, sd, dnnl_f32, dnnl_format_tag_any), "source descriptor");
 	CHECK(dnnl_memory_desc_init_by_tag(&dany, 4, dd, dnnl_f32, dnnl_format_tag_any), "output descriptor");
 	dnnl_convolution_desc_t cd, cdany;
-	CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
-		      &src->md, &wany, NULL, &tr->out.md, strides, padl, padr), "convolution descriptor");
-	CHECK(dnnl_convolution_forward_desc_init(&cdany, dnnl_forward_training, dnnl_convolution_direct,
-		      &sany, &wany, NULL, &dany, strides, padl, padr), "convolution descriptor");
-	if (make_fast(n, &tr->fwd, &cd, &cdany, NULL, "convolution forward")) return -1;
+	dnnl_status_t st = dnnl_convolution_forward_desc_init(&cd, prop, dnnl_convolution_direct, &src->md, &wany, bias,
+		&tr->out.md, strides, padl, padr);
+	if (st == dnnl_success)
+		st = dnnl_convolution_forward_desc_init(&cdany, prop, dnnl_convolution_direct, &sany, &wany, bias, &dany,
+			strides, padl, padr);
+	int bad = st != dnnl_success;
+	if (bad)
+		seterr(n, "onednn: convolution descriptor: status %d", (int)st);
+	else
+		bad = make_fast(n, &tr->fwd, &cd, &cdany, NULL, attr, "convolution forward");
+	if (attr != n->attr) dnnl_primitive_attr_destroy(attr);
+	if (bad) return -1;
 	impl(p, &tr->fwd);
 	dnnl_memory_t fsrc, fdst;
 	if (adapt(n, dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_src_md, 0), src, &tr->fsrc, &tr->rw_fsrc, 1, &fsrc) ||
 		adapt(n, dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_dst_md, 0), &tr->out, &tr->fdst, &tr->rw_fdst, 0, &fdst))
 		return -1;
 	const dnnl_memory_desc_t *wfmd = dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_weights_md, 0);
-	CHECK(dnnl_memory_create(&tr->wplain, &wplain, n->eng, n->param[t->wparam]), "weights memory");
+	CHECK(dnnl_memory_create(&tr->wplain, &wplain, n->eng, tr->fold ? tr->wfold : n->param[t->wparam]), "weights memory");
 	if (dnnl_memory_desc_equal(wfmd, &wplain)) {
 		tr->wf.mem = tr->wplain; // used directly; not ours to destroy
 		tr->wf.md = wplain;
@@ -573,13 +647,13 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 	arg(&tr->fwd, DNNL_ARG_SRC, fsrc);
 	arg(&tr->fwd, DNNL_ARG_WEIGHTS, tr->wf.mem);
 	arg(&tr->fwd, DNNL_ARG_DST, fdst);
+	if (tr->fold) arg(&tr->fwd, DNNL_ARG_BIAS, tr->bias);
 	if (!p->train) return 0;
 
 	// Backward: the weight gradient always, the data gradient when the
 	// source needs one.
 	// The output's gradient: the vertex's own (its BN input's, or its
 	// value's) when the conv feeds it unreconciled, else a buffer of ours.
-	const esw_vertex *tv = &n->v[to];
 	if (t->c == tv->c && t->h == tv->h && t->w == tv->w) {
 		tens *g = tv->bn ? &p->v[to].dpre : &p->v[to].dval;
 		tr->dout = *g;
@@ -625,7 +699,7 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 		      &tr->out.md, strides, padl, padr), "convolution backward-data descriptor");
 	CHECK(dnnl_convolution_backward_data_desc_init(&bdany, dnnl_convolution_direct, &sany, &wany,
 		      &dany, strides, padl, padr), "convolution backward-data descriptor");
-	if (make_fast(n, &tr->bwdd, &bd, &bdany, tr->fwd.pd, "convolution backward data")) return -1;
+	if (make_fast(n, &tr->bwdd, &bd, &bdany, tr->fwd.pd, n->attr, "convolution backward data")) return -1;
 	impl(p, &tr->bwdd);
 	const dnnl_memory_desc_t *wbmd = dnnl_primitive_desc_query_md(tr->bwdd.pd, dnnl_query_weights_md, 0);
 	if (dnnl_memory_desc_equal(wbmd, &wplain)) {
@@ -801,12 +875,13 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 		}
 		if (v->nterms == 1) {
 			vr->prev = p->t[v->term0].val;
+			vr->folded = p->t[v->term0].fold; // its value is the conv's output
 		} else {
 			if (tens_init(n, &vr->pre, batch, v->c, v->h, v->w, vblk(n, v->c))) goto fail;
 			vr->prev = &vr->pre;
 		}
 		vr->val = vr->prev;
-		if (v->bn && build_bn(n, p, i)) goto fail;
+		if (v->bn && !vr->folded && build_bn(n, p, i)) goto fail;
 	}
 	if (train) {
 		if (grad_alloc(n, n->fcw) || grad_alloc(n, n->fcb)) goto fail;
@@ -928,6 +1003,14 @@ int esw_impls(esw_net *n, int batch, int train, char *out, int outlen) {
 // BN-ReLU over a plain (NCHW) vertex: y = max(0, g*(x-m)/sqrt(v+eps) + b)
 // with the batch's mean and biased variance when training (summed in
 // double, two passes), the running ones when evaluating.
+int esw_folded(esw_net *n, int batch) {
+	pass *p = get_pass(n, batch, 0);
+	if (!p) return -1;
+	int k = 0;
+	for (int i = 0; i < n->nvert; i++) k += p->v[i].folded;
+	return k;
+}
+
 static void bn_plain_fwd(const esw_net *n, pass *p, int i) {
 	const esw_vertex *v = &n->v[i];
 	vert_rt *vr = &p->v[i];
@@ -1009,6 +1092,7 @@ static int forward(esw_net *n, pass *p) {
 		for (int k = v->term0; k < v->term0 + v->nterms; k++) {
 			term_rt *tr = &p->t[k];
 			if (n->t[k].conv) {
+				if (tr->fold) fold_weights(n, k, tr, v);
 				if (run_opt(n, &tr->rw_fwd, "weights reorder") || run_opt(n, &tr->rw_fsrc, "source reorder") ||
 					run(n, &tr->fwd, "convolution") || run_opt(n, &tr->rw_fdst, "output reorder"))
 					return -1;
@@ -1028,7 +1112,7 @@ static int forward(esw_net *n, pass *p) {
 			for (int k = v->term0; k < v->term0 + v->nterms; k++)
 				if (k != first) accumulate(p->t[k].val, &vr->pre);
 		}
-		if (v->bn) {
+		if (v->bn && !vr->folded) {
 			if (vr->cbn)
 				bn_plain_fwd(n, p, i);
 			else if (run(n, &vr->bnf, "batch norm"))

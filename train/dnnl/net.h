@@ -83,6 +83,11 @@ const char *esw_error(esw_net *n);
 // batch size uses (for diagnostics), comma-separated.
 int esw_impls(esw_net *n, int batch, int train, char *out, int outlen);
 
+// esw_folded is how many BN-ReLU vertices the inference pass of a batch
+// size runs folded into their one convolution (building the pass if
+// needed); -1 on error.
+int esw_folded(esw_net *n, int batch);
+
 // esw_isa names the instruction set oneDNN dispatches to.
 const char *esw_isa(void);
 
