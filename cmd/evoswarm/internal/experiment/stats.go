@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"maps"
 	"math"
 	"slices"
 
@@ -79,6 +80,52 @@ func WelchT(a, b []float64) Welch {
 	df := se2 * se2 / (qa*qa/(na-1) + qb*qb/(nb-1))
 	p := 2 * distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.Survival(math.Abs(t))
 	return Welch{T: t, DF: df, P: min(p, 1)}
+}
+
+// Paired is the paired t test over the seeds two configurations share:
+// the runs of one seed go one after the other on one machine, so their
+// difference leaves out what varies from seed to seed and from machine to
+// machine (a plan may be spread over machines; see Result.CPU).
+type Paired struct {
+	// N is the number of seeds with a finite result on both sides.
+	N int
+	// T is mean(d) / (sd(d) / sqrt(N)) over the differences d = a - b;
+	// DF is N - 1.
+	T, DF float64
+	// P is the two-sided p-value from Student's t with DF degrees of
+	// freedom.
+	P float64
+}
+
+// PairedT tests whether the differences a[i] - b[i] have mean 0,
+// two-sided; pairs with a NaN are left out. It needs two pairs, else T, DF
+// and P are NaN. Differences without spread degenerate as in WelchT: all
+// zero give T 0 and P 1, all equal and nonzero T ±Inf and P 0.
+func PairedT(a, b []float64) Paired {
+	var d []float64
+	for i := range min(len(a), len(b)) {
+		if x := a[i] - b[i]; !math.IsNaN(x) && !math.IsInf(x, 0) {
+			d = append(d, x)
+		}
+	}
+	nan := math.NaN()
+	p := Paired{N: len(d), T: nan, DF: nan, P: nan}
+	if len(d) < 2 {
+		return p
+	}
+	m, v := stat.MeanVariance(d, nil)
+	p.DF = float64(len(d) - 1)
+	if v == 0 {
+		if m == 0 {
+			p.T, p.P = 0, 1
+		} else {
+			p.T, p.P = math.Copysign(math.Inf(1), m), 0
+		}
+		return p
+	}
+	p.T = m / math.Sqrt(v/float64(len(d)))
+	p.P = min(1, 2*distuv.StudentsT{Mu: 0, Sigma: 1, Nu: p.DF}.Survival(math.Abs(p.T)))
+	return p
 }
 
 // MannWhitney is the Mann-Whitney U test (Wilcoxon rank-sum) of two
@@ -224,6 +271,8 @@ type Comparison struct {
 	Diff        float64
 	Welch       Welch
 	MannWhitney MannWhitney
+	// Paired is the paired t test over the seeds both ran.
+	Paired Paired
 }
 
 // Summary is what a plan's runs show.
@@ -235,12 +284,14 @@ type Summary struct {
 // Summarize computes a plan's statistics from its runs' curves: per
 // configuration (in the order of names) the spread of the final best
 // validation accuracy and of the curve at every sample time, and for every
-// pair of configurations Welch's t test and the Mann-Whitney U test on the
-// final best validation accuracy. Runs of a configuration are aligned by
+// pair of configurations Welch's t test, the Mann-Whitney U test and the
+// paired t test (over the seeds both ran) on the final best validation
+// accuracy. Runs of a configuration are aligned by
 // sample index (a plan's runs share one sampling grid).
 func Summarize(names []string, results []Result) Summary {
 	var s Summary
 	finals := map[string][]float64{}
+	bySeed := map[string]map[uint64]float64{}
 	for _, name := range names {
 		cs := ConfigSummary{Name: name}
 		var test, ensemble, children, flops []float64
@@ -253,6 +304,10 @@ func Summarize(names []string, results []Result) Summary {
 			cs.Runs++
 			muts = append(muts, r.Mutations)
 			finals[name] = append(finals[name], r.Curve().Final())
+			if bySeed[name] == nil {
+				bySeed[name] = map[uint64]float64{}
+			}
+			bySeed[name][r.Seed] = r.Curve().Final()
 			test = append(test, float64(r.TestAccuracy))
 			ensemble = append(ensemble, float64(r.EnsembleTestAccuracy))
 			children = append(children, float64(r.Children))
@@ -284,6 +339,13 @@ func Summarize(names []string, results []Result) Summary {
 		for _, b := range names[i+1:] {
 			c := Comparison{A: a, B: b, Welch: WelchT(finals[a], finals[b]), MannWhitney: MannWhitneyU(finals[a], finals[b])}
 			c.Diff = Describe(finals[a]).Mean - Describe(finals[b]).Mean
+			var pa, pb []float64
+			for _, seed := range slices.Sorted(maps.Keys(bySeed[a])) {
+				if y, ok := bySeed[b][seed]; ok {
+					pa, pb = append(pa, bySeed[a][seed]), append(pb, y)
+				}
+			}
+			c.Paired = PairedT(pa, pb)
 			s.Tests = append(s.Tests, c)
 		}
 	}

@@ -60,6 +60,32 @@ func TestWelchT(t *testing.T) {
 	}
 }
 
+func TestPairedT(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		a, b     []float64
+		n        int
+		t, df, p float64
+	}{
+		// Differences 2, 3, 5: mean 10/3, variance 7/3, se sqrt(7/9), so
+		// t = 10/sqrt 7 on 2 degrees of freedom, whose two-sided p is
+		// 1 - |t|/sqrt(2+t^2) = 1 - 10/sqrt 114 (see TestWelchT).
+		{"df 2", []float64{3, 5, 10}, []float64{1, 2, 5}, 3, 10 / math.Sqrt(7), 2, 1 - 10/math.Sqrt(114)},
+		// The same with a pair left out for its NaN.
+		{"NaN", []float64{3, math.NaN(), 5, 10}, []float64{1, 7, 2, 5}, 3, 10 / math.Sqrt(7), 2, 1 - 10/math.Sqrt(114)},
+		// Welch sees no difference here (the seeds' spread hides it); the
+		// pairs move together.
+		{"constant shift", []float64{0.80, 0.90, 0.85}, []float64{0.79, 0.89, 0.84}, 3, math.Inf(1), 2, 0},
+		{"no difference", []float64{0.8, 0.9}, []float64{0.8, 0.9}, 2, 0, 1, 1},
+		{"one pair", []float64{0.8}, []float64{0.7}, 1, math.NaN(), math.NaN(), math.NaN()},
+	} {
+		p := PairedT(tc.a, tc.b)
+		if p.N != tc.n || !near(p.T, tc.t, 1e-6) || !near(p.DF, tc.df, 1e-9) || !near(p.P, tc.p, 1e-6) {
+			t.Errorf("%s: PairedT = %+v; want n %d, t %v, df %v, p %v", tc.name, p, tc.n, tc.t, tc.df, tc.p)
+		}
+	}
+}
+
 func TestUCounts(t *testing.T) {
 	// The coefficients of the Gaussian binomial [m+n choose m]_q.
 	for _, tc := range []struct {
@@ -160,5 +186,21 @@ func TestSummarizeFromCurves(t *testing.T) {
 	}
 	if c.MannWhitney.U != 4 || !near(c.MannWhitney.P, 2.0/6, 1e-12) || !c.MannWhitney.Exact {
 		t.Errorf("Mann-Whitney: %+v; want U 4, p 1/3, exact", c.MannWhitney)
+	}
+
+	// The paired test pairs runs by seed, whatever their order, over the
+	// seeds both configurations ran: seed 1 0.80 - 0.71, seed 2 0.82 -
+	// 0.70; seed 3 has no partner. Differences 0.09 and 0.12: mean 0.105,
+	// se 0.015, t 7 on 1 degree of freedom (Cauchy): p = 1 - 2 atan(7)/pi.
+	results = []Result{
+		{Config: "a", Seed: 3, Points: pts(0.90)},
+		{Config: "b", Seed: 2, Points: pts(0.70)},
+		{Config: "a", Seed: 1, Points: pts(0.80)},
+		{Config: "a", Seed: 2, Points: pts(0.82)},
+		{Config: "b", Seed: 1, Points: pts(0.71)},
+	}
+	pr := Summarize([]string{"a", "b"}, results).Tests[0].Paired
+	if pr.N != 2 || !near(pr.T, 7, 1e-9) || pr.DF != 1 || !near(pr.P, 1-2*math.Atan(7)/math.Pi, 1e-9) {
+		t.Errorf("paired: %+v; want 2 seeds, t 7, df 1, p %v", pr, 1-2*math.Atan(7)/math.Pi)
 	}
 }

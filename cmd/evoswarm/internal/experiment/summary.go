@@ -163,6 +163,14 @@ func mwString(m MannWhitney) string {
 	return fmt.Sprintf("%.3g (normal)", m.P)
 }
 
+// pairedString is the paired t statistic with the number of seeds.
+func pairedString(p Paired) string {
+	if math.IsNaN(p.T) {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f (%d)", p.T, p.N)
+}
+
 // Table writes the summary as plain-text tables for a terminal.
 func Table(w io.Writer, p *Plan, s Summary) {
 	fmt.Fprintf(w, "plan %s: %s (%s), %s a run\n", p.Name, plural(len(p.Seeds), "seed"), seedList(p), durations(p))
@@ -191,10 +199,11 @@ func Table(w io.Writer, p *Plan, s Summary) {
 		return
 	}
 	fmt.Fprintln(w, "two-sided tests on the final best validation accuracy:")
-	fmt.Fprintf(w, "%-16s %-16s %9s %8s %6s %8s %6s %s\n", "A", "B", "A-B", "Welch t", "df", "p", "MW U", "p")
+	fmt.Fprintf(w, "%-16s %-16s %9s %8s %6s %8s %6s %-14s %8s %8s\n", "A", "B", "A-B", "Welch t", "df", "p", "MW U", "p", "paired t", "p")
 	for _, t := range s.Tests {
-		fmt.Fprintf(w, "%-16s %-16s %9s %8s %6s %8s %6s %s\n", t.A, t.B, num(100*t.Diff, "%+.2f pts"), num(t.Welch.T, "%.3f"),
-			num(t.Welch.DF, "%.1f"), num(t.Welch.P, "%.3g"), num(t.MannWhitney.U, "%g"), mwString(t.MannWhitney))
+		fmt.Fprintf(w, "%-16s %-16s %9s %8s %6s %8s %6s %-14s %8s %8s\n", t.A, t.B, num(100*t.Diff, "%+.2f pts"), num(t.Welch.T, "%.3f"),
+			num(t.Welch.DF, "%.1f"), num(t.Welch.P, "%.3g"), num(t.MannWhitney.U, "%g"), mwString(t.MannWhitney),
+			pairedString(t.Paired), num(t.Paired.P, "%.3g"))
 	}
 }
 
@@ -234,11 +243,12 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 	}
 	if len(s.Tests) > 0 {
 		fmt.Fprintln(w, "\nTwo-sided tests on the final best validation accuracy:")
-		fmt.Fprintln(w, "\n| A | B | mean A − B | Welch's t | df | p | Mann–Whitney U | p |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "\n| A | B | mean A − B | Welch's t | df | p | Mann–Whitney U | p | paired t (seeds) | p |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 		for _, t := range s.Tests {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", t.A, t.B, num(100*t.Diff, "%+.2f pts"), num(t.Welch.T, "%.3f"),
-				num(t.Welch.DF, "%.1f"), num(t.Welch.P, "%.3g"), num(t.MannWhitney.U, "%g"), mwString(t.MannWhitney))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.A, t.B, num(100*t.Diff, "%+.2f pts"), num(t.Welch.T, "%.3f"),
+				num(t.Welch.DF, "%.1f"), num(t.Welch.P, "%.3g"), num(t.MannWhitney.U, "%g"), mwString(t.MannWhitney),
+				pairedString(t.Paired), num(t.Paired.P, "%.3g"))
 		}
 	}
 	mutationTable(w, s)
