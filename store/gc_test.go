@@ -176,9 +176,20 @@ func TestValueLogHoldsTheLargestWeights(t *testing.T) {
 func TestCompactStore(t *testing.T) {
 	const size, n = 1 << 20, 40 // 40 MiB of weights: three files
 	dir := t.TempDir()
-	opts := Options{MinFreeBytes: -1, Compact: true, MaxValueBytes: size}
-	s, err := Open(dir, opts)
+	// A store written with full-size files first (a repo from before the
+	// option), then opened compact: the same files serve both.
+	s, err := Open(dir, Options{MinFreeBytes: -1, MaxValueBytes: size})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.Insert(newInd(n+1, dna.ID{}, 0.5), weightsOf(n+1, size)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{MinFreeBytes: -1, Compact: true, MaxValueBytes: size}
+	if s, err = Open(dir, opts); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= n; i++ {
@@ -203,7 +214,7 @@ func TestCompactStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for i := 1; i <= n; i++ {
+	for i := 1; i <= n+1; i++ {
 		if _, w, err := reserve(s, testID(i)); err != nil || !bytes.Equal(w, weightsOf(i, size)) {
 			t.Fatalf("individual %d after a reopen: %d bytes, %v", i, len(w), err)
 		}
