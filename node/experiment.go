@@ -180,7 +180,7 @@ func Presets() []string { return []string{"paper", "cpu-small", "gpu-small", "sm
 //     (daemon --device cuda): 1,000 steps per child, larger networks
 //     (5M parameters, 2 GFLOPs, 512 channels, 8 GiB per network).
 //   - smoke: a few steps per child, a population of 4, small networks
-//     (16 vertices, 128 MiB per network), for tests, soaks and crash
+//     (16 vertices, 64 MiB per network), for tests, soaks and crash
 //     drills; not for results.
 //
 // Every preset inherits weights exactly, as the paper does, until an
@@ -256,7 +256,7 @@ func Preset(name string) (*Experiment, error) {
 		// Few FLOPs do not mean little memory: a chain of BN-ReLU vertices
 		// at 28x28x32 costs little compute but holds every activation and
 		// its gradient. Smoke nodes run many to a machine.
-		e.Train.MemoryBudget = 128 << 20
+		e.Train.MemoryBudget = 64 << 20
 		e.Migration = Migration{EveryReproductions: 2, IntervalSeconds: 5,
 			Topology: string(island.TopologyRandom), Neighbours: 2, ReshuffleSeconds: 60,
 			AdmitEvery: 2, RemeasureShare: 0.25, DiversityShare: 0.25}

@@ -89,7 +89,7 @@ func Open(dir string, opts Options) (*Node, error) {
 	sopts.Logger = log
 	sopts.MaxValueBytes = maxValueBytes(exp)
 	// A node whose networks must fit in little memory (the smoke preset's
-	// 128 MiB) is one of many on a machine: its store is compact too.
+	// 64 MiB) is one of many on a machine: its store is compact too.
 	sopts.Compact = exp.Train.MemoryBudget <= compactStoreBudget
 	if opts.MinFreeBytes != 0 {
 		sopts.MinFreeBytes = opts.MinFreeBytes
