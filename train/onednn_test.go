@@ -123,6 +123,21 @@ func TestOneDNNDivergenceIsFitnessZero(t *testing.T) {
 	}
 }
 
+// defaultOneDNNEngine builds g on the oneDNN engine with cfg (the
+// default configuration), seeded alike in every test.
+func defaultOneDNNEngine(t *testing.T, g *dna.Genome, cfg *Config) *oneDNNEngine {
+	t.Helper()
+	r, err := resolveWithin(g, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newOneDNNEngine(g, r, nil, cfg, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // TestOneDNNNoReferenceKernels: on every evolved genome from a real run,
 // oneDNN runs its JIT kernels, never a reference implementation (hundreds
 // of times slower: a blocked one-channel source once sent a convolution
@@ -132,14 +147,7 @@ func TestOneDNNNoReferenceKernels(t *testing.T) {
 	cases["shrinknet"], cases["skipnet"] = shrinkNet(t), skipNet(t)
 	for name, g := range cases {
 		cfg := DefaultConfig()
-		r, err := resolveWithin(g, &cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := newOneDNNEngine(g, r, nil, &cfg, rand.New(rand.NewPCG(1, 2)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := defaultOneDNNEngine(t, g, &cfg)
 		for _, train := range []bool{true, false} {
 			impls, err := e.net.Impls(cfg.BatchSize, train)
 			if err != nil {
@@ -166,14 +174,7 @@ func TestOneDNNFoldsBatchNorm(t *testing.T) {
 	total := 0
 	for name, g := range cases {
 		cfg := DefaultConfig()
-		r, err := resolveWithin(g, &cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := newOneDNNEngine(g, r, nil, &cfg, rand.New(rand.NewPCG(1, 2)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := defaultOneDNNEngine(t, g, &cfg)
 		k, err := e.net.Folded(cfg.EvalBatch)
 		e.close()
 		if err != nil {
