@@ -16,22 +16,30 @@ import (
 	"github.com/evoswarm/evoswarm/train/dataset"
 )
 
-// TestInheritanceOption: every preset inherits exactly (the paper's rule),
-// the exact mode is left out of the canonical form (so experiments from
-// before the option keep their IDs and their stores still open), "partial"
-// changes the ID and reaches the training configuration, and anything else
-// is refused with the field named.
+// TestInheritanceOption: cpu-small inherits partially and every other
+// preset exactly (the paper's rule); the exact mode is left out of the
+// canonical form (so experiments from before the option keep their IDs
+// and their stores still open), "partial" is in it and reaches the
+// training configuration, a whole experiment file from before the option
+// (no "inheritance" field) still means exact whatever the preset says now,
+// and anything else is refused with the field named.
 func TestInheritanceOption(t *testing.T) {
 	for _, name := range Presets() {
 		e, err := Preset(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Inheritance != train.InheritExact || e.Train.Inheritance != train.InheritExact {
-			t.Errorf("preset %s: inheritance %q, train %q; want %q", name, e.Inheritance, e.Train.Inheritance, train.InheritExact)
+		want := train.InheritExact
+		if name == "cpu-small" {
+			want = train.InheritPartial
 		}
+		if e.Inheritance != want || e.Train.Inheritance != want {
+			t.Errorf("preset %s: inheritance %q, train %q; want %q", name, e.Inheritance, e.Train.Inheritance, want)
+		}
+		exact := *e
+		exact.Inheritance = train.InheritExact
 		var canon map[string]json.RawMessage
-		if err := json.Unmarshal(e.Canonical(), &canon); err != nil {
+		if err := json.Unmarshal(exact.Canonical(), &canon); err != nil {
 			t.Fatal(err)
 		}
 		var tr map[string]json.RawMessage
@@ -39,15 +47,35 @@ func TestInheritanceOption(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, ok := canon["inheritance"]; ok {
-			t.Errorf("preset %s: the canonical form names the default inheritance: %s", name, e.Canonical())
+			t.Errorf("preset %s: the canonical form names exact inheritance: %s", name, exact.Canonical())
 		}
 		if _, ok := tr["inheritance"]; ok {
 			t.Errorf("preset %s: the canonical form's train names inheritance: %s", name, canon["train"])
 		}
-		unset := *e
+		unset := exact
 		unset.Inheritance = ""
-		if unset.FullID() != e.FullID() {
+		if unset.FullID() != exact.FullID() {
 			t.Errorf("preset %s: inheritance \"\" and %q give different IDs", name, train.InheritExact)
+		}
+
+		// The experiment.json a repo of this preset got before the option
+		// existed: every field but inheritance. It still means exact.
+		var file map[string]any
+		if err := json.Unmarshal(exact.MarshalIndent(), &file); err != nil {
+			t.Fatal(err)
+		}
+		if file["inheritance"] != train.InheritExact {
+			t.Errorf("preset %s: experiment.json does not name its inheritance: %v", name, file["inheritance"])
+		}
+		delete(file, "inheritance")
+		old, _ := json.MarshalIndent(file, "", "  ")
+		got, err := ReadExperiment(strings.NewReader(string(old)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Inheritance != train.InheritExact || got.Train.Inheritance != train.InheritExact || got.FullID() != exact.FullID() {
+			t.Errorf("preset %s: a repo's experiment.json from before the option reads as %q (train %q), ID %s; want exact, %s",
+				name, got.Inheritance, got.Train.Inheritance, got.FullID(), exact.FullID())
 		}
 	}
 
@@ -63,22 +91,32 @@ func TestInheritanceOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if exact.ID() != def.ID() {
-		t.Errorf("an explicit \"exact\" changed the ID: %s, default %s", exact.ID(), def.ID())
+	if partial.ID() != def.ID() || def.Train.Inheritance != train.InheritPartial {
+		t.Errorf("cpu-small by default: %s (train %q), with \"partial\" named %s", def.ID(), def.Train.Inheritance, partial.ID())
 	}
-	if partial.ID() == def.ID() {
-		t.Error("\"partial\" did not change the ID")
+	if exact.ID() == def.ID() || exact.Train.Inheritance != train.InheritExact {
+		t.Errorf("\"exact\" did not change cpu-small: %s (train %q)", exact.ID(), exact.Train.Inheritance)
 	}
-	if partial.Train.Inheritance != train.InheritPartial {
-		t.Errorf("partial experiment trains with inheritance %q", partial.Train.Inheritance)
+	smoke, err := ReadExperiment(strings.NewReader(`{"preset":"smoke"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	smokeExact, err := ReadExperiment(strings.NewReader(`{"preset":"smoke","inheritance":"exact"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if smokeExact.ID() != smoke.ID() {
+		t.Errorf("an explicit \"exact\" changed smoke's ID: %s, default %s", smokeExact.ID(), smoke.ID())
 	}
 	if !strings.Contains(string(partial.Canonical()), `"inheritance":"partial"`) {
 		t.Errorf("canonical form of a partial experiment: %s", partial.Canonical())
 	}
 	// The repo's experiment.json names the mode, and reads back the same.
-	back, err := ReadExperiment(strings.NewReader(string(partial.MarshalIndent())))
-	if err != nil || back.FullID() != partial.FullID() {
-		t.Errorf("experiment.json of a partial experiment reads back as %v, %v", back, err)
+	for _, e := range []*Experiment{partial, exact} {
+		back, err := ReadExperiment(strings.NewReader(string(e.MarshalIndent())))
+		if err != nil || back.FullID() != e.FullID() || back.Train.Inheritance != e.Inheritance {
+			t.Errorf("experiment.json of a %s experiment reads back as %v, %v", e.Inheritance, back, err)
+		}
 	}
 
 	for _, tc := range []struct{ body, want string }{
