@@ -303,16 +303,15 @@ func ReadExperiment(r io.Reader) (*Experiment, error) {
 	if err := dec.Decode(e); err != nil {
 		return nil, jsonFieldError(err)
 	}
-	e.Train.Bounds = e.Bounds.dna()
-	e.Train.Inheritance = e.Inheritance
 	whole, topology, inheritance := shape(data)
 	if whole && !inheritance {
 		// A whole experiment that does not name its inheritance was
 		// written before the option existed, when every child inherited
 		// exactly, whatever the preset says now.
 		e.Inheritance = train.InheritExact
-		e.Train.Inheritance = e.Inheritance
 	}
+	e.Train.Bounds = e.Bounds.dna()
+	e.Train.Inheritance = e.Inheritance
 	if whole && !topology {
 		// A whole experiment written before the immigration settings
 		// existed (a repo's experiment.json, or a copy of it): it had

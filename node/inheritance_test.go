@@ -79,32 +79,24 @@ func TestInheritanceOption(t *testing.T) {
 		}
 	}
 
-	def, err := ReadExperiment(strings.NewReader(`{"preset":"cpu-small"}`))
-	if err != nil {
-		t.Fatal(err)
+	read := func(body string) *Experiment {
+		t.Helper()
+		e, err := ReadExperiment(strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return e
 	}
-	exact, err := ReadExperiment(strings.NewReader(`{"preset":"cpu-small","inheritance":"exact"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	partial, err := ReadExperiment(strings.NewReader(`{"preset":"cpu-small","inheritance":"partial"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	def := read(`{"preset":"cpu-small"}`)
+	exact := read(`{"preset":"cpu-small","inheritance":"exact"}`)
+	partial := read(`{"preset":"cpu-small","inheritance":"partial"}`)
 	if partial.ID() != def.ID() || def.Train.Inheritance != train.InheritPartial {
 		t.Errorf("cpu-small by default: %s (train %q), with \"partial\" named %s", def.ID(), def.Train.Inheritance, partial.ID())
 	}
 	if exact.ID() == def.ID() || exact.Train.Inheritance != train.InheritExact {
 		t.Errorf("\"exact\" did not change cpu-small: %s (train %q)", exact.ID(), exact.Train.Inheritance)
 	}
-	smoke, err := ReadExperiment(strings.NewReader(`{"preset":"smoke"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	smokeExact, err := ReadExperiment(strings.NewReader(`{"preset":"smoke","inheritance":"exact"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	smoke, smokeExact := read(`{"preset":"smoke"}`), read(`{"preset":"smoke","inheritance":"exact"}`)
 	if smokeExact.ID() != smoke.ID() {
 		t.Errorf("an explicit \"exact\" changed smoke's ID: %s, default %s", smokeExact.ID(), smoke.ID())
 	}
