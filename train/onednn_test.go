@@ -19,26 +19,39 @@ import (
 func TestOneDNNAgreesWithGorgonia(t *testing.T) {
 	quad := quadrants(t, 400)
 	cases := []struct {
-		name string
-		g    *dna.Genome
-		data *dataset.Set
+		name  string
+		g     *dna.Genome
+		data  *dataset.Set
+		steps int // 50 when 0
 	}{
-		{"crosscheck", testnet.CrossCheck(), noise(13, 11, 3, 5, 200)},
-		{"skipnet", skipNet(t), quad},
-		{"shrinknet", shrinkNet(t), quad},
-		{"reference", ReferenceCNNFor(dna.Shape{H: 12, W: 12, C: 1}, 4), quad},
-		{"evolved7", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 7), quad},
-		{"evolved8", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 8), quad},
-		{"evolved9", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 9), quad},
+		{"crosscheck", testnet.CrossCheck(), noise(13, 11, 3, 5, 200), 0},
+		{"skipnet", skipNet(t), quad, 0},
+		{"shrinknet", shrinkNet(t), quad, 0},
+		{"reference", ReferenceCNNFor(dna.Shape{H: 12, W: 12, C: 1}, 4), quad, 0},
+		{"evolved7", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 7), quad, 0},
+		{"evolved8", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 8), quad, 0},
+		{"evolved9", evolved(t, dna.Shape{H: 12, W: 12, C: 1}, 4, 9), quad, 0},
 		// A real run's genome whose input passes through a one-channel
 		// BN-ReLU: our plain-layout BN loops, not oneDNN's.
-		{"60m-best", inputBN(t), quad},
+		{"60m-best", inputBN(t), quad, 0},
+		// Sums computed in place: a convolution's output takes the
+		// one-channel input's skip, and the output vertex sums in place
+		// of a BN-ReLU value read by nothing else, whose gradient is its
+		// reader's. 5 steps: the engines' weights agree to 1e-6 there,
+		// but this network amplifies rounding: by step 20 they are 1e-4
+		// to 1e-3 apart at learning rates 0.01-0.14, the same figures as
+		// before the sums moved in place.
+		{"8m-largest", evolvedSmall(t, "8m-largest.json"), quad, 5},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := smallConfig(0)
 			cfg.Bounds.MaxParams = 1 << 20
-			a, err := CompareOneDNN(c.g, c.data, cfg, 50, 3)
+			steps := c.steps
+			if steps == 0 {
+				steps = 50
+			}
+			a, err := CompareOneDNN(c.g, c.data, cfg, steps, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,13 +59,13 @@ func TestOneDNNAgreesWithGorgonia(t *testing.T) {
 				t.Fatal(err)
 			}
 			if a.WeightsMaxDiff > 1e-2 || !(a.FinalLogitsMaxDiff < 1e-2) {
-				t.Errorf("weights %.2e apart after 50 steps, final logits %.2e", a.WeightsMaxDiff, a.FinalLogitsMaxDiff)
+				t.Errorf("weights %.2e apart after %d steps, final logits %.2e", a.WeightsMaxDiff, steps, a.FinalLogitsMaxDiff)
 			}
-			if len(a.LossCPU) != 50 || a.LossCPU[49] >= a.LossCPU[0] && c.name != "crosscheck" {
+			if len(a.LossCPU) != steps || a.LossCPU[steps-1] >= a.LossCPU[0] && c.name != "crosscheck" {
 				t.Errorf("losses %v ... %v: training did not progress", a.LossCPU[:1], a.LossCPU[len(a.LossCPU)-1:])
 			}
 			t.Logf("%s: %d params, logits %.2e, loss %.2e, weights %.2e, final inference logits %.2e apart; loss %.4f -> %.4f",
-				a.Genome, a.Params, a.LogitsMaxDiff, a.LossMaxDiff, a.WeightsMaxDiff, a.FinalLogitsMaxDiff, a.LossCPU[0], a.LossCPU[49])
+				a.Genome, a.Params, a.LogitsMaxDiff, a.LossMaxDiff, a.WeightsMaxDiff, a.FinalLogitsMaxDiff, a.LossCPU[0], a.LossCPU[steps-1])
 		})
 	}
 }
@@ -195,9 +208,16 @@ func TestOneDNNFoldsBatchNorm(t *testing.T) {
 // BN-ReLU -> three strided convolutions) on 12x12 images of 4 classes.
 func inputBN(t *testing.T) *dna.Genome {
 	t.Helper()
-	g := evolvedGenomes(t)["60m-best.json"]
+	return evolvedSmall(t, "60m-best.json")
+}
+
+// evolvedSmall is a genome of the evolved benchmark set on 12x12 images
+// of 4 classes.
+func evolvedSmall(t *testing.T, name string) *dna.Genome {
+	t.Helper()
+	g := evolvedGenomes(t)[name]
 	if g == nil {
-		t.Fatal("no 60m-best.json in the evolved set")
+		t.Fatalf("no %s in the evolved set", name)
 	}
 	g.Input, g.Classes = dna.Shape{H: 12, W: 12, C: 1}, 4
 	if err := g.Validate(dna.DefaultBounds()); err != nil {

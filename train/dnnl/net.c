@@ -88,6 +88,8 @@ typedef struct {
 	tens dscratch; // for a second contribution from a conv's backward-data
 	int needgrad;
 	int consumers;
+	int reader, readby; // the last term that reads the value, and its vertex
+	int first;     // a sum's term whose value already is prev (computed in place), or -1
 	int dset;      // dval written this step
 	int cbn;       // BN-ReLU by our loops (a plain vertex), not oneDNN's
 	int folded;    // BN-ReLU folded into its one convolution (inference)
@@ -836,17 +838,29 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 		int need = v->bn;
 		for (int k = v->term0; k < v->term0 + v->nterms; k++) {
 			need |= n->t[k].conv | p->v[n->t[k].src].needgrad;
-			p->v[n->t[k].src].consumers++;
+			vert_rt *sr = &p->v[n->t[k].src];
+			sr->consumers++;
+			sr->reader = k, sr->readby = i;
 		}
 		p->v[i].needgrad = need;
 	}
 	p->v[n->out].consumers++;
-	for (int i = 1; i < n->nvert; i++) {
+	// Gradients first: the terms' backward-data writes into them. Last
+	// vertex first, so that a vertex whose one reader is an identity edge
+	// of the same shape takes its reader's input gradient as its own
+	// (the same buffer; contribute then copies nothing).
+	for (int i = n->nvert - 1; i >= 1; i--) {
 		const esw_vertex *v = &n->v[i];
 		vert_rt *vr = &p->v[i];
-		// Gradients first: the terms' backward-data writes into them.
 		if (train && vr->needgrad) {
-			if (tens_init(n, &vr->dval, batch, v->c, v->h, v->w, vblk(n, v->c))) goto fail;
+			const esw_vertex *rv = &n->v[vr->readby];
+			if (vr->consumers == 1 && !n->t[vr->reader].conv && v->c == rv->c && v->h == rv->h && v->w == rv->w) {
+				vert_rt *rr = &p->v[vr->readby];
+				vr->dval = rv->bn ? rr->dpre : rr->dval;
+				vr->dval.owned = 0;
+			} else if (tens_init(n, &vr->dval, batch, v->c, v->h, v->w, vblk(n, v->c))) {
+				goto fail;
+			}
 			if (v->bn && tens_init(n, &vr->dpre, batch, v->c, v->h, v->w, vblk(n, v->c))) goto fail;
 			if (vr->consumers > 1 && tens_init(n, &vr->dscratch, batch, v->c, v->h, v->w, vblk(n, v->c))) goto fail;
 		}
@@ -873,12 +887,32 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 				}
 			}
 		}
+		vr->first = -1;
 		if (v->nterms == 1) {
 			vr->prev = p->t[v->term0].val;
 			vr->folded = p->t[v->term0].fold; // its value is the conv's output
 		} else {
-			if (tens_init(n, &vr->pre, batch, v->c, v->h, v->w, vblk(n, v->c))) goto fail;
-			vr->prev = &vr->pre;
+			// A sum is computed in place of one of its terms where that
+			// term's buffer is read by nothing else: a convolution's output
+			// in the vertex's shape (backward never reads it), or else the
+			// BN-ReLU value of a vertex read only by this identity edge
+			// (its batch-norm backward reads the BN input and the ReLU
+			// mask, not the value; our plain-layout loops read the value,
+			// so not those). Otherwise it is a buffer of its own.
+			for (int k = v->term0; k < v->term0 + v->nterms && vr->first < 0; k++)
+				if (n->t[k].conv && !p->t[k].need_rec) vr->first = k;
+			for (int k = v->term0; k < v->term0 + v->nterms && vr->first < 0; k++) {
+				const vert_rt *sr = &p->v[n->t[k].src];
+				if (!n->t[k].conv && !p->t[k].need_rec && n->t[k].src > 0 && sr->consumers == 1 &&
+					sr->val == &sr->bnout && !sr->cbn)
+					vr->first = k;
+			}
+			if (vr->first >= 0) {
+				vr->prev = p->t[vr->first].val;
+			} else {
+				if (tens_init(n, &vr->pre, batch, v->c, v->h, v->w, vblk(n, v->c))) goto fail;
+				vr->prev = &vr->pre;
+			}
 		}
 		vr->val = vr->prev;
 		if (v->bn && !vr->folded && build_bn(n, p, i)) goto fail;
@@ -1100,17 +1134,21 @@ static int forward(esw_net *n, pass *p) {
 			if (tr->need_rec && v->nterms == 1) reconcile_fwd(n->t[k].conv ? &tr->out : p->v[n->t[k].src].val, &tr->rec);
 		}
 		if (v->nterms > 1) {
-			// The first term already in the vertex's shape is copied, the
-			// others added (reconciled where their shapes differ).
-			int first = -1;
-			for (int k = v->term0; k < v->term0 + v->nterms && first < 0; k++)
-				if (!p->t[k].need_rec) first = k;
-			if (first >= 0)
-				memcpy(vr->pre.p, p->t[first].val->p, vr->pre.n * sizeof(float));
-			else
-				memset(vr->pre.p, 0, vr->pre.n * sizeof(float));
+			// The sum starts as the term computed in place, or as a copy of
+			// the first term already in the vertex's shape; the others are
+			// added (reconciled where their shapes differ).
+			tens *sum = vr->prev;
+			int first = vr->first;
+			if (first < 0) {
+				for (int k = v->term0; k < v->term0 + v->nterms && first < 0; k++)
+					if (!p->t[k].need_rec) first = k;
+				if (first >= 0)
+					memcpy(sum->p, p->t[first].val->p, sum->n * sizeof(float));
+				else
+					memset(sum->p, 0, sum->n * sizeof(float));
+			}
 			for (int k = v->term0; k < v->term0 + v->nterms; k++)
-				if (k != first) accumulate(p->t[k].val, &vr->pre);
+				if (k != first) accumulate(p->t[k].val, sum);
 		}
 		if (v->bn && !vr->folded) {
 			if (vr->cbn)
@@ -1169,7 +1207,7 @@ int esw_forward(esw_net *n, int batch) {
 // step writes, later ones add.
 static void contribute(vert_rt *vr, const float *g) {
 	if (!vr->dset) {
-		memcpy(vr->dval.p, g, vr->dval.n * sizeof(float));
+		if (vr->dval.p != g) memcpy(vr->dval.p, g, vr->dval.n * sizeof(float));
 		vr->dset = 1;
 	} else {
 		add(vr->dval.p, g, vr->dval.n);
