@@ -1118,6 +1118,30 @@ static void bn_plain_bwd(const esw_net *n, pass *p, int i) {
 	}
 }
 
+// pool_block sums hw runs of blk contiguous values lane by lane into
+// acc[0:blk]. The block sizes are constants in their loops, so the
+// compiler keeps the sums in registers; with blk a variable it kept them
+// in memory, a store and a load on every add. (On a large output the
+// loop is bound by reading the value from memory either way.)
+static void pool_block(const float *restrict src, int hw, int blk, float *restrict acc) {
+#define POOL(B)                                                              \
+	do {                                                                     \
+		float a[B] = {0};                                                    \
+		for (int i = 0; i < hw; i++)                                         \
+			for (int j = 0; j < B; j++) a[j] += src[(size_t)i * B + j];      \
+		for (int j = 0; j < B; j++) acc[j] = a[j];                           \
+	} while (0)
+	switch (blk) {
+	case 16: POOL(16); break;
+	case 8: POOL(8); break;
+	default:
+		for (int j = 0; j < blk; j++) acc[j] = 0;
+		for (int i = 0; i < hw; i++)
+			for (int j = 0; j < blk; j++) acc[j] += src[(size_t)i * blk + j];
+	}
+#undef POOL
+}
+
 // forward runs the network up to the logits.
 static int forward(esw_net *n, pass *p) {
 	for (int i = 1; i < n->nvert; i++) {
@@ -1181,9 +1205,7 @@ static int forward(esw_net *n, pass *p) {
 			// One block of channels at a time: its h*w runs of blk values
 			// are contiguous, summed lane by lane.
 			const float *src = o->p + ((size_t)b * ocb + cb) * HW * ob;
-			for (int j = 0; j < ob; j++) acc[j] = 0;
-			for (int i = 0; i < HW; i++)
-				for (int j = 0; j < ob; j++) acc[j] += src[(size_t)i * ob + j];
+			pool_block(src, HW, ob, acc);
 			for (int j = 0; j < ob && cb * ob + j < C; j++) p->pooled[b * C + cb * ob + j] = acc[j] * inv;
 		}
 	const float *W = n->param[n->fcw], *bias = n->param[n->fcb];
