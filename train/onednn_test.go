@@ -272,3 +272,93 @@ func TestOneDNNLanes(t *testing.T) {
 		}
 	}
 }
+
+// TestOneDNNAgreesOnEvolvedSweep: many seeded evolved-like genomes, for
+// the layouts' and buffers' special cases (sums computed in place of a
+// term, gradients shared with a sole reader, reconciled skips, one-channel
+// vertices, channel counts that leave a block part empty): the first
+// steps agree with the gorgonia engine.
+func TestOneDNNAgreesOnEvolvedSweep(t *testing.T) {
+	quad := quadrants(t, 200)
+	in := dna.Shape{H: 12, W: 12, C: 1}
+	o := dna.DefaultMutateOptions()
+	o.Bounds.MaxParams = 50_000
+	o.Bounds.MaxFLOPs = 10_000_000
+	o.Bounds.MaxChannels = 32
+	var conv, bn, grad int
+	for seed := uint64(100); seed < 160; seed++ {
+		// Half the genomes grow blocks of channels (a BN-ReLU value of a
+		// whole block is oneDNN's; a narrower one is our plain loops').
+		o.InsertMinChannels = 1 + 15*int(seed%2)
+		g, err := testnet.Evolved(in, 4, seed, 3, 3, 15, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.LearningRate = 0.05
+		cfg := smallConfig(0)
+		cfg.Bounds.MaxParams = 1 << 20
+		a, err := CompareOneDNN(g, quad, cfg, 3, seed)
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if err := a.Check(1e-4, 1e-4); err != nil {
+			t.Errorf("seed %d: %v", seed, err)
+		}
+		if a.WeightsMaxDiff > 1e-4 || !(a.FinalLogitsMaxDiff < 1e-4) {
+			t.Errorf("seed %d: weights %.2e apart after 3 steps, inference logits %.2e", seed, a.WeightsMaxDiff, a.FinalLogitsMaxDiff)
+		}
+		c, b, d := inPlaceCases(t, g)
+		conv, bn, grad = conv+b2i(c), bn+b2i(b), grad+b2i(d)
+	}
+	t.Logf("of 60 genomes, %d sum in a convolution's output, %d in a BN-ReLU value, %d share a gradient", conv, bn, grad)
+	if conv == 0 || bn == 0 || grad == 0 {
+		t.Error("the sweep misses one of the in-place cases")
+	}
+}
+
+// inPlaceCases reports which of the oneDNN engine's buffer-sharing cases
+// g has: a sum computed in a convolution's output (a vertex of several
+// inputs, one a convolution in its shape), a sum computed in a BN-ReLU
+// value (else an identity edge in its shape from a BN-ReLU vertex that
+// nothing else reads), and a gradient shared with a sole reader (a vertex
+// whose one outgoing edge is an identity into a vertex of its shape).
+func inPlaceCases(t *testing.T, g *dna.Genome) (conv, bn, grad bool) {
+	t.Helper()
+	r, err := g.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := make(map[uint32]int, len(g.Vertices))
+	out := make([]int, len(g.Vertices))
+	for i, v := range g.Vertices {
+		index[v.ID] = i
+	}
+	for _, e := range g.Edges {
+		out[index[e.From]]++
+	}
+	for v, in := range r.In {
+		for _, e := range in {
+			from := index[g.Edges[e].From]
+			same := r.EdgeShape[e] == r.VertexShape[v]
+			if g.Edges[e].Type == dna.Identity && same && out[from] == 1 && g.Vertices[from].ID != g.InputVertex {
+				grad = true
+			}
+			if len(in) < 2 || !same {
+				continue
+			}
+			if g.Edges[e].Type == dna.Conv {
+				conv = true
+			} else if g.Vertices[from].Type == dna.BNReLU && out[from] == 1 && r.VertexShape[from].C >= 16 {
+				bn = true
+			}
+		}
+	}
+	return conv, bn, grad
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

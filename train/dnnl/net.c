@@ -854,7 +854,9 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 		vert_rt *vr = &p->v[i];
 		if (train && vr->needgrad) {
 			const esw_vertex *rv = &n->v[vr->readby];
-			if (vr->consumers == 1 && !n->t[vr->reader].conv && v->c == rv->c && v->h == rv->h && v->w == rv->w) {
+			// (The output vertex's one reader is the pool, not a term.)
+			if (vr->consumers == 1 && i != n->out && !n->t[vr->reader].conv && v->c == rv->c && v->h == rv->h &&
+				v->w == rv->w) {
 				vert_rt *rr = &p->v[vr->readby];
 				vr->dval = rv->bn ? rr->dpre : rr->dval;
 				vr->dval.owned = 0;
