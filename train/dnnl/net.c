@@ -611,7 +611,8 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 		bias = &bmd;
 		if (fold_attr(n, &attr)) return -1;
 	}
-	dnnl_prop_kind_t prop = tr->fold ? dnnl_forward_inference : dnnl_forward_training;
+	// The evaluation pass never runs a backward pass: inference primitives.
+	dnnl_prop_kind_t prop = p->train ? dnnl_forward_training : dnnl_forward_inference;
 	dnnl_memory_desc_t wany, wplain;
 	CHECK(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
 	CHECK(dnnl_memory_desc_init_by_tag(&wplain, 4, wd, dnnl_f32, dnnl_oihw), "weights descriptor");
