@@ -50,7 +50,7 @@ trap 'exit 130' INT TERM
 
 bin="$tmp/evoswarm"
 go build -tags "$tags" -o "$bin" ./cmd/evoswarm
-printf '{"preset": "cpu-small", "workers": 1}\n' > "$tmp/exp.json"
+printf '{"preset": "cpu-small", "workers": 1, "train": {"steps": 300}}\n' > "$tmp/exp.json"
 "$bin" init --repo "$tmp/repo" --experiment "$tmp/exp.json" --seed "$seed" --loopback > /dev/null
 GOMAXPROCS=1 "$bin" daemon --repo "$tmp/repo" --log-level debug > "$tmp/out" 2>&1 &
 pid=$!

@@ -26,7 +26,7 @@ done
 tmp=$(mktemp -d)
 bin="$tmp/evoswarm"
 go build -tags "${EVOSWARM_TAGS-dnnl openblas}" -o "$bin" ./cmd/evoswarm
-printf '{"preset": "cpu-small", "workers": 1}\n' > "$tmp/exp.json"
+printf '{"preset": "cpu-small", "workers": 1, "train": {"steps": 300}}\n' > "$tmp/exp.json"
 "$bin" init --repo "$tmp/repo" --experiment "$tmp/exp.json" --seed "$seed" --loopback > /dev/null
 GOMAXPROCS=1 "$bin" daemon --repo "$tmp/repo" --log-level warn > "$tmp/out" 2>&1 &
 pid=$!
