@@ -62,6 +62,7 @@ func TestExperimentSmoke(t *testing.T) {
 	// at the duration, and its best individual was exported with the test
 	// accuracy run.json reports.
 	finals := map[string][]float64{}
+	nodeFinals := map[string][]float64{}
 	mutations := map[string]bool{}
 	for _, cfg := range []string{"pair", "one"} {
 		for _, seed := range []int{1, 2} {
@@ -79,6 +80,14 @@ func TestExperimentSmoke(t *testing.T) {
 					t.Errorf("%s seed %d: the curve falls between %+v and %+v", cfg, seed, pts[i-1], pts[i])
 				}
 			}
+			// Each node's own best: the lowest never above the mean, the
+			// mean never above the swarm's best, one node's mean its own.
+			last := pts[len(pts)-1]
+			if !(last.NodeWorst > 0.1) || last.NodeWorst > last.NodeMean || last.NodeMean > last.BestVal+1e-12 ||
+				(cfg == "one" && last.NodeMean != last.NodeWorst) {
+				t.Errorf("%s seed %d: nodes' bests at the end mean %v, lowest %v, swarm's best %v", cfg, seed, last.NodeMean, last.NodeWorst, last.BestVal)
+			}
+			nodeFinals[cfg] = append(nodeFinals[cfg], last.NodeMean)
 			final := res.Curve().Final()
 			if !(final > 0.1) || res.Children == 0 || res.FLOPs <= 0 {
 				t.Errorf("%s seed %d: final best %v, %d children, %v FLOPs; want a trained population", cfg, seed, final, res.Children, res.FLOPs)
@@ -170,17 +179,24 @@ func TestExperimentSmoke(t *testing.T) {
 			t.Errorf("summary.md lacks %s's %q:\n%s", cfg, mean, md)
 		}
 	}
-	w := experiment.WelchT(fromCSV["pair"], fromCSV["one"])
-	mw := experiment.MannWhitneyU(fromCSV["pair"], fromCSV["one"])
-	var row string
+	// Two rows of tests: on the final best, then on the final mean of the
+	// nodes' own bests.
+	var testRows []string
 	for _, l := range strings.Split(string(md), "\n") {
 		if strings.HasPrefix(l, "| pair | one |") {
-			row = l
+			testRows = append(testRows, l)
 		}
 	}
-	for _, want := range []string{fmt.Sprintf("%.3g |", w.P), fmt.Sprintf("| %g |", mw.U), fmt.Sprintf("%.3g (", mw.P)} {
-		if row == "" || !strings.Contains(row, want) {
-			t.Errorf("summary.md's test row %q lacks %q (Welch %+v, Mann-Whitney %+v)", row, want, w, mw)
+	if len(testRows) != 2 {
+		t.Fatalf("summary.md has %d test rows of pair against one, want 2:\n%s", len(testRows), md)
+	}
+	for i, v := range []map[string][]float64{fromCSV, nodeFinals} {
+		w := experiment.WelchT(v["pair"], v["one"])
+		mw := experiment.MannWhitneyU(v["pair"], v["one"])
+		for _, want := range []string{fmt.Sprintf("%.3g |", w.P), fmt.Sprintf("| %g |", mw.U), fmt.Sprintf("%.3g (", mw.P)} {
+			if !strings.Contains(testRows[i], want) {
+				t.Errorf("summary.md's test row %q lacks %q (Welch %+v, Mann-Whitney %+v)", testRows[i], want, w, mw)
+			}
 		}
 	}
 

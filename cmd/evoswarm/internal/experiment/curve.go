@@ -22,6 +22,12 @@ type Point struct {
 	// FLOPs is the training and evaluation FLOPs they had spent (their
 	// flops_total, summed).
 	FLOPs float64
+	// NodeMean and NodeWorst are the mean and the lowest over the run's
+	// nodes of each node's own best validation accuracy by then (what a
+	// node of the swarm holds, where BestVal is what the swarm's best node
+	// holds); NaN before every node trained an individual, and in a
+	// curve.csv written before these columns.
+	NodeMean, NodeWorst float64
 }
 
 // Curve is a run's progress: points in time order, best accuracy never
@@ -43,14 +49,31 @@ func (c Curve) Final() float64 {
 
 // curveHeader is the header of a run's curve.csv; the plan's curves.csv
 // puts configuration and seed before it.
-var curveHeader = []string{"seconds", "best_val_accuracy", "children", "flops"}
+var curveHeader = []string{"seconds", "best_val_accuracy", "children", "flops", "nodes_mean_best_val_accuracy", "nodes_worst_best_val_accuracy"}
+
+// oldCurveColumns is how many leading columns of curveHeader a curve.csv
+// written before the per-node columns has.
+const oldCurveColumns = 4
 
 func (p Point) record() []string {
-	best := ""
-	if !math.IsNaN(p.BestVal) {
-		best = strconv.FormatFloat(p.BestVal, 'f', 6, 64)
+	return []string{strconv.FormatFloat(p.Seconds, 'f', 3, 64), accuracy(p.BestVal), strconv.FormatUint(p.Children, 10),
+		strconv.FormatFloat(p.FLOPs, 'g', 6, 64), accuracy(p.NodeMean), accuracy(p.NodeWorst)}
+}
+
+// accuracy formats an accuracy for a CSV cell, empty for NaN.
+func accuracy(v float64) string {
+	if math.IsNaN(v) {
+		return ""
 	}
-	return []string{strconv.FormatFloat(p.Seconds, 'f', 3, 64), best, strconv.FormatUint(p.Children, 10), strconv.FormatFloat(p.FLOPs, 'g', 6, 64)}
+	return strconv.FormatFloat(v, 'f', 6, 64)
+}
+
+// parseAccuracy reads what accuracy wrote.
+func parseAccuracy(s string) (float64, error) {
+	if s == "" {
+		return math.NaN(), nil
+	}
+	return strconv.ParseFloat(s, 64)
 }
 
 // WriteCSV writes the curve's points under curveHeader.
@@ -78,18 +101,20 @@ func WriteCurvesCSV(w io.Writer, curves []Curve) error {
 	return cw.Error()
 }
 
-// ReadCurveCSV reads what WriteCSV wrote.
+// ReadCurveCSV reads what WriteCSV wrote, and a curve.csv written before
+// the per-node columns (their values NaN).
 func ReadCurveCSV(r io.Reader) ([]Point, error) {
 	rows, err := csv.NewReader(r).ReadAll()
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) == 0 || fmt.Sprint(rows[0]) != fmt.Sprint(curveHeader) {
+	if len(rows) == 0 || (fmt.Sprint(rows[0]) != fmt.Sprint(curveHeader) && fmt.Sprint(rows[0]) != fmt.Sprint(curveHeader[:oldCurveColumns])) {
 		return nil, errors.New("curve: not a curve.csv (wrong header)")
 	}
+	cols := len(rows[0])
 	var out []Point
 	for i, row := range rows[1:] {
-		p, err := parsePoint(row)
+		p, err := parsePoint(row, cols)
 		if err != nil {
 			return nil, fmt.Errorf("curve: row %d: %w", i+2, err)
 		}
@@ -98,24 +123,37 @@ func ReadCurveCSV(r io.Reader) ([]Point, error) {
 	return out, nil
 }
 
-func parsePoint(row []string) (Point, error) {
-	var p Point
+func parsePoint(row []string, cols int) (Point, error) {
+	p := Point{NodeMean: math.NaN(), NodeWorst: math.NaN()}
 	var err error
-	if len(row) != len(curveHeader) {
-		return p, fmt.Errorf("%d columns, want %d", len(row), len(curveHeader))
+	if len(row) != cols {
+		return p, fmt.Errorf("%d columns, want %d", len(row), cols)
 	}
 	if p.Seconds, err = strconv.ParseFloat(row[0], 64); err != nil {
 		return p, err
 	}
-	p.BestVal = math.NaN()
-	if row[1] != "" {
-		if p.BestVal, err = strconv.ParseFloat(row[1], 64); err != nil {
-			return p, err
-		}
+	if p.BestVal, err = parseAccuracy(row[1]); err != nil {
+		return p, err
 	}
 	if p.Children, err = strconv.ParseUint(row[2], 10, 64); err != nil {
 		return p, err
 	}
-	p.FLOPs, err = strconv.ParseFloat(row[3], 64)
+	if p.FLOPs, err = strconv.ParseFloat(row[3], 64); err != nil || cols == oldCurveColumns {
+		return p, err
+	}
+	if p.NodeMean, err = parseAccuracy(row[4]); err != nil {
+		return p, err
+	}
+	p.NodeWorst, err = parseAccuracy(row[5])
 	return p, err
+}
+
+// hasNodeBests says whether any point has the per-node columns.
+func hasNodeBests(pts []Point) bool {
+	for _, p := range pts {
+		if !math.IsNaN(p.NodeMean) {
+			return true
+		}
+	}
+	return false
 }

@@ -95,22 +95,35 @@ func TestRunnerCheck(t *testing.T) {
 }
 
 func TestCurveCSV(t *testing.T) {
-	c := Curve{Config: "a", Seed: 3, Points: []Point{{0, math.NaN(), 0, 0}, {1.5, 0.25, 4, 1.5e9}, {3, 0.5, 9, 3.25e9}}}
+	nan := math.NaN()
+	c := Curve{Config: "a", Seed: 3, Points: []Point{{0, nan, 0, 0, nan, nan}, {1.5, 0.25, 4, 1.5e9, nan, nan}, {3, 0.5, 9, 3.25e9, 0.375, 0.25}}}
 	var b bytes.Buffer
 	if err := c.WriteCSV(&b); err != nil {
 		t.Fatal(err)
 	}
-	want := "seconds,best_val_accuracy,children,flops\n0.000,,0,0\n1.500,0.250000,4,1.5e+09\n3.000,0.500000,9,3.25e+09\n"
+	want := "seconds,best_val_accuracy,children,flops,nodes_mean_best_val_accuracy,nodes_worst_best_val_accuracy\n" +
+		"0.000,,0,0,,\n1.500,0.250000,4,1.5e+09,,\n3.000,0.500000,9,3.25e+09,0.375000,0.250000\n"
 	if b.String() != want {
 		t.Errorf("curve.csv:\n%s\nwant\n%s", b.String(), want)
 	}
 	pts, err := ReadCurveCSV(&b)
-	if err != nil || len(pts) != 3 || !math.IsNaN(pts[0].BestVal) || pts[2] != c.Points[2] {
+	if err != nil || len(pts) != 3 || !math.IsNaN(pts[0].BestVal) || !math.IsNaN(pts[1].NodeMean) || pts[2] != c.Points[2] {
 		t.Errorf("read back: %+v, %v", pts, err)
+	}
+	if !hasNodeBests(pts) || hasNodeBests(pts[:2]) {
+		t.Error("hasNodeBests: want true only with a per-node value")
+	}
+	// A curve.csv from before the per-node columns reads with them NaN.
+	pts, err = ReadCurveCSV(strings.NewReader("seconds,best_val_accuracy,children,flops\n0.000,,0,0\n3.000,0.500000,9,3.25e+09\n"))
+	if err != nil || len(pts) != 2 || pts[1].BestVal != 0.5 || pts[1].Children != 9 || !math.IsNaN(pts[1].NodeMean) || !math.IsNaN(pts[1].NodeWorst) {
+		t.Errorf("old curve.csv: %+v, %v", pts, err)
+	}
+	if _, err := ReadCurveCSV(strings.NewReader("seconds,best_val_accuracy,children,flops\n0.000,,0,0,,\n")); err == nil {
+		t.Error("a row longer than its header: no error")
 	}
 	b.Reset()
 	WriteCurvesCSV(&b, []Curve{c})
-	if !strings.HasPrefix(b.String(), "configuration,seed,seconds,best_val_accuracy,children,flops\na,3,0.000,,0,0\n") {
+	if !strings.HasPrefix(b.String(), "configuration,seed,seconds,best_val_accuracy,children,flops,nodes_mean_best_val_accuracy,nodes_worst_best_val_accuracy\na,3,0.000,,0,0,,\n") {
 		t.Errorf("curves.csv:\n%s", b.String())
 	}
 }

@@ -297,7 +297,12 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 		}
 		if res.Diversity == nil && res.Nodes > 1 { // likewise
 			end := res.Started.Add(time.Duration(res.Seconds * float64(time.Second)))
-			res.Diversity, err = diversity(nodeRepos(dir, res.Nodes), end)
+			if res.Diversity, err = diversity(nodeRepos(dir, res.Nodes), end); err != nil {
+				return res, err
+			}
+		}
+		if !hasNodeBests(res.Points) { // a curve.csv from before the per-node columns
+			err = r.addNodeBests(dir, &res)
 		}
 		return res, err
 	}
@@ -367,6 +372,13 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 		return Result{}, err
 	}
 	if res.Points, err = curve(samples, recs); err != nil {
+		return Result{}, err
+	}
+	times := make([]time.Time, len(samples))
+	for i, s := range samples {
+		times[i] = s.at
+	}
+	if err := nodeBests(res.Points, times, recs); err != nil {
 		return Result{}, err
 	}
 	res.Mutations = mutationsOf(recs)
@@ -557,6 +569,71 @@ func curve(samples []sample, recs [][]report.Record) ([]Point, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// nodeBests fills each point's NodeMean and NodeWorst from the nodes'
+// records: a node's best at times[i] is the best validation accuracy of
+// every individual it had trained or received by then.
+func nodeBests(pts []Point, times []time.Time, recs [][]report.Record) error {
+	series := make([][]report.Dot, len(recs))
+	for i, rs := range recs {
+		s, err := report.NewSeries("", rs)
+		if err != nil {
+			return err
+		}
+		series[i] = s.Dots
+	}
+	for k := range pts {
+		pts[k].NodeMean, pts[k].NodeWorst = math.NaN(), math.NaN()
+		sum, worst := 0.0, math.Inf(1)
+		for _, dots := range series {
+			best := math.NaN()
+			for _, d := range dots {
+				if !d.Born.After(times[k]) && better(d.Fitness, best) {
+					best = d.Fitness
+				}
+			}
+			if math.IsNaN(best) {
+				sum = math.NaN()
+				break
+			}
+			sum += best
+			worst = min(worst, best)
+		}
+		if len(series) > 0 && !math.IsNaN(sum) {
+			pts[k].NodeMean, pts[k].NodeWorst = sum/float64(len(series)), worst
+		}
+	}
+	return nil
+}
+
+// addNodeBests computes the per-node columns of a finished run whose
+// curve.csv predates them, from its node repos, and rewrites its
+// curve.csv; without the repos (a run kept as run.json and curve.csv
+// only) it leaves them NaN.
+func (r *Runner) addNodeBests(dir string, res *Result) error {
+	repos := nodeRepos(dir, res.Nodes)
+	for _, repo := range repos {
+		if _, err := os.Stat(repo); err != nil || r.Env.Records == nil {
+			return nil
+		}
+	}
+	recs, err := r.records(repos)
+	if err != nil {
+		return err
+	}
+	times := make([]time.Time, len(res.Points))
+	for i, p := range res.Points {
+		times[i] = res.Started.Add(time.Duration(p.Seconds * float64(time.Second)))
+	}
+	if err := nodeBests(res.Points, times, recs); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := res.Curve().WriteCSV(&buf); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, CurveFile), buf.Bytes(), 0o644)
 }
 
 // nodeRepos are the repos of a run's nodes in its directory.

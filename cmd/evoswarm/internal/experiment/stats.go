@@ -246,6 +246,12 @@ type ConfigSummary struct {
 	Final, Test, Ensemble, Children, FLOPs Stats
 	// Curve is the best validation accuracy at each sample time.
 	Curve []Band
+	// NodeMean and NodeWorst are the final mean and lowest over a run's
+	// nodes of each node's own best validation accuracy, and NodeMeanCurve
+	// and NodeWorstCurve the same at each sample time (N 0 where the runs'
+	// curves predate the per-node columns).
+	NodeMean, NodeWorst           Stats
+	NodeMeanCurve, NodeWorstCurve []Band
 	// Mutations is how each mutation's children fared against their
 	// parents, over every run.
 	Mutations []report.MutationStat
@@ -253,15 +259,7 @@ type ConfigSummary struct {
 
 // At is the spread over seeds of the best validation accuracy at the
 // last sample taken at or before seconds (ok false when there is none).
-func (c ConfigSummary) At(seconds float64) (b Band, ok bool) {
-	for _, x := range c.Curve {
-		if x.Seconds > seconds+1e-9 {
-			break
-		}
-		b, ok = x, x.N > 0
-	}
-	return b, ok
-}
+func (c ConfigSummary) At(seconds float64) (b Band, ok bool) { return AtBand(c.Curve, seconds) }
 
 // Comparison is the two-sided tests of the final best validation
 // accuracy between two configurations.
@@ -278,7 +276,80 @@ type Comparison struct {
 // Summary is what a plan's runs show.
 type Summary struct {
 	Configs []ConfigSummary
-	Tests   []Comparison
+	// Tests compare the final best validation accuracy, NodeTests the
+	// final mean over a run's nodes of each node's best (nil when no run
+	// has the per-node columns).
+	Tests, NodeTests []Comparison
+}
+
+// AtBand is the band of bands at the last sample taken at or before
+// seconds (ok false when there is none).
+func AtBand(bands []Band, seconds float64) (b Band, ok bool) {
+	for _, x := range bands {
+		if x.Seconds > seconds+1e-9 {
+			break
+		}
+		b, ok = x, x.N > 0
+	}
+	return b, ok
+}
+
+// bands is the spread over the curves of f at each sample index.
+func bands(curves [][]Point, f func(Point) float64) []Band {
+	var out []Band
+	for k := 0; ; k++ {
+		var at []float64
+		secs := math.NaN()
+		for _, c := range curves {
+			if k < len(c) {
+				at = append(at, f(c[k]))
+				if math.IsNaN(secs) {
+					secs = c[k].Seconds
+				}
+			}
+		}
+		if len(at) == 0 {
+			return out
+		}
+		out = append(out, Band{Seconds: secs, Stats: Describe(at)})
+	}
+}
+
+// final is f of a curve's last point (NaN for an empty curve).
+func final(pts []Point, f func(Point) float64) float64 {
+	if len(pts) == 0 {
+		return math.NaN()
+	}
+	return f(pts[len(pts)-1])
+}
+
+// compare tests every pair of names on the values by configuration and
+// seed.
+func compare(names []string, bySeed map[string]map[uint64]float64) []Comparison {
+	var out []Comparison
+	values := func(name string) []float64 {
+		var v []float64
+		for _, seed := range slices.Sorted(maps.Keys(bySeed[name])) {
+			v = append(v, bySeed[name][seed])
+		}
+		return v
+	}
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			va, vb := values(a), values(b)
+			c := Comparison{A: a, B: b, Welch: WelchT(va, vb), MannWhitney: MannWhitneyU(va, vb)}
+			c.Diff = Describe(va).Mean - Describe(vb).Mean
+			var pa, pb []float64
+			for _, seed := range slices.Sorted(maps.Keys(bySeed[a])) {
+				if y, ok := bySeed[b][seed]; ok {
+					pa, pb = append(pa, bySeed[a][seed]), append(pb, y)
+				}
+			}
+			c.Paired = PairedT(pa, pb)
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Summarize computes a plan's statistics from its runs' curves: per
@@ -290,11 +361,16 @@ type Summary struct {
 // sample index (a plan's runs share one sampling grid).
 func Summarize(names []string, results []Result) Summary {
 	var s Summary
-	finals := map[string][]float64{}
-	bySeed := map[string]map[uint64]float64{}
+	best := func(p Point) float64 { return p.BestVal }
+	nodeMean := func(p Point) float64 { return p.NodeMean }
+	nodeWorst := func(p Point) float64 { return p.NodeWorst }
+	finals := map[string]map[uint64]float64{}
+	nodeFinals := map[string]map[uint64]float64{}
+	perNode := false
 	for _, name := range names {
 		cs := ConfigSummary{Name: name}
-		var test, ensemble, children, flops []float64
+		finals[name], nodeFinals[name] = map[uint64]float64{}, map[uint64]float64{}
+		var final_, test, ensemble, children, flops, nmean, nworst []float64
 		var curves [][]Point
 		var muts [][]report.MutationStat
 		for _, r := range results {
@@ -303,51 +379,30 @@ func Summarize(names []string, results []Result) Summary {
 			}
 			cs.Runs++
 			muts = append(muts, r.Mutations)
-			finals[name] = append(finals[name], r.Curve().Final())
-			if bySeed[name] == nil {
-				bySeed[name] = map[uint64]float64{}
+			final_ = append(final_, final(r.Points, best))
+			finals[name][r.Seed] = final(r.Points, best)
+			if hasNodeBests(r.Points) {
+				perNode = true
+				nodeFinals[name][r.Seed] = final(r.Points, nodeMean)
 			}
-			bySeed[name][r.Seed] = r.Curve().Final()
+			nmean, nworst = append(nmean, final(r.Points, nodeMean)), append(nworst, final(r.Points, nodeWorst))
 			test = append(test, float64(r.TestAccuracy))
 			ensemble = append(ensemble, float64(r.EnsembleTestAccuracy))
 			children = append(children, float64(r.Children))
 			flops = append(flops, r.FLOPs)
 			curves = append(curves, r.Points)
 		}
-		cs.Final, cs.Test, cs.Ensemble = Describe(finals[name]), Describe(test), Describe(ensemble)
+		cs.Final, cs.Test, cs.Ensemble = Describe(final_), Describe(test), Describe(ensemble)
 		cs.Children, cs.FLOPs = Describe(children), Describe(flops)
+		cs.NodeMean, cs.NodeWorst = Describe(nmean), Describe(nworst)
 		cs.Mutations = report.MergeMutations(muts...)
-		for k := 0; ; k++ {
-			var at []float64
-			secs := math.NaN()
-			for _, c := range curves {
-				if k < len(c) {
-					at = append(at, c[k].BestVal)
-					if math.IsNaN(secs) {
-						secs = c[k].Seconds
-					}
-				}
-			}
-			if len(at) == 0 {
-				break
-			}
-			cs.Curve = append(cs.Curve, Band{Seconds: secs, Stats: Describe(at)})
-		}
+		cs.Curve = bands(curves, best)
+		cs.NodeMeanCurve, cs.NodeWorstCurve = bands(curves, nodeMean), bands(curves, nodeWorst)
 		s.Configs = append(s.Configs, cs)
 	}
-	for i, a := range names {
-		for _, b := range names[i+1:] {
-			c := Comparison{A: a, B: b, Welch: WelchT(finals[a], finals[b]), MannWhitney: MannWhitneyU(finals[a], finals[b])}
-			c.Diff = Describe(finals[a]).Mean - Describe(finals[b]).Mean
-			var pa, pb []float64
-			for _, seed := range slices.Sorted(maps.Keys(bySeed[a])) {
-				if y, ok := bySeed[b][seed]; ok {
-					pa, pb = append(pa, bySeed[a][seed]), append(pb, y)
-				}
-			}
-			c.Paired = PairedT(pa, pb)
-			s.Tests = append(s.Tests, c)
-		}
+	s.Tests = compare(names, finals)
+	if perNode {
+		s.NodeTests = compare(names, nodeFinals)
 	}
 	return s
 }

@@ -1,9 +1,14 @@
 package experiment
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/evoswarm/evoswarm/internal/report"
+	"github.com/evoswarm/evoswarm/island/individual"
 )
 
 func near(got, want, tol float64) bool {
@@ -138,7 +143,7 @@ func TestSummarizeFromCurves(t *testing.T) {
 	pts := func(v ...float64) []Point {
 		var out []Point
 		for i, b := range v {
-			out = append(out, Point{Seconds: float64(i), BestVal: b, Children: uint64(10 * i), FLOPs: 1e9 * float64(i)})
+			out = append(out, Point{Seconds: float64(i), BestVal: b, Children: uint64(10 * i), FLOPs: 1e9 * float64(i), NodeMean: nan, NodeWorst: nan})
 		}
 		return out
 	}
@@ -202,5 +207,66 @@ func TestSummarizeFromCurves(t *testing.T) {
 	pr := Summarize([]string{"a", "b"}, results).Tests[0].Paired
 	if pr.N != 2 || !near(pr.T, 7, 1e-9) || pr.DF != 1 || !near(pr.P, 1-2*math.Atan(7)/math.Pi, 1e-9) {
 		t.Errorf("paired: %+v; want 2 seeds, t 7, df 1, p %v", pr, 1-2*math.Atan(7)/math.Pi)
+	}
+}
+
+// TestSummarizeNodeBests checks the per-node figures: their final spread
+// and bands come from the per-node columns, their tests from the final
+// mean over the nodes, and runs without the columns give none.
+func TestSummarizeNodeBests(t *testing.T) {
+	nan := math.NaN()
+	run := func(config string, seed uint64, mean, worst float64) Result {
+		return Result{Config: config, Seed: seed, Points: []Point{
+			{Seconds: 0, BestVal: nan, NodeMean: nan, NodeWorst: nan},
+			{Seconds: 60, BestVal: 0.9, NodeMean: mean, NodeWorst: worst}}}
+	}
+	s := Summarize([]string{"connected", "isolated"}, []Result{
+		run("connected", 1, 0.89, 0.88), run("isolated", 1, 0.85, 0.80),
+		run("connected", 2, 0.90, 0.90), run("isolated", 2, 0.87, 0.83),
+	})
+	c, i := s.Configs[0], s.Configs[1]
+	if !near(c.NodeMean.Mean, 0.895, 1e-12) || !near(i.NodeWorst.Mean, 0.815, 1e-12) || c.NodeWorst.Min != 0.88 {
+		t.Errorf("final per-node stats: connected %+v, isolated %+v", c.NodeMean, i.NodeWorst)
+	}
+	if b, ok := AtBand(i.NodeWorstCurve, 60); !ok || !near(b.Mean, 0.815, 1e-12) || b.N != 2 {
+		t.Errorf("isolated's worst-node band at 60 s: %+v %v", b, ok)
+	}
+	if _, ok := AtBand(c.NodeMeanCurve, 30); ok {
+		t.Error("a per-node band before any node's best")
+	}
+	// Both configurations end at 0.9 for the swarm's best; the nodes'
+	// means differ by 0.04 and 0.03: paired t = 0.035 / (0.005 sqrt2 / sqrt2).
+	if len(s.NodeTests) != 1 || !near(s.NodeTests[0].Diff, 0.035, 1e-12) || !near(s.NodeTests[0].Paired.T, 7, 1e-9) ||
+		s.Tests[0].Diff != 0 {
+		t.Errorf("tests: on the best %+v, on the nodes' mean %+v", s.Tests, s.NodeTests)
+	}
+	old := run("connected", 1, nan, nan)
+	if s := Summarize([]string{"connected"}, []Result{old}); s.NodeTests != nil || s.Configs[0].NodeMean.N != 0 {
+		t.Errorf("runs without per-node columns: tests %v, stats %+v", s.NodeTests, s.Configs[0].NodeMean)
+	}
+}
+
+// TestNodeBests checks each node's best over time from its records: an
+// individual counts from its birth, dead ones too, one still in training
+// not at all, and no mean until every node has one.
+func TestNodeBests(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	rec := func(sec int, fit float64, st individual.Status) report.Record {
+		return report.Record{ID: fmt.Sprint(sec, fit), Status: st, Fitness: fit, Born: t0.Add(time.Duration(sec) * time.Second).Format(time.RFC3339Nano)}
+	}
+	recs := [][]report.Record{
+		{rec(5, 0.5, individual.Dead), rec(25, 0.7, individual.Alive), rec(28, 0.99, individual.Training)},
+		{rec(15, 0.6, individual.Alive)},
+	}
+	pts := make([]Point, 3)
+	times := []time.Time{t0.Add(10 * time.Second), t0.Add(20 * time.Second), t0.Add(30 * time.Second)}
+	if err := nodeBests(pts, times, recs); err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(pts[0].NodeMean) || !math.IsNaN(pts[0].NodeWorst) {
+		t.Errorf("at 10 s node 1 has trained nothing: %+v", pts[0])
+	}
+	if !near(pts[1].NodeMean, 0.55, 1e-12) || pts[1].NodeWorst != 0.5 || !near(pts[2].NodeMean, 0.65, 1e-12) || pts[2].NodeWorst != 0.6 {
+		t.Errorf("at 20 s and 30 s: %+v %+v; want mean 0.55 worst 0.5, mean 0.65 worst 0.6", pts[1], pts[2])
 	}
 }

@@ -67,18 +67,15 @@ func WriteOutputs(out string, p *Plan, results []Result, s Summary) error {
 func writeRunsCSV(w io.Writer, results []Result) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"configuration", "seed", "experiment_id", "nodes", "topology", "cores_per_node", "seconds",
-		"final_best_val_accuracy", "best_id", "best_node", "test_accuracy", "ensemble_test_accuracy", "children", "flops", "cpu"})
-	f := func(v float64) string {
-		if math.IsNaN(v) {
-			return ""
-		}
-		return strconv.FormatFloat(v, 'f', 6, 64)
-	}
+		"final_best_val_accuracy", "best_id", "best_node", "test_accuracy", "ensemble_test_accuracy", "children", "flops", "cpu",
+		"final_nodes_mean_best_val_accuracy", "final_nodes_worst_best_val_accuracy"})
+	f := accuracy
 	for _, r := range results {
 		cw.Write([]string{r.Config, strconv.FormatUint(r.Seed, 10), r.ExperimentID, strconv.Itoa(r.Nodes), r.Topology,
 			strconv.Itoa(r.CoresPerNode), strconv.FormatFloat(r.Seconds, 'f', 1, 64), f(r.Curve().Final()), r.BestID,
 			strconv.Itoa(r.BestNode), f(float64(r.TestAccuracy)), f(float64(r.EnsembleTestAccuracy)), strconv.FormatUint(r.Children, 10),
-			strconv.FormatFloat(r.FLOPs, 'g', 6, 64), r.CPU})
+			strconv.FormatFloat(r.FLOPs, 'g', 6, 64), r.CPU, f(final(r.Points, func(p Point) float64 { return p.NodeMean })),
+			f(final(r.Points, func(p Point) float64 { return p.NodeWorst }))})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -195,13 +192,46 @@ func Table(w io.Writer, p *Plan, s Summary) {
 			fmt.Fprintln(w)
 		}
 	}
-	if len(s.Tests) == 0 {
+	if marks := quarters(p); len(marks) > 0 && s.NodeTests != nil {
+		fmt.Fprintf(w, "each node's own best, mean over a run's nodes / lowest node:\n%-16s", "configuration")
+		for _, m := range marks {
+			fmt.Fprintf(w, " %-27v", m)
+		}
+		fmt.Fprintln(w)
+		for _, c := range s.Configs {
+			fmt.Fprintf(w, "%-16s", c.Name)
+			for _, m := range marks {
+				fmt.Fprintf(w, " %-27s", nodeBandsAt(c, m))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	textTests(w, "two-sided tests on the final best validation accuracy:", s.Tests)
+	textTests(w, "two-sided tests on the final mean over a run's nodes of each node's best:", s.NodeTests)
+}
+
+func textTests(w io.Writer, title string, tests []Comparison) {
+	if len(tests) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "two-sided tests on the final best validation accuracy:")
+	fmt.Fprintln(w, title)
 	fmt.Fprintf(w, "%-16s %-16s %9s %8s %6s %8s %6s %-14s %8s %8s\n", "A", "B", "A-B", "Welch t", "df", "p", "MW U", "p", "paired t", "p")
-	for _, t := range s.Tests {
+	for _, t := range tests {
 		fmt.Fprintf(w, "%-16s %-16s %9s %8s %6s %8s %6s %-14s %8s %8s\n", t.A, t.B, num(100*t.Diff, "%+.2f pts"), num(t.Welch.T, "%.3f"),
+			num(t.Welch.DF, "%.1f"), num(t.Welch.P, "%.3g"), num(t.MannWhitney.U, "%g"), mwString(t.MannWhitney),
+			pairedString(t.Paired), num(t.Paired.P, "%.3g"))
+	}
+}
+
+func markdownTests(w io.Writer, title string, tests []Comparison) {
+	if len(tests) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s\n", title)
+	fmt.Fprintln(w, "\n| A | B | mean A − B | Welch's t | df | p | Mann–Whitney U | p | paired t (seeds) | p |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	for _, t := range tests {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.A, t.B, num(100*t.Diff, "%+.2f pts"), num(t.Welch.T, "%.3f"),
 			num(t.Welch.DF, "%.1f"), num(t.Welch.P, "%.3g"), num(t.MannWhitney.U, "%g"), mwString(t.MannWhitney),
 			pairedString(t.Paired), num(t.Paired.P, "%.3g"))
 	}
@@ -241,22 +271,38 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 			fmt.Fprintln(w)
 		}
 	}
-	if len(s.Tests) > 0 {
-		fmt.Fprintln(w, "\nTwo-sided tests on the final best validation accuracy:")
-		fmt.Fprintln(w, "\n| A | B | mean A − B | Welch's t | df | p | Mann–Whitney U | p | paired t (seeds) | p |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
-		for _, t := range s.Tests {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.A, t.B, num(100*t.Diff, "%+.2f pts"), num(t.Welch.T, "%.3f"),
-				num(t.Welch.DF, "%.1f"), num(t.Welch.P, "%.3g"), num(t.MannWhitney.U, "%g"), mwString(t.MannWhitney),
-				pairedString(t.Paired), num(t.Paired.P, "%.3g"))
+	markdownTests(w, "Two-sided tests on the final best validation accuracy:", s.Tests)
+	if marks := quarters(p); len(marks) > 0 && s.NodeTests != nil {
+		fmt.Fprintln(w, "\nEach node's own best validation accuracy (what a node of the swarm holds), mean over a run's nodes / lowest node, each mean ± sd over seeds:")
+		fmt.Fprint(w, "\n| configuration |")
+		for _, m := range marks {
+			fmt.Fprintf(w, " %v |", m)
+		}
+		fmt.Fprint(w, "\n|---|")
+		for range marks {
+			fmt.Fprint(w, "---|")
+		}
+		fmt.Fprintln(w)
+		for _, c := range s.Configs {
+			fmt.Fprintf(w, "| %s |", c.Name)
+			for _, m := range marks {
+				fmt.Fprintf(w, " %s |", nodeBandsAt(c, m))
+			}
+			fmt.Fprintln(w)
 		}
 	}
+	markdownTests(w, "Two-sided tests on the final mean over a run's nodes of each node's best:", s.NodeTests)
 	mutationTable(w, s)
 	fmt.Fprintln(w, "\nEvery run:")
-	fmt.Fprintln(w, "\n| configuration | seed | final best validation | test of the best | test of the top-3 ensemble | children | FLOPs | nodes' bests: distinct / lineages / closest split | CPU |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "\n| configuration | seed | final best validation | nodes' own bests: mean / lowest | test of the best | test of the top-3 ensemble | children | FLOPs | nodes' bests: distinct / lineages / closest split | CPU |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %.3g | %s | %s |\n", r.Config, r.Seed, pct(r.Curve().Final()), pct(float64(r.TestAccuracy)),
+		nodes := "-"
+		if hasNodeBests(r.Points) {
+			last := r.Points[len(r.Points)-1]
+			nodes = pct(last.NodeMean) + " / " + pct(last.NodeWorst)
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d | %.3g | %s | %s |\n", r.Config, r.Seed, pct(r.Curve().Final()), nodes, pct(float64(r.TestAccuracy)),
 			pct(float64(r.EnsembleTestAccuracy)), r.Children, r.FLOPs, r.Diversity, r.CPU)
 	}
 	fmt.Fprintf(w, "\n![best validation accuracy: mean over seeds, min–max band](%s)\n", PlotPNG)
@@ -332,6 +378,18 @@ func bandAt(c ConfigSummary, t time.Duration) string {
 		return "-"
 	}
 	return meanSD(b.Stats)
+}
+
+// nodeBandsAt is a configuration's per-node figures at t: the mean over
+// a run's nodes of each node's best, then the lowest node's, each mean ±
+// sd over seeds.
+func nodeBandsAt(c ConfigSummary, t time.Duration) string {
+	m, ok := AtBand(c.NodeMeanCurve, t.Seconds())
+	if !ok {
+		return "-"
+	}
+	w, _ := AtBand(c.NodeWorstCurve, t.Seconds())
+	return meanSD(m.Stats) + " / " + meanSD(w.Stats)
 }
 
 // compact is a configuration's experiment on one line.
