@@ -375,6 +375,15 @@ func (n *Node) handler() http.Handler {
 		l, err := Lineage(n.store, id)
 		reply(w, l, err)
 	})
+	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) {
+		q, err := ParseEventQuery(r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		evs, err := Events(n.store, q)
+		reply(w, evs, err)
+	})
 	// Go's profiler, for operators diagnosing a node (loopback only, like
 	// the rest of the API).
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -32,6 +32,17 @@ func (t EventType) valid() bool {
 	return false
 }
 
+// EventTypes are every event type, in the order of their declaration.
+var EventTypes = []EventType{EventBirth, EventDeath, EventImmigration, EventEmigration, EventError, EventAbandon}
+
+// ParseEventType reads an event type by its name.
+func ParseEventType(s string) (EventType, error) {
+	if t := EventType(s); t.valid() {
+		return t, nil
+	}
+	return "", fmt.Errorf("store: unknown event type %q (want one of %v)", s, EventTypes)
+}
+
 // Event is one entry of the history. It carries enough to draw the
 // population over time and every lineage without reading any weights.
 type Event struct {

@@ -44,6 +44,6 @@ children with gorgonia, and gossips migrants to its peers over libp2p.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd(), newInitCmd(), newDaemonCmd(), newStatusCmd(), newLineageCmd(), newVerifyCmd(), newProgressCmd(), newBootstrapCmd(), newLocalCmd(), newSwarmKeyCmd(), newExportCmd(), newEvalCmd(), newPredictCmd(), newDNACmd(), newTrainCmd(), newBenchCmd(), newPlotCmd(), newExperimentCmd(), newSimulateCmd())
+	root.AddCommand(newVersionCmd(), newInitCmd(), newDaemonCmd(), newStatusCmd(), newLineageCmd(), newVerifyCmd(), newProgressCmd(), newEventsCmd(), newBootstrapCmd(), newLocalCmd(), newSwarmKeyCmd(), newExportCmd(), newEvalCmd(), newPredictCmd(), newDNACmd(), newTrainCmd(), newBenchCmd(), newPlotCmd(), newExperimentCmd(), newSimulateCmd())
 	return root
 }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evoswarm/evoswarm/node"
+)
+
+// TestEventsVerb reads a real node's history through `evoswarm events`:
+// from the running daemon's API, then from the stopped store, with the
+// same events both ways, and refuses an unknown type.
+func TestEventsVerb(t *testing.T) {
+	needFashion(t)
+	repo := initRepo(t, "smoke")
+	d := startDaemon(t, repo)
+	defer d.cmd.Process.Kill()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var st node.Status
+		if err := d.get(t, "/api/v1/status", &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.TrainedTotal >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node trained %d individuals in 2 minutes", st.TrainedTotal)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	read := func(args ...string) []node.EventView {
+		t.Helper()
+		out, errOut, code := run(t, nil, append([]string{"events", "--repo", repo, "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("events %v: exit %d: %s", args, code, errOut)
+		}
+		var evs []node.EventView
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatalf("events %v: %v\n%s", args, err, out)
+		}
+		return evs
+	}
+	live := read("--type", "birth", "--last", "3")
+	if len(live) != 3 {
+		t.Fatalf("from the daemon: %d births, want the last 3: %+v", len(live), live)
+	}
+	for i, e := range live {
+		if e.Type != "birth" || len(e.ID) != 64 || (i > 0 && e.Seq <= live[i-1].Seq) {
+			t.Errorf("from the daemon: event %d is %+v", i, e)
+		}
+	}
+	d.cmd.Process.Signal(os.Interrupt)
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	// The stopped store has the same events up to the last one read live.
+	stopped := read("--last", "0")
+	bySeq := map[uint64]node.EventView{}
+	for _, e := range stopped {
+		bySeq[e.Seq] = e
+	}
+	for _, e := range live {
+		if got, ok := bySeq[e.Seq]; !ok || got.ID != e.ID || got.Type != e.Type || !got.Time.Equal(e.Time) || got.Fitness != e.Fitness {
+			t.Errorf("event %d: from the daemon %+v, from the store %+v", e.Seq, e, got)
+		}
+	}
+	if len(stopped) == 0 || stopped[0].Seq != 1 {
+		t.Errorf("the whole history from the store starts at %+v", stopped)
+	}
+	out, _, code := run(t, nil, "events", "--repo", repo, "--after", "1", "--last", "1")
+	if code != 0 || !strings.Contains(out, "seq") || strings.Count(strings.TrimSpace(out), "\n") != 1 {
+		t.Errorf("text output of the last event: exit %d\n%s", code, out)
+	}
+	if _, errOut, code := run(t, nil, "events", "--repo", repo, "--type", "births"); code == 0 || !strings.Contains(errOut, `unknown event type "births"`) {
+		t.Errorf("--type births: exit %d, %q; want a refusal naming it", code, errOut)
+	}
+}

@@ -1,0 +1,149 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evoswarm/evoswarm/store"
+)
+
+// EventView is one entry of a node's history as the API (GET
+// /api/v1/events) and `evoswarm events` show it.
+type EventView struct {
+	Seq      uint64          `json:"seq"`
+	Time     time.Time       `json:"time"`
+	Type     store.EventType `json:"type"`
+	ID       string          `json:"id,omitempty"`
+	Parent   string          `json:"parent,omitempty"`
+	Fitness  float64         `json:"fitness"`
+	Mutation string          `json:"mutation,omitempty"`
+	Origin   string          `json:"origin,omitempty"`
+	Detail   string          `json:"detail,omitempty"`
+}
+
+// MaxEvents is the most events one query returns; a caller that wants
+// more asks again after the last one it got.
+const MaxEvents = 10000
+
+// EventQuery selects events: those of Types (all when empty) with a
+// sequence number above After, the first MaxEvents of them, or only the
+// Last of those when Last > 0.
+type EventQuery struct {
+	Types []store.EventType
+	After uint64
+	Last  int
+}
+
+// Values encodes the query for the API.
+func (q EventQuery) Values() url.Values {
+	v := url.Values{}
+	if len(q.Types) > 0 {
+		var names []string
+		for _, t := range q.Types {
+			names = append(names, string(t))
+		}
+		v.Set("type", strings.Join(names, ","))
+	}
+	if q.After > 0 {
+		v.Set("after", strconv.FormatUint(q.After, 10))
+	}
+	if q.Last > 0 {
+		v.Set("last", strconv.Itoa(q.Last))
+	}
+	return v
+}
+
+// ParseEventQuery reads what Values wrote: type (comma-separated names),
+// after and last.
+func ParseEventQuery(v url.Values) (EventQuery, error) {
+	var q EventQuery
+	if s := v.Get("type"); s != "" {
+		for _, name := range strings.Split(s, ",") {
+			t, err := store.ParseEventType(strings.TrimSpace(name))
+			if err != nil {
+				return q, err
+			}
+			q.Types = append(q.Types, t)
+		}
+	}
+	var err error
+	if s := v.Get("after"); s != "" {
+		if q.After, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return q, fmt.Errorf("node: after=%q: not a sequence number", s)
+		}
+	}
+	if s := v.Get("last"); s != "" {
+		if q.Last, err = strconv.Atoi(s); err != nil || q.Last < 0 {
+			return q, fmt.Errorf("node: last=%q: not a count", s)
+		}
+	}
+	return q, nil
+}
+
+// Events reads the events of s that q selects, oldest first.
+func Events(s *store.Store, q EventQuery) ([]EventView, error) {
+	want := map[store.EventType]bool{}
+	for _, t := range q.Types {
+		want[t] = true
+	}
+	limit := MaxEvents
+	if q.Last > 0 {
+		limit = min(q.Last, MaxEvents)
+	}
+	// With Last, out is a ring of the last limit events seen, the oldest
+	// at next once it is full.
+	var out []EventView
+	next := 0
+	errFull := errors.New("full")
+	err := s.Events(q.After+1, func(ev store.Event) error {
+		if len(want) > 0 && !want[ev.Type] {
+			return nil
+		}
+		switch {
+		case len(out) < limit:
+			out = append(out, viewOf(ev))
+		case q.Last == 0:
+			return errFull
+		default:
+			out[next] = viewOf(ev)
+			next = (next + 1) % limit
+		}
+		return nil
+	})
+	if err == errFull {
+		err = nil
+	}
+	if out == nil {
+		return []EventView{}, err // [] in JSON, not null
+	}
+	return slices.Concat(out[next:], out[:next]), err
+}
+
+func viewOf(ev store.Event) EventView {
+	v := EventView{Seq: ev.Seq, Time: ev.Time.UTC(), Type: ev.Type, Fitness: ev.Fitness, Mutation: ev.Mutation, Origin: ev.Origin, Detail: ev.Detail}
+	if !ev.ID.IsZero() {
+		v.ID = ev.ID.String()
+	}
+	if !ev.Parent.IsZero() {
+		v.Parent = ev.Parent.String()
+	}
+	return v
+}
+
+// Events reads the repo's events that q selects (see Events).
+func (r *StoppedRepo) Events(q EventQuery) ([]EventView, error) { return Events(r.st, q) }
+
+// RepoEvents reads the events q selects from the repo in dir: from its
+// running daemon, or, when no daemon answers, from its store.
+func RepoEvents(dir string, q EventQuery) ([]EventView, error) {
+	var out []EventView
+	if err := askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &out); err == nil {
+		return out, nil
+	}
+	return ReadStopped(dir, func(r *StoppedRepo) ([]EventView, error) { return r.Events(q) })
+}
