@@ -138,7 +138,7 @@ func apiNode(tb testing.TB) (*Node, dna.ID) {
 }
 
 // apiPaths are the API's endpoints that read query parameters, or may.
-var apiPaths = []string{"/api/v1/status", "/api/v1/individuals", "/api/v1/lineage", "/api/v1/genome"}
+var apiPaths = []string{"/api/v1/status", "/api/v1/individuals", "/api/v1/lineage", "/api/v1/genome", "/api/v1/events"}
 
 // FuzzAPIQuery fuzzes the query strings of the node's /api/v1/* endpoints
 // against the node's own handler over a real store. Every answer is 2xx or
@@ -156,6 +156,10 @@ func FuzzAPIQuery(f *testing.F) {
 		"id=" + alive.String() + "&id=x", "x=1;y=2", "id=" + alive.String()[:63], "id=" + alive.String() + "0", "%", "id=%00"} {
 		f.Add(uint8(2), q)
 		f.Add(uint8(3), q)
+	}
+	for _, q := range []string{"type=error,birth", "type=births", "type=", "type=,", "after=18446744073709551615", "after=18446744073709551616",
+		"last=-1", "last=9223372036854775807", "last=0&after=0", "type=death&last=1"} {
+		f.Add(uint8(4), q)
 	}
 	f.Fuzz(func(t *testing.T, which uint8, query string) {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
