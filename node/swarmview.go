@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -127,5 +128,27 @@ func SwarmView(apis func() []string) http.Handler {
 	}
 	mux.HandleFunc("GET /api/v1/genome", forward("/api/v1/genome"))
 	mux.HandleFunc("GET /api/v1/lineage", forward("/api/v1/lineage"))
+	// Every node's events that the query selects, merged in time order (a
+	// sequence number is its node's; the last N are the swarm's last).
+	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) {
+		q, err := ParseEventQuery(r.URL.Query())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		all := []EventView{}
+		for _, api := range apis() {
+			var evs []EventView
+			if err := get(api, "/api/v1/events?"+q.Values().Encode(), &evs); err != nil {
+				continue // as for the status: merge the others
+			}
+			all = append(all, evs...)
+		}
+		slices.SortStableFunc(all, func(a, b EventView) int { return a.Time.Compare(b.Time) })
+		if q.Last > 0 && len(all) > q.Last {
+			all = all[len(all)-q.Last:]
+		}
+		reply(w, all, nil)
+	})
 	return mux
 }

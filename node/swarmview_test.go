@@ -6,12 +6,21 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/evoswarm/evoswarm/store"
 )
 
-// fakeNode serves a node's status and individuals.
-func fakeNode(t *testing.T, st Status, inds []Summary) string {
+// fakeNode serves a node's status, individuals and events.
+func fakeNode(t *testing.T, st Status, inds []Summary, evs ...EventView) string {
 	t.Helper()
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("type") != "error" {
+			t.Errorf("the swarm view asked a node for events with %q, want the client's query", r.URL.RawQuery)
+		}
+		reply(w, evs, nil)
+	})
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) { reply(w, st, nil) })
 	mux.HandleFunc("GET /api/v1/individuals", func(w http.ResponseWriter, r *http.Request) { reply(w, inds, nil) })
 	mux.HandleFunc("GET /api/v1/lineage", func(w http.ResponseWriter, r *http.Request) {
@@ -29,14 +38,19 @@ func fakeNode(t *testing.T, st Status, inds []Summary) string {
 }
 
 func TestSwarmViewMerges(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 5, 0, 0, 0, time.UTC)
 	a := fakeNode(t, Status{Alive: 3, TrainedTotal: 10, FLOPsTotal: 1e9, Rejected: map[string]uint64{"replay": 2},
 		Best:        &Best{ID: strings.Repeat("a", 64), ValAccuracy: 0.5},
 		ChildPhases: &ChildPhases{Children: 2, Seconds: 3, Phases: []PhaseSeconds{{"select", 1}, {"train", 2}}}},
-		[]Summary{{ID: strings.Repeat("a", 64)}})
+		[]Summary{{ID: strings.Repeat("a", 64)}},
+		EventView{Seq: 3, Time: t0.Add(2 * time.Second), Type: store.EventError, Detail: "a3"},
+		EventView{Seq: 9, Time: t0.Add(4 * time.Second), Type: store.EventError, Detail: "a9"})
 	b := fakeNode(t, Status{Alive: 4, TrainedTotal: 5, FLOPsTotal: 2e9, Rejected: map[string]uint64{"replay": 1, "stale": 4},
 		Best:        &Best{ID: strings.Repeat("b", 64), ValAccuracy: 0.7},
 		ChildPhases: &ChildPhases{Children: 1, Seconds: 5, Phases: []PhaseSeconds{{"select", 0.5}, {"train", 4.5}}}},
-		[]Summary{{ID: strings.Repeat("b", 64)}, {ID: strings.Repeat("c", 64)}})
+		[]Summary{{ID: strings.Repeat("b", 64)}, {ID: strings.Repeat("c", 64)}},
+		EventView{Seq: 5, Time: t0.Add(3 * time.Second), Type: store.EventError, Detail: "b5"},
+		EventView{Seq: 6, Time: t0.Add(5 * time.Second), Type: store.EventError, Detail: "b6"})
 	view := httptest.NewServer(SwarmView(func() []string { return []string{a, b} }))
 	defer view.Close()
 	get := func(path string, v any) {
@@ -68,6 +82,16 @@ func TestSwarmViewMerges(t *testing.T) {
 	get("/api/v1/individuals", &inds)
 	if len(inds) != 3 {
 		t.Errorf("%d individuals, want all 3", len(inds))
+	}
+	// Events: both nodes', in time order, the last 3 of the swarm.
+	var evs []EventView
+	get("/api/v1/events?type=error&last=3", &evs)
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Detail)
+	}
+	if strings.Join(got, " ") != "b5 a9 b6" {
+		t.Errorf("merged events %v, want the swarm's last 3 in time order: b5 a9 b6", got)
 	}
 	var l []Ancestor
 	get("/api/v1/lineage", &l) // no id: the swarm's best, held by node b

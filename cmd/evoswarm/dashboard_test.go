@@ -135,7 +135,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	// The compute panel splits a child's time into its phases (the smoke
 	// node had made a child before the page loaded: 5 births, population 4).
 	for _, want := range []string{`class="pill ok"`, `class="bestline"`, `class="vbox `, `<dt>trains on</dt><dd>CPU, ` + train.CPUEngine(),
-		`<dd class="phase-train">`, `<dd class="phase-emigrate">`, `class="phase train"`} {
+		`<dd class="phase-train">`, `<dd class="phase-emigrate">`, `class="phase train"`,
+		`<dl id="problems" class="kv"><dt>`} { // the problems panel rendered: "none" or the latest events
 		if !strings.Contains(dom, want) {
 			t.Errorf("the rendered page lacks %s", want)
 		}

@@ -88,6 +88,7 @@ async function poll() {
     state.individuals = inds || [];
     renderHeader();
     renderStats();
+    renderProblems(st).catch((e) => { $("problems").title = String(e); });
     renderScatter();
     renderTable();
     await renderSelection();
@@ -159,6 +160,28 @@ function renderStats() {
   const all = Object.entries(st.rejected || {});
   const rej = all.filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
   kv($("rejected"), rej.length ? rej.map(([k, v]) => [k, String(v)]) : [["none", all.length ? "(" + all.length + " reasons checked)" : ""]]);
+}
+
+// ---- problems ---------------------------------------------------------
+
+// renderProblems lists the latest errors (a diverged loss, a failed
+// evaluation) and abandoned trainings with their reasons, from
+// api/v1/events, read again only when their count changes.
+let problemsCounted = -1;
+async function renderProblems(st) {
+  const n = (st.errors_total || 0) + (st.abandoned_total || 0);
+  if (n === problemsCounted) return;
+  if (n === 0) {
+    kv($("problems"), [["none", ""]]);
+    problemsCounted = 0;
+    return;
+  }
+  const evs = await getJSON("api/v1/events?type=error,abandon&last=5");
+  kv($("problems"), evs.slice().reverse().map((e) => [
+    new Date(e.time).toLocaleTimeString() + " " + e.type,
+    (e.id ? short(e.id) + " " : "") + (e.mutation ? "(" + e.mutation + ") " : "") + (e.detail || ""),
+  ]));
+  problemsCounted = n;
 }
 
 // ---- immigration ------------------------------------------------------
