@@ -62,16 +62,10 @@ func (q EventQuery) Values() url.Values {
 // after and last.
 func ParseEventQuery(v url.Values) (EventQuery, error) {
 	var q EventQuery
-	if s := v.Get("type"); s != "" {
-		for _, name := range strings.Split(s, ",") {
-			t, err := store.ParseEventType(strings.TrimSpace(name))
-			if err != nil {
-				return q, err
-			}
-			q.Types = append(q.Types, t)
-		}
-	}
 	var err error
+	if q.Types, err = ParseEventTypes(v.Get("type")); err != nil {
+		return q, err
+	}
 	if s := v.Get("after"); s != "" {
 		if q.After, err = strconv.ParseUint(s, 10, 64); err != nil {
 			return q, fmt.Errorf("node: after=%q: not a sequence number", s)
@@ -83,6 +77,22 @@ func ParseEventQuery(v url.Values) (EventQuery, error) {
 		}
 	}
 	return q, nil
+}
+
+// ParseEventTypes reads comma-separated event type names ("" is none).
+func ParseEventTypes(s string) ([]store.EventType, error) {
+	var out []store.EventType
+	if s == "" {
+		return nil, nil
+	}
+	for _, name := range strings.Split(s, ",") {
+		t, err := store.ParseEventType(strings.TrimSpace(name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // Events reads the events of s that q selects, oldest first.

@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/evoswarm/evoswarm/node"
-	"github.com/evoswarm/evoswarm/store"
 )
 
 func newEventsCmd() *cobra.Command {
@@ -30,14 +28,9 @@ reason) and abandon (a training given up at a stop or a conflict).
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := node.EventQuery{After: after, Last: last}
-			if types != "" {
-				for _, name := range strings.Split(types, ",") {
-					t, err := store.ParseEventType(strings.TrimSpace(name))
-					if err != nil {
-						return err
-					}
-					q.Types = append(q.Types, t)
-				}
+			var err error
+			if q.Types, err = node.ParseEventTypes(types); err != nil {
+				return err
 			}
 			if last < 0 {
 				return fmt.Errorf("--last %d: want a count (0: all, up to %d)", last, node.MaxEvents)

@@ -252,44 +252,11 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 		fmt.Fprintf(w, "| %s | `%s` | %d | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", c.Name, compact(cfg.Experiment), cfg.Nodes, cfg.Topology,
 			cfg.CoresPerNode, c.Runs, meanSD(c.Final), minMax(c.Final), meanSD(c.Test), meanSD(c.Ensemble), num(c.Children.Mean, "%.0f"), num(c.FLOPs.Mean, "%.3g"))
 	}
-	if marks := quarters(p); len(marks) > 0 {
-		fmt.Fprintln(w, "\nBest validation accuracy over time, mean ± sd over seeds:")
-		fmt.Fprint(w, "\n| configuration |")
-		for _, m := range marks {
-			fmt.Fprintf(w, " %v |", m)
-		}
-		fmt.Fprint(w, "\n|---|")
-		for range marks {
-			fmt.Fprint(w, "---|")
-		}
-		fmt.Fprintln(w)
-		for _, c := range s.Configs {
-			fmt.Fprintf(w, "| %s |", c.Name)
-			for _, m := range marks {
-				fmt.Fprintf(w, " %s |", bandAt(c, m))
-			}
-			fmt.Fprintln(w)
-		}
-	}
+	markdownQuarters(w, "Best validation accuracy over time, mean ± sd over seeds:", quarters(p), s.Configs, bandAt)
 	markdownTests(w, "Two-sided tests on the final best validation accuracy:", s.Tests)
-	if marks := quarters(p); len(marks) > 0 && s.NodeTests != nil {
-		fmt.Fprintln(w, "\nEach node's own best validation accuracy (what a node of the swarm holds), mean over a run's nodes / lowest node, each mean ± sd over seeds:")
-		fmt.Fprint(w, "\n| configuration |")
-		for _, m := range marks {
-			fmt.Fprintf(w, " %v |", m)
-		}
-		fmt.Fprint(w, "\n|---|")
-		for range marks {
-			fmt.Fprint(w, "---|")
-		}
-		fmt.Fprintln(w)
-		for _, c := range s.Configs {
-			fmt.Fprintf(w, "| %s |", c.Name)
-			for _, m := range marks {
-				fmt.Fprintf(w, " %s |", nodeBandsAt(c, m))
-			}
-			fmt.Fprintln(w)
-		}
+	if s.NodeTests != nil {
+		markdownQuarters(w, "Each node's own best validation accuracy (what a node of the swarm holds), mean over a run's nodes / lowest node, each mean ± sd over seeds:",
+			quarters(p), s.Configs, nodeBandsAt)
 	}
 	markdownTests(w, "Two-sided tests on the final mean over a run's nodes of each node's best:", s.NodeTests)
 	mutationTable(w, s)
@@ -378,6 +345,30 @@ func bandAt(c ConfigSummary, t time.Duration) string {
 		return "-"
 	}
 	return meanSD(b.Stats)
+}
+
+// markdownQuarters writes a table of cell(configuration, t) at each of
+// marks (nothing without marks).
+func markdownQuarters(w io.Writer, title string, marks []time.Duration, configs []ConfigSummary, cell func(ConfigSummary, time.Duration) string) {
+	if len(marks) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s\n\n| configuration |", title)
+	for _, m := range marks {
+		fmt.Fprintf(w, " %v |", m)
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range marks {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w)
+	for _, c := range configs {
+		fmt.Fprintf(w, "| %s |", c.Name)
+		for _, m := range marks {
+			fmt.Fprintf(w, " %s |", cell(c, m))
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 // nodeBandsAt is a configuration's per-node figures at t: the mean over
