@@ -111,14 +111,13 @@ type Island struct {
 
 // Stats are the island's running totals since start.
 type Stats struct {
-	Children    atomic.Int64 // children trained and inserted
-	Seeds       atomic.Int64 // initial individuals trained
-	Abandoned   atomic.Int64 // tasks abandoned after a conflict
-	Failed      atomic.Int64 // genomes that could not be trained
-	Emigrants   atomic.Int64
-	Immigrants  atomic.Int64 // accepted
-	Rejected    atomic.Int64 // immigrants that lost their tournament
-	TrainingSec atomic.Int64 // milliseconds spent training, summed
+	Children   atomic.Int64 // children trained and inserted
+	Seeds      atomic.Int64 // initial individuals trained
+	Abandoned  atomic.Int64 // tasks abandoned after a conflict
+	Failed     atomic.Int64 // genomes that could not be trained
+	Emigrants  atomic.Int64
+	Immigrants atomic.Int64 // accepted
+	Rejected   atomic.Int64 // immigrants that lost their tournament
 	// ChildPhases sums the phases of the children timed so far (Timed
 	// of them), in nanoseconds, indexed by Phase.
 	ChildPhases [NumPhases]atomic.Int64
@@ -404,7 +403,7 @@ func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte,
 	t.lap(PhaseStore)
 	out, err := is.tr.Train(ctx, g, parentWeights, rng.Uint64())
 	t.trainerLap(out)
-	is.stat.TrainingSec.Add(t.Training.Milliseconds())
+	ind.TrainSeconds = t.Training.Seconds()
 	if err == nil && out != nil {
 		t.FLOPs = out.TrainFLOPs + out.EvalFLOPs
 	}

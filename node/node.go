@@ -331,7 +331,6 @@ func (n *Node) Status() (*Status, error) {
 		st.API = n.api.Addr().String()
 	}
 	if n.island != nil {
-		st.TrainingSeconds = float64(n.island.Stats().TrainingSec.Load()) / 1000
 		st.ChildPhases = childPhases(n.island.Stats())
 	}
 	for _, d := range n.opts.Devices {

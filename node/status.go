@@ -30,8 +30,9 @@ type Status struct {
 	ErrorsTotal  uint64  `json:"errors_total"`
 	Best         *Best   `json:"best"`
 	FLOPsTotal   float64 `json:"flops_total"`
-	// TrainingSeconds is the wall time the workers spent training since
-	// the daemon started (running daemon only).
+	// TrainingSeconds is the wall time the trainings recorded on this
+	// node took, over every run of its repo (training_seconds_total;
+	// repos from before it was kept count from then on).
 	TrainingSeconds float64 `json:"training_seconds"`
 	// ChildPhases is where the wall time of the children made since the
 	// daemon started went (running daemon only).
@@ -188,6 +189,7 @@ func readStatus(s *store.Store, st *Status) error {
 		st.Alive, st.Training, st.Population = len(alive), len(training), len(alive)+len(training)
 		st.TrainedTotal, st.KilledTotal, st.Abandoned, st.ErrorsTotal = c.Trained, c.Killed, c.Abandoned, c.Errors
 		st.FLOPsTotal, st.MigrantsIn, st.MigrantsOut = c.FLOPs, c.MigrantsIn, c.MigrantsOut
+		st.TrainingSeconds = c.TrainingSeconds
 		if len(alive) == 0 {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +75,33 @@ func TestVerifyFindsInconsistency(t *testing.T) {
 	}
 }
 
+// TestVerifyChecksTrainingSeconds: training_seconds_total below what the
+// records account for is found (zero: a repo whose counter was lost).
+func TestVerifyChecksTrainingSeconds(t *testing.T) {
+	for _, total := range []float64{1, 0} {
+		s := openMem(t)
+		a := newInd(1, dna.ID{}, 0.5)
+		a.TrainSeconds = 2
+		insert(t, s, a)
+		verify(t, s)
+		err := s.Update(func(tx *Tx) error {
+			c, err := tx.counters()
+			if err != nil {
+				return err
+			}
+			c.TrainingSeconds, tx.countersDirty = total, true
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Verify()
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "training_seconds_total") {
+			t.Errorf("Verify with training_seconds_total %v for a record of 2 s returned %v, want ErrCorrupt naming it", total, err)
+		}
+	}
+}
+
 // FuzzDecodeIndividual fuzzes stored records: errors wrap ErrCorrupt, and
 // a record that decodes and can be stored again (encodeIndividual checks
 // it) decodes back to the same individual.
@@ -81,6 +109,7 @@ func FuzzDecodeIndividual(f *testing.F) {
 	ind := newInd(1, testID(2), 0.5)
 	ind.Status = StatusAlive
 	ind.HasTest, ind.TestAccuracy = true, 0.25
+	ind.TrainSeconds = 3.25
 	b, err := encodeIndividual(ind)
 	if err != nil {
 		f.Fatal(err)

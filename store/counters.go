@@ -19,8 +19,12 @@ type Counters struct {
 	MigrantsIn  uint64  // migrants_in: immigrants inserted
 	MigrantsOut uint64  // migrants_out: emigrations recorded
 	FLOPs       float64 // flops_total: training and evaluation FLOPs spent here
-	Births      uint64  // births_seq: the last birth sequence number given
-	Events      uint64  // events_seq: the last event sequence number given
+	// TrainingSeconds is training_seconds_total: the wall time the
+	// trainings recorded here took (the records' TrainSeconds), whatever
+	// daemon ran them.
+	TrainingSeconds float64
+	Births          uint64 // births_seq: the last birth sequence number given
+	Events          uint64 // events_seq: the last event sequence number given
 }
 
 // Counter names one of the counters that AddCounter may change.
@@ -50,6 +54,7 @@ type countersRecord struct {
 	MigrantsIn  uint64  `json:"migrants_in"`
 	MigrantsOut uint64  `json:"migrants_out"`
 	FLOPs       float64 `json:"flops_total"`
+	Training    float64 `json:"training_seconds_total,omitempty"`
 	Births      uint64  `json:"births_seq"`
 	Events      uint64  `json:"events_seq"`
 }
@@ -81,7 +86,7 @@ func (tx *Tx) counters() (*Counters, error) {
 		}
 		*c = Counters{Trained: r.Trained, Killed: r.Killed, Abandoned: r.Abandoned, Errors: r.Errors,
 			MigrantsIn: r.MigrantsIn, MigrantsOut: r.MigrantsOut, FLOPs: r.FLOPs,
-			Births: r.Births, Events: r.Events}
+			TrainingSeconds: r.Training, Births: r.Births, Events: r.Events}
 	}
 	tx.cnt = c
 	return c, nil
@@ -95,7 +100,7 @@ func (tx *Tx) flushCounters() error {
 	c := tx.cnt
 	b, err := json.Marshal(&countersRecord{V: countersVersion, Trained: c.Trained, Killed: c.Killed,
 		Abandoned: c.Abandoned, Errors: c.Errors, MigrantsIn: c.MigrantsIn, MigrantsOut: c.MigrantsOut,
-		FLOPs: c.FLOPs, Births: c.Births, Events: c.Events})
+		FLOPs: c.FLOPs, Training: c.TrainingSeconds, Births: c.Births, Events: c.Events})
 	if err != nil {
 		return fmt.Errorf("store: encode counters: %w", err)
 	}

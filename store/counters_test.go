@@ -15,8 +15,16 @@ func TestCountersFollowChanges(t *testing.T) {
 	m.Immigrant = true
 	d := newInd(4, dna.ID{}, 0)
 	d.Error = "loss diverged (NaN) at step 113"
+	// Local trainings count their seconds; an immigrant's were spent
+	// elsewhere, so its (here bogus) figure is not counted.
+	a.TrainSeconds, b.TrainSeconds, m.TrainSeconds, d.TrainSeconds = 1.5, 2, 100, 0.25
+	f := newInd(5, dna.ID{}, 0)
+	f.TrainSeconds = 0.125
 	insert(t, s, a, b, m, d)
 	err := s.Update(func(tx *Tx) error {
+		if err := tx.Fail(f, "out of memory", t0); err != nil {
+			return err
+		}
 		if err := tx.Kill(a.ID, "x", t0); err != nil {
 			return err
 		}
@@ -35,8 +43,9 @@ func TestCountersFollowChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Counters{Trained: 3, Killed: 1, Abandoned: 2, Errors: 1, MigrantsIn: 1, MigrantsOut: 1,
-		FLOPs: 3*1.1e9 + 5e8, Births: 4, Events: 4 + 1 + 1 + 1} // 3 births, 1 immigration, 1 error, death, emigration
+	want := Counters{Trained: 3, Killed: 1, Abandoned: 2, Errors: 2, MigrantsIn: 1, MigrantsOut: 1,
+		FLOPs: 4*1.1e9 + 5e8, TrainingSeconds: 1.5 + 2 + 0.25 + 0.125,
+		Births: 4, Events: 4 + 1 + 1 + 1 + 1} // 3 births, 1 immigration, 1 error, a failure, death, emigration
 	if got != want {
 		t.Errorf("Counters() =\n%+v\nwant\n%+v", got, want)
 	}

@@ -66,6 +66,7 @@ type record struct {
 	Params       int64     `json:"params"`
 	TrainFLOPs   float64   `json:"train_flops"`
 	EvalFLOPs    float64   `json:"eval_flops"`
+	TrainSeconds float64   `json:"train_seconds,omitempty"`
 	Steps        int64     `json:"steps"`
 	Inherited    int64     `json:"inherited_params,omitempty"`
 	Sliced       int64     `json:"sliced_params,omitempty"`
@@ -86,6 +87,9 @@ func check(ind *Individual) error {
 				ErrInvalid, short, f.name, f.v)
 		}
 	}
+	if !(ind.TrainSeconds >= 0) || math.IsInf(ind.TrainSeconds, 0) {
+		return fmt.Errorf("%w: individual %s: training seconds is %v: want a finite duration, zero or more", ErrInvalid, short, ind.TrainSeconds)
+	}
 	if ind.HasTest && (math.IsNaN(ind.TestAccuracy) || math.IsInf(ind.TestAccuracy, 0)) {
 		return fmt.Errorf("%w: individual %s: test accuracy is %v: leave HasTest false when it was not measured",
 			ErrInvalid, short, ind.TestAccuracy)
@@ -104,26 +108,27 @@ func encodeIndividual(ind *Individual) ([]byte, error) {
 		return nil, err
 	}
 	r := record{
-		V:           recordVersion,
-		ID:          ind.ID.String(),
-		Genome:      ind.Genome,
-		Fitness:     ind.Fitness,
-		Status:      ind.Status.String(),
-		Born:        ind.Born.UTC(),
-		BirthSeq:    ind.BirthSeq,
-		Mutation:    ind.Mutation,
-		Origin:      ind.Origin,
-		Immigrant:   ind.Immigrant,
-		Claimed:     ind.ClaimedFitness,
-		Params:      ind.Params,
-		TrainFLOPs:  float64(ind.TrainFLOPs),
-		EvalFLOPs:   float64(ind.EvalFLOPs),
-		Steps:       ind.Steps,
-		Inherited:   ind.InheritedParams,
-		Sliced:      ind.SlicedParams,
-		New:         ind.NewParams,
-		Error:       ind.Error,
-		DeathReason: ind.DeathReason,
+		V:            recordVersion,
+		ID:           ind.ID.String(),
+		Genome:       ind.Genome,
+		Fitness:      ind.Fitness,
+		Status:       ind.Status.String(),
+		Born:         ind.Born.UTC(),
+		BirthSeq:     ind.BirthSeq,
+		Mutation:     ind.Mutation,
+		Origin:       ind.Origin,
+		Immigrant:    ind.Immigrant,
+		Claimed:      ind.ClaimedFitness,
+		Params:       ind.Params,
+		TrainFLOPs:   float64(ind.TrainFLOPs),
+		EvalFLOPs:    float64(ind.EvalFLOPs),
+		TrainSeconds: ind.TrainSeconds,
+		Steps:        ind.Steps,
+		Inherited:    ind.InheritedParams,
+		Sliced:       ind.SlicedParams,
+		New:          ind.NewParams,
+		Error:        ind.Error,
+		DeathReason:  ind.DeathReason,
 	}
 	if !ind.Died.IsZero() {
 		r.Died = ind.Died.UTC()
@@ -174,6 +179,7 @@ func decodeIndividual(id dna.ID, b []byte) (*Individual, error) {
 		Params:         r.Params,
 		TrainFLOPs:     int64(r.TrainFLOPs),
 		EvalFLOPs:      int64(r.EvalFLOPs),
+		TrainSeconds:   r.TrainSeconds,
 		Steps:          r.Steps,
 		Error:          r.Error,
 		DeathReason:    r.DeathReason,

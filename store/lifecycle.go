@@ -12,8 +12,8 @@ import (
 // be new, or that of a record in training (which Insert completes). Insert
 // sets ind.Status to alive and ind.BirthSeq to the next birth sequence
 // number, appends a birth event (an immigration event if ind.Immigrant) and
-// counts it: trained_total and flops_total (its TrainFLOPs + EvalFLOPs) for
-// a local individual, migrants_in for an immigrant, whose FLOPs were spent
+// counts it: trained_total, flops_total (its TrainFLOPs + EvalFLOPs) and
+// training_seconds_total (its TrainSeconds) for a local individual, migrants_in for an immigrant, whose FLOPs were spent
 // elsewhere. If ind.Error is set (a diverged child, kept with fitness 0 as
 // the paper does), it also appends an error event and counts errors_total.
 // An ID already recorded, alive or dead, gives ErrExists; ind.Status dead,
@@ -65,6 +65,7 @@ func (tx *Tx) Insert(ind *Individual, weights []byte) error {
 	} else {
 		c.Trained++
 		c.FLOPs += float64(ind.TrainFLOPs) + float64(ind.EvalFLOPs)
+		c.TrainingSeconds += ind.TrainSeconds
 	}
 	if err := tx.AppendEvent(eventFor(kind, ind, ind.Born, "")); err != nil {
 		return err
@@ -159,7 +160,8 @@ func (tx *Tx) Reserve(id dna.ID) (*Individual, []byte, error) {
 
 // Abandon marks the individual id, in training, dead at time at for reason
 // (e.g. "interrupted by a restart"), appends an abandon event and counts
-// abandoned_total; the FLOPs its record holds are added to flops_total.
+// abandoned_total; the FLOPs and training seconds its record holds are
+// added to flops_total and training_seconds_total.
 func (tx *Tx) Abandon(id dna.ID, reason string, at time.Time) error {
 	if err := tx.writable("abandon"); err != nil {
 		return err
@@ -183,13 +185,15 @@ func (tx *Tx) Abandon(id dna.ID, reason string, at time.Time) error {
 	}
 	c.Abandoned++
 	c.FLOPs += float64(ind.TrainFLOPs) + float64(ind.EvalFLOPs)
+	c.TrainingSeconds += ind.TrainSeconds
 	return tx.AppendEvent(eventFor(EventAbandon, ind, at, reason))
 }
 
 // Fail records that training ind failed for reason (say, out of memory):
 // ind, in training or not yet recorded, is stored dead with Error and
 // DeathReason set to reason, an error event is appended, errors_total is
-// counted and its TrainFLOPs + EvalFLOPs are added to flops_total. (A child
+// counted, and its TrainFLOPs + EvalFLOPs and TrainSeconds are added to
+// flops_total and training_seconds_total. (A child
 // whose loss merely diverged is inserted alive with fitness 0 instead.)
 func (tx *Tx) Fail(ind *Individual, reason string, at time.Time) error {
 	if err := tx.writable("fail"); err != nil {
@@ -220,6 +224,7 @@ func (tx *Tx) Fail(ind *Individual, reason string, at time.Time) error {
 	}
 	c.Errors++
 	c.FLOPs += float64(ind.TrainFLOPs) + float64(ind.EvalFLOPs)
+	c.TrainingSeconds += ind.TrainSeconds
 	tx.countersDirty = true
 	return tx.AppendEvent(eventFor(EventError, ind, at, reason))
 }

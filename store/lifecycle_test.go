@@ -150,10 +150,12 @@ func TestInsertExisting(t *testing.T) {
 func TestInsertRefusesInvalid(t *testing.T) {
 	s := openMem(t)
 	for name, mod := range map[string]func(*Individual){
-		"NaN fitness":   func(i *Individual) { i.Fitness = nan() },
-		"NaN test":      func(i *Individual) { i.HasTest, i.TestAccuracy = true, nan() },
-		"no birth time": func(i *Individual) { i.Born = time.Time{} },
-		"dead status":   func(i *Individual) { i.Status = StatusDead },
+		"NaN fitness":               func(i *Individual) { i.Fitness = nan() },
+		"NaN test":                  func(i *Individual) { i.HasTest, i.TestAccuracy = true, nan() },
+		"no birth time":             func(i *Individual) { i.Born = time.Time{} },
+		"dead status":               func(i *Individual) { i.Status = StatusDead },
+		"negative training seconds": func(i *Individual) { i.TrainSeconds = -1 },
+		"NaN training seconds":      func(i *Individual) { i.TrainSeconds = nan() },
 	} {
 		ind := newInd(1, dna.ID{}, 0.1)
 		mod(ind)

@@ -19,8 +19,8 @@ func TestEventsVerb(t *testing.T) {
 	d := startDaemon(t, repo)
 	defer d.cmd.Process.Kill()
 	deadline := time.Now().Add(2 * time.Minute)
+	var st node.Status
 	for {
-		var st node.Status
 		if err := d.get(t, "/api/v1/status", &st); err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,18 @@ func TestEventsVerb(t *testing.T) {
 	if len(stopped) == 0 || stopped[0].Seq != 1 {
 		t.Errorf("the whole history from the store starts at %+v", stopped)
 	}
-	out, _, code := run(t, nil, "events", "--repo", repo, "--after", "1", "--last", "1")
+	// The training time is the store's: the stopped repo reports at least
+	// what the daemon did, not zero.
+	out, errOut, code := run(t, nil, "status", "--repo", repo, "--json")
+	var after node.Status
+	if code != 0 || json.Unmarshal([]byte(out), &after) != nil {
+		t.Fatalf("status of the stopped repo: exit %d: %s %s", code, out, errOut)
+	}
+	if st.TrainingSeconds <= 0 || after.TrainingSeconds < st.TrainingSeconds || after.TrainedTotal < st.TrainedTotal {
+		t.Errorf("training seconds: %v for %d trained from the daemon, %v for %d from the stopped repo; want more than 0, and no less after",
+			st.TrainingSeconds, st.TrainedTotal, after.TrainingSeconds, after.TrainedTotal)
+	}
+	out, _, code = run(t, nil, "events", "--repo", repo, "--after", "1", "--last", "1")
 	if code != 0 || !strings.Contains(out, "seq") || strings.Count(strings.TrimSpace(out), "\n") != 1 {
 		t.Errorf("text output of the last event: exit %d\n%s", code, out)
 	}

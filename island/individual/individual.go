@@ -108,7 +108,11 @@ type Individual struct {
 	Params     int64 // trainable parameters
 	TrainFLOPs int64 // FLOPs spent training it here (zero for an immigrant)
 	EvalFLOPs  int64 // FLOPs spent evaluating it here (zero for an immigrant)
-	Steps      int64 // training steps
+	// TrainSeconds is the wall time its training took here: building,
+	// training, evaluating, encoding the weights (zero for an immigrant,
+	// and in records from before it was kept).
+	TrainSeconds float64
+	Steps        int64 // training steps
 	// InheritedParams, SlicedParams and NewParams count its values
 	// (parameters and batch norm's running statistics) by where they came
 	// from: copied whole from its parent's weights, copied in part into a

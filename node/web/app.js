@@ -135,7 +135,7 @@ function renderStats() {
   const up = st.started_at && !st.started_at.startsWith("0001") ? duration(Date.now() - Date.parse(st.started_at)) : "–";
   kv($("compute"), [
     ["FLOPs total", si(st.flops_total, "FLOP")],
-    ["training since start", (st.training_seconds / 3600).toFixed(2) + " worker-hours"],
+    ["training time", (st.training_seconds / 3600).toFixed(2) + " worker-hours"],
     ["trained", String(st.trained_total)],
     ["killed", String(st.killed_total)],
     ["errors / abandoned", st.errors_total + " / " + st.abandoned_total],
