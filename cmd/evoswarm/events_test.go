@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -81,6 +82,10 @@ func TestEventsVerb(t *testing.T) {
 	if st.TrainingSeconds <= 0 || after.TrainingSeconds < st.TrainingSeconds || after.TrainedTotal < st.TrainedTotal {
 		t.Errorf("training seconds: %v for %d trained from the daemon, %v for %d from the stopped repo; want more than 0, and no less after",
 			st.TrainingSeconds, st.TrainedTotal, after.TrainingSeconds, after.TrainedTotal)
+	}
+	text, _, code := run(t, nil, "status", "--repo", repo)
+	if want := fmt.Sprintf("%.2f worker-hours of training", after.TrainingSeconds/3600); code != 0 || !strings.Contains(text, want) {
+		t.Errorf("status text: exit %d, want %q in\n%s", code, want, text)
 	}
 	out, _, code = run(t, nil, "events", "--repo", repo, "--after", "1", "--last", "1")
 	if code != 0 || !strings.Contains(out, "seq") || strings.Count(strings.TrimSpace(out), "\n") != 1 {

@@ -184,7 +184,7 @@ func printStatus(w io.Writer, st *node.Status) {
 	fmt.Fprintf(w, "peer ID      %s\nexperiment   %s\nstate        %s\n", st.PeerID, st.ExperimentID, state)
 	fmt.Fprintf(w, "population   %d alive, %d training (set-point %d)\n", st.Alive, st.Training, st.SetPoint)
 	fmt.Fprintf(w, "trained      %d (killed %d, abandoned %d, errors %d)\n", st.TrainedTotal, st.KilledTotal, st.Abandoned, st.ErrorsTotal)
-	fmt.Fprintf(w, "compute      %.3g FLOPs\n", st.FLOPsTotal)
+	fmt.Fprintf(w, "compute      %.3g FLOPs, %.2f worker-hours of training\n", st.FLOPsTotal, st.TrainingSeconds/3600)
 	for _, d := range st.Devices {
 		fmt.Fprintf(w, "device       %s\n", d)
 	}
