@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/evoswarm/evoswarm/internal/atomicfile"
 	"github.com/multiformats/go-multiaddr"
 )
 
@@ -137,7 +138,7 @@ func SaveConfig(dir string, c *Config) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ConfigFile), append(b, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(dir, ConfigFile), append(b, '\n'), 0o644)
 }
 
 // AddBootstrap adds addrs to the repo's bootstrap list, skipping duplicates.

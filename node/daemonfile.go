@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evoswarm/evoswarm/internal/atomicfile"
 	"github.com/evoswarm/evoswarm/island/dna"
 )
 
@@ -27,7 +28,7 @@ func writeDaemon(dir string, d Daemon) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, DaemonFile), append(b, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(dir, DaemonFile), append(b, '\n'), 0o644)
 }
 
 // ReadDaemon reads the daemon file of the repo in dir. It fails (an

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -108,6 +109,9 @@ func Events(s *store.Store, q EventQuery) ([]EventView, error) {
 	// With Last, out is a ring of the last limit events seen, the oldest
 	// at next once it is full.
 	var out []EventView
+	if q.After == math.MaxUint64 { // nothing can follow it (and After+1 would wrap to the start)
+		return out, nil
+	}
 	next := 0
 	errFull := errors.New("full")
 	err := s.Events(q.After+1, func(ev store.Event) error {

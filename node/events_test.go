@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"net/url"
 	"reflect"
 	"strings"
@@ -53,6 +54,7 @@ func TestEventsQuery(t *testing.T) {
 		{EventQuery{Types: []store.EventType{store.EventBirth}, Last: 2}, []uint64{5, 7}},
 		{EventQuery{Types: []store.EventType{store.EventBirth}, After: 3, Last: 10}, []uint64{5, 7}},
 		{EventQuery{After: 7}, []uint64{}},
+		{EventQuery{After: math.MaxUint64}, []uint64{}}, // After+1 must not wrap to the start
 	} {
 		evs, err := Events(s, tc.q)
 		if err != nil || !reflect.DeepEqual(seqs(evs), tc.want) {

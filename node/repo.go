@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/evoswarm/evoswarm/internal/atomicfile"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -59,14 +60,14 @@ func Init(dir string, e *Experiment) (peer.ID, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, IdentityFile), kb, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, IdentityFile), kb, 0o600); err != nil {
 		return "", err
 	}
 	if err := SaveConfig(dir, DefaultConfig()); err != nil {
 		return "", err
 	}
 	// The experiment file is written last: its presence marks a complete repo.
-	if err := writeFileAtomic(filepath.Join(dir, ExperimentFile), e.MarshalIndent(), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ExperimentFile), e.MarshalIndent(), 0o644); err != nil {
 		return "", err
 	}
 	return peer.IDFromPrivateKey(priv)
@@ -93,30 +94,4 @@ func LoadRepoExperiment(dir string) (*Experiment, error) {
 		return nil, fmt.Errorf("%w in %s: run `evoswarm init --repo %s` first", ErrNoRepo, dir, dir)
 	}
 	return LoadExperiment(path)
-}
-
-// writeFileAtomic writes data to a temporary file, syncs it and renames it
-// over path, so a crash leaves the old file or the new one, never a torn one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

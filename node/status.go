@@ -32,7 +32,9 @@ type Status struct {
 	FLOPsTotal   float64 `json:"flops_total"`
 	// TrainingSeconds is the wall time the trainings recorded on this
 	// node took, over every run of its repo (training_seconds_total;
-	// repos from before it was kept count from then on).
+	// repos from before it was kept count from then on). A training
+	// interrupted by a stop is not counted: it is recorded as abandoned,
+	// with no time.
 	TrainingSeconds float64 `json:"training_seconds"`
 	// ChildPhases is where the wall time of the children made since the
 	// daemon started went (running daemon only).

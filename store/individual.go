@@ -156,6 +156,9 @@ func decodeIndividual(id dna.ID, b []byte) (*Individual, error) {
 		return nil, fmt.Errorf("%w: individual %s: record version %d, this build reads %d",
 			ErrCorrupt, id, r.V, recordVersion)
 	}
+	if r.TrainSeconds < 0 {
+		return nil, fmt.Errorf("%w: individual %s: training seconds %v", ErrCorrupt, id, r.TrainSeconds)
+	}
 	got, err := dna.ParseID(r.ID)
 	if err != nil || got != id {
 		return nil, fmt.Errorf("%w: individual %s: record holds id %q", ErrCorrupt, id, r.ID)

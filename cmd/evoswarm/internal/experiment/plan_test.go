@@ -164,3 +164,29 @@ func TestWriteOutputs(t *testing.T) {
 		t.Errorf("table:\n%s", tb.String())
 	}
 }
+
+// TestRunKeepsUnreadableFinishedRun: a run directory with a run.json whose
+// curve.csv does not read (say, torn by an interrupt) is a finished run:
+// resuming refuses it, naming it, and deletes nothing.
+func TestRunKeepsUnreadableFinishedRun(t *testing.T) {
+	p, err := ReadPlan(strings.NewReader(`{"seeds": [1], "duration": "1m", "configurations": [{"name": "a", "experiment": {"preset": "smoke"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Plan: p, Out: t.TempDir(), Cores: 2}
+	run := p.Runs()[0]
+	dir := filepath.Join(r.Out, run.Dir())
+	repo := filepath.Join(dir, "node-0")
+	if err := os.MkdirAll(repo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, RunFile), []byte(`{"configuration": "a", "seed": 1}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, CurveFile), []byte("seconds,best_val"), 0o644)
+	_, err = r.run(t.Context(), run)
+	if err == nil || !strings.Contains(err.Error(), "finished but does not read") {
+		t.Errorf("resuming a finished run with a torn curve.csv: %v; want a refusal", err)
+	}
+	if _, err := os.Stat(repo); err != nil {
+		t.Errorf("the run's node repo is gone: %v", err)
+	}
+}

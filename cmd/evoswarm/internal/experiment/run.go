@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evoswarm/evoswarm/internal/atomicfile"
 	"github.com/evoswarm/evoswarm/internal/report"
 	"github.com/evoswarm/evoswarm/node"
 	"github.com/evoswarm/evoswarm/train/dataset"
@@ -288,7 +289,13 @@ type sample struct {
 // before.
 func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	dir := filepath.Join(r.Out, run.Dir())
-	if res, err := LoadResult(dir); err == nil {
+	res, err := LoadResult(dir)
+	if err != nil {
+		if _, statErr := os.Stat(filepath.Join(dir, RunFile)); statErr == nil {
+			// A finished run whose files do not read: never delete it.
+			return Result{}, fmt.Errorf("%s finished but does not read (%w); move %s away to run it again", run, err, dir)
+		}
+	} else {
 		r.logf("%s: done before (%s)", run, dir)
 		if res.Mutations == nil { // a run.json from before the field
 			if res.Mutations, err = r.mutations(nodeRepos(dir, res.Nodes)); err != nil {
@@ -364,7 +371,7 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 		return Result{}, err
 	}
 	stop()
-	res := Result{Config: c.Name, Seed: run.Seed, ExperimentID: exp.ID(), Nodes: c.Nodes, Topology: c.Topology,
+	res = Result{Config: c.Name, Seed: run.Seed, ExperimentID: exp.ID(), Nodes: c.Nodes, Topology: c.Topology,
 		CoresPerNode: c.CoresPerNode, CPU: cpuModel(), Started: start.UTC(), Seconds: samples[len(samples)-1].at.Sub(start).Seconds(),
 		BestVal: Float(math.NaN()), BestNode: -1, TestAccuracy: Float(math.NaN()), EnsembleTestAccuracy: Float(math.NaN())}
 	recs, err := r.records(repos)
@@ -374,9 +381,11 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	if res.Points, err = curve(samples, recs); err != nil {
 		return Result{}, err
 	}
+	// The nodes' own bests at the grid's times, as addNodeBests computes
+	// them for a run from before the columns: one definition for both.
 	times := make([]time.Time, len(samples))
 	for i, s := range samples {
-		times[i] = s.at
+		times[i] = start.Add(s.offset)
 	}
 	if err := nodeBests(res.Points, times, recs); err != nil {
 		return Result{}, err
@@ -414,7 +423,7 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	if err := res.Curve().WriteCSV(&buf); err != nil {
 		return Result{}, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, CurveFile), buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, CurveFile), buf.Bytes(), 0o644); err != nil {
 		return Result{}, err
 	}
 	b, err := json.MarshalIndent(res, "", "  ")
@@ -422,7 +431,7 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 		return Result{}, err
 	}
 	// run.json last: its presence marks a finished run.
-	if err := os.WriteFile(filepath.Join(dir, RunFile), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, RunFile), append(b, '\n'), 0o644); err != nil {
 		return Result{}, err
 	}
 	r.logf("%s: best val %s, test %s of the best, %d children, %.3g FLOPs in %.0f s",
@@ -633,7 +642,8 @@ func (r *Runner) addNodeBests(dir string, res *Result) error {
 	if err := res.Curve().WriteCSV(&buf); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, CurveFile), buf.Bytes(), 0o644)
+	// In place of a finished run's file: whole or not at all.
+	return atomicfile.Write(filepath.Join(dir, CurveFile), buf.Bytes(), 0o644)
 }
 
 // nodeRepos are the repos of a run's nodes in its directory.
