@@ -106,36 +106,34 @@ func Events(s *store.Store, q EventQuery) ([]EventView, error) {
 	if q.Last > 0 {
 		limit = min(q.Last, MaxEvents)
 	}
-	// With Last, out is a ring of the last limit events seen, the oldest
-	// at next once it is full.
-	var out []EventView
+	out := []EventView{}           // [] in JSON, not null
 	if q.After == math.MaxUint64 { // nothing can follow it (and After+1 would wrap to the start)
 		return out, nil
 	}
-	next := 0
 	errFull := errors.New("full")
-	err := s.Events(q.After+1, func(ev store.Event) error {
+	keep := func(ev store.Event) error {
 		if len(want) > 0 && !want[ev.Type] {
 			return nil
 		}
-		switch {
-		case len(out) < limit:
-			out = append(out, viewOf(ev))
-		case q.Last == 0:
+		out = append(out, viewOf(ev))
+		if len(out) == limit {
 			return errFull
-		default:
-			out[next] = viewOf(ev)
-			next = (next + 1) % limit
 		}
 		return nil
-	})
+	}
+	var err error
+	if q.Last > 0 {
+		// The newest first, so that the last few of a long history
+		// cost only those; then oldest first, as the first N are.
+		err = s.EventsBackward(q.After+1, keep)
+		slices.Reverse(out)
+	} else {
+		err = s.Events(q.After+1, keep)
+	}
 	if err == errFull {
 		err = nil
 	}
-	if out == nil {
-		return []EventView{}, err // [] in JSON, not null
-	}
-	return slices.Concat(out[next:], out[:next]), err
+	return out, err
 }
 
 func viewOf(ev store.Event) EventView {

@@ -54,6 +54,10 @@ func TestEventsQuery(t *testing.T) {
 		{EventQuery{Types: []store.EventType{store.EventBirth}, Last: 2}, []uint64{5, 7}},
 		{EventQuery{Types: []store.EventType{store.EventBirth}, After: 3, Last: 10}, []uint64{5, 7}},
 		{EventQuery{After: 7}, []uint64{}},
+		{EventQuery{Last: 100}, []uint64{1, 2, 3, 4, 5, 6, 7}},
+		{EventQuery{After: 5, Last: 1}, []uint64{7}},
+		{EventQuery{After: 5, Last: 9}, []uint64{6, 7}},
+		{EventQuery{Types: []store.EventType{store.EventError}, After: 2, Last: 1}, []uint64{6}},
 		{EventQuery{After: math.MaxUint64}, []uint64{}}, // After+1 must not wrap to the start
 	} {
 		evs, err := Events(s, tc.q)

@@ -169,17 +169,37 @@ func (s *Store) Events(from uint64, fn func(Event) error) error {
 
 // Events is Store.Events within the transaction's snapshot.
 func (tx *Tx) Events(from uint64, fn func(Event) error) error {
+	return tx.events(from, false, fn)
+}
+
+// EventsBackward calls fn for every event numbered from or later, newest
+// first, until fn returns an error (returned as is): reading the last few
+// of a long history costs only those.
+func (s *Store) EventsBackward(from uint64, fn func(Event) error) error {
+	return s.View(func(tx *Tx) error { return tx.events(from, true, fn) })
+}
+
+func (tx *Tx) events(from uint64, backward bool, fn func(Event) error) error {
+	from = max(from, 1)
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = prefixEvent
+	opts.Reverse = backward
 	it := tx.txn.NewIterator(opts)
 	defer it.Close()
-	for it.Seek(eventKey(max(from, 1))); it.Valid(); it.Next() {
+	start := eventKey(from)
+	if backward {
+		start = eventKey(math.MaxUint64)
+	}
+	for it.Seek(start); it.Valid(); it.Next() {
 		item := it.Item()
 		key := item.Key()
 		if len(key) != len(prefixEvent)+8 {
 			return fmt.Errorf("%w: event key %q", ErrCorrupt, key)
 		}
 		seq := binary.BigEndian.Uint64(key[len(prefixEvent):])
+		if seq < from { // only going backward
+			return nil
+		}
 		v, err := item.ValueCopy(nil)
 		if err != nil {
 			return wrapBadger(fmt.Sprintf("read event %d", seq), err)

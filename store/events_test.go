@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -65,6 +66,23 @@ func TestEventLogOrderAndContents(t *testing.T) {
 	err := s.Events(1, func(Event) error { n++; return stop })
 	if err != stop || n != 1 {
 		t.Errorf("Events with a failing fn returned %v after %d calls, want stop after 1", err, n)
+	}
+	// Backward: newest first, down to from, and stopping early likewise.
+	for _, tc := range []struct {
+		from uint64
+		want []uint64
+	}{{0, []uint64{5, 4, 3, 2, 1}}, {3, []uint64{5, 4, 3}}, {5, []uint64{5}}, {6, nil}} {
+		seqs = nil
+		if err := s.EventsBackward(tc.from, func(ev Event) error { seqs = append(seqs, ev.Seq); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seqs, tc.want) {
+			t.Errorf("EventsBackward(%d) gave seqs %v, want %v", tc.from, seqs, tc.want)
+		}
+	}
+	n = 0
+	if err := s.EventsBackward(1, func(ev Event) error { n++; return stop }); err != stop || n != 1 {
+		t.Errorf("EventsBackward with a failing fn returned %v after %d calls, want stop after 1", err, n)
 	}
 	if err := s.Update(func(tx *Tx) error { return tx.AppendEvent(&Event{Type: "party"}) }); !errors.Is(err, ErrInvalid) {
 		t.Errorf("AppendEvent of an unknown type: %v, want ErrInvalid", err)
