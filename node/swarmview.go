@@ -129,11 +129,16 @@ func SwarmView(apis func() []string) http.Handler {
 	mux.HandleFunc("GET /api/v1/genome", forward("/api/v1/genome"))
 	mux.HandleFunc("GET /api/v1/lineage", forward("/api/v1/lineage"))
 	// Every node's events that the query selects, merged in time order (a
-	// sequence number is its node's; the last N are the swarm's last).
+	// sequence number is its node's; the last N are the swarm's last, and
+	// without last, the swarm's first MaxEvents).
 	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) {
 		q, err := ParseEventQuery(r.URL.Query())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if q.After > 0 {
+			http.Error(w, "node: after is one node's sequence number; ask that node's API, or use type and last here", http.StatusBadRequest)
 			return
 		}
 		all := []EventView{}
@@ -147,6 +152,9 @@ func SwarmView(apis func() []string) http.Handler {
 		slices.SortStableFunc(all, func(a, b EventView) int { return a.Time.Compare(b.Time) })
 		if q.Last > 0 && len(all) > q.Last {
 			all = all[len(all)-q.Last:]
+		}
+		if len(all) > MaxEvents {
+			all = all[:MaxEvents]
 		}
 		reply(w, all, nil)
 	})

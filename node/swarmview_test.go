@@ -93,6 +93,16 @@ func TestSwarmViewMerges(t *testing.T) {
 	if strings.Join(got, " ") != "b5 a9 b6" {
 		t.Errorf("merged events %v, want the swarm's last 3 in time order: b5 a9 b6", got)
 	}
+	get("/api/v1/events?type=error", &evs)
+	if len(evs) != 4 || evs[0].Detail != "a3" || evs[3].Detail != "b6" {
+		t.Errorf("all merged events %+v: want a3 b5 a9 b6", evs)
+	}
+	// after is a node's sequence number: refused here, not applied to each.
+	if resp, err := http.Get(view.URL + "/api/v1/events?after=4"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("swarm events after=4: %v %v; want 400", resp.Status, err)
+	} else {
+		resp.Body.Close()
+	}
 	var l []Ancestor
 	get("/api/v1/lineage", &l) // no id: the swarm's best, held by node b
 	if len(l) != 1 || l[0].ID != strings.Repeat("b", 64) {
