@@ -417,6 +417,9 @@ func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte,
 		t.lap(PhaseStore)
 		return false, err
 	}
+	// Born is when it was trained: its accuracy is known from now on (the
+	// record in training kept when it started).
+	ind.Born = time.Now()
 	ind.Fitness, ind.Steps = out.Fitness, out.Steps
 	ind.TrainFLOPs, ind.EvalFLOPs = out.TrainFLOPs, out.EvalFLOPs
 	ind.InheritedParams, ind.SlicedParams, ind.NewParams = out.Inherited.Whole, out.Inherited.Sliced, out.Inherited.New

@@ -3,10 +3,12 @@ package island
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/evoswarm/evoswarm/island/dna"
+	"github.com/evoswarm/evoswarm/island/individual"
 )
 
 func testConfig(workers, setPoint, children int) Config {
@@ -164,5 +166,41 @@ func TestIslandResumes(t *testing.T) {
 	run(t, testConfig(1, 4, 10), pop, fakeTrainer{}, nil)
 	if len(pop.inserted) != first+10 {
 		t.Errorf("after a restart: %d inserted, want %d more than the first run's %d", len(pop.inserted)-first, 10, first)
+	}
+}
+
+// insertLog records every individual inserted, as inserted.
+type insertLog struct {
+	*memPop
+	mu   sync.Mutex
+	inds []individual.Individual
+}
+
+func (l *insertLog) Insert(ind *individual.Individual, w []byte) error {
+	l.mu.Lock()
+	l.inds = append(l.inds, *ind)
+	l.mu.Unlock()
+	return l.memPop.Insert(ind, w)
+}
+
+// TestIslandRecordsTrainingTime: an individual is born when its training
+// ended, when its accuracy became known (progress curves count it from
+// then), and carries the training's wall time.
+func TestIslandRecordsTrainingTime(t *testing.T) {
+	const delay = 40 * time.Millisecond
+	pop := &insertLog{memPop: newMemPop()}
+	start := time.Now()
+	run(t, testConfig(1, 2, 2), pop, fakeTrainer{delay: delay}, nil)
+	if len(pop.inds) != 4 {
+		t.Fatalf("%d inserted, want 2 initial individuals and 2 children", len(pop.inds))
+	}
+	for k, ind := range pop.inds {
+		// One worker: the k-th (from 0) ends after k+1 trainings.
+		if since := ind.Born.Sub(start); since < time.Duration(k+1)*delay {
+			t.Errorf("individual %d born %v after the start, before its training of %v could end", k, since, delay)
+		}
+		if ind.TrainSeconds < delay.Seconds() || ind.TrainSeconds > 10 {
+			t.Errorf("individual %d: training seconds %v, want at least the trainer's %v", k, ind.TrainSeconds, delay)
+		}
 	}
 }

@@ -93,7 +93,7 @@ type Individual struct {
 	HasTest      bool
 
 	Status   Status    // set by the store: training, alive, dead
-	Born     time.Time // when it was trained (or received, for an immigrant)
+	Born     time.Time // when its training ended (or it was received, for an immigrant); for a record in training, when training began
 	Died     time.Time // zero unless dead
 	BirthSeq uint64    // per-store, from 1, set when it is born: lower is older
 
