@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -158,4 +159,47 @@ func RepoEvents(dir string, q EventQuery) ([]EventView, error) {
 		return out, nil
 	}
 	return ReadStopped(dir, func(r *StoppedRepo) ([]EventView, error) { return r.Events(q) })
+}
+
+// ErrDaemonStopped is what FollowEvents returns when the daemon it follows
+// stops answering.
+var ErrDaemonStopped = errors.New("node: the daemon stopped answering")
+
+// FollowEvents reads the events q selects from the running daemon of the
+// repo in dir, as RepoEvents does, hands them to fn, then asks again every
+// interval for the events since the last one seen (all of them, of q's
+// types) and hands fn each new batch, until ctx is done (nil) or the
+// daemon stops answering (ErrDaemonStopped). A stopped repo has nothing
+// to follow: without a daemon it returns an error at once.
+func FollowEvents(ctx context.Context, dir string, q EventQuery, interval time.Duration, fn func([]EventView) error) error {
+	if interval <= 0 {
+		return fmt.Errorf("node: follow events every %v: want a positive interval", interval)
+	}
+	var evs []EventView
+	if err := askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &evs); err != nil {
+		return fmt.Errorf("node: following events needs a running daemon, and none answers for %s: %w", dir, err)
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if len(evs) > 0 {
+			if err := fn(evs); err != nil {
+				return err
+			}
+			q.After = evs[len(evs)-1].Seq
+		}
+		q.Last = 0 // every event since the last seen
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		evs = nil
+		if err := askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &evs); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%w: %w", ErrDaemonStopped, err)
+		}
+	}
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -54,9 +56,58 @@ func TestEventsVerb(t *testing.T) {
 			t.Errorf("from the daemon: event %d is %+v", i, e)
 		}
 	}
+	// --follow: the last birth, then the new ones as they come, one JSON
+	// object a line; it ends by itself when the daemon stops.
+	follow := exec.Command(binary(t), "events", "--repo", repo, "--follow", "--json", "--type", "birth", "--last", "1", "--interval", "200ms")
+	stdout, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var followErr strings.Builder
+	follow.Stderr = &followErr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer follow.Process.Kill()
+	lines := make(chan node.EventView)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var e node.EventView
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				t.Errorf("--follow --json printed %q: %v", sc.Text(), err)
+				return
+			}
+			lines <- e
+		}
+	}()
+	var followed []node.EventView
+	for timeout := time.After(2 * time.Minute); len(followed) < 2; {
+		select {
+		case e, ok := <-lines:
+			if !ok {
+				t.Fatalf("--follow ended after %d events: %s", len(followed), followErr.String())
+			}
+			followed = append(followed, e)
+		case <-timeout:
+			t.Fatalf("--follow printed %d events in 2 minutes of a training node, want the last birth and a new one", len(followed))
+		}
+	}
+	if followed[0].Type != "birth" || followed[1].Type != "birth" || followed[1].Seq <= followed[0].Seq {
+		t.Errorf("followed %+v: want births in increasing order", followed)
+	}
 	d.cmd.Process.Signal(os.Interrupt)
 	if err := d.cmd.Wait(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
+	}
+	for range lines { // the rest, until --follow sees the daemon gone
+	}
+	if err := follow.Wait(); err != nil || !strings.Contains(followErr.String(), "daemon stopped") {
+		t.Errorf("--follow after the daemon stopped: %v, stderr %q; want exit 0 saying so", err, followErr.String())
+	}
+	if _, errOut, code := run(t, nil, "events", "--repo", repo, "--follow"); code == 0 || !strings.Contains(errOut, "needs a running daemon") {
+		t.Errorf("--follow on a stopped repo: exit %d, %q; want a refusal", code, errOut)
 	}
 	// The stopped store has the same events up to the last one read live.
 	stopped := read("--last", "0")
