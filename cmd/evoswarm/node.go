@@ -80,7 +80,7 @@ loaded once to pin its identity. Refuses a directory that holds a repo.`,
 	cmd.Flags().StringVar(&expFile, "experiment", "", "experiment JSON file (instead of a preset)")
 	cmd.Flags().StringVar(&data, "data", "", "data set name or directory (overrides the experiment's)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "root seed (overrides the experiment's)")
-	cmd.Flags().BoolVar(&loopback, "loopback", false, "network on 127.0.0.1 only (no mDNS, DHT or NAT traversal): for a node alone or with local peers")
+	cmd.Flags().BoolVar(&loopback, "loopback", false, "network on 127.0.0.1 only (no mDNS or NAT traversal; the DHT talks only to the peers it is given): for a node alone or with local peers")
 	return cmd
 }
 
