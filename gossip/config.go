@@ -108,6 +108,11 @@ type Config struct {
 	// Bounds are the experiment's genome bounds; an announcement whose
 	// genome is outside them is rejected. The default is dna.DefaultBounds.
 	Bounds dna.Bounds
+	// Input and Classes, when set, are the data set's image shape and
+	// class count: an announcement whose genome expects others is
+	// rejected (ReasonGenome), before anyone fetches its weights.
+	Input   dna.Shape
+	Classes int
 	// MaxWeightsBytes bounds the weights size an announcement may claim and
 	// what FetchWeights reads. The default is DefaultMaxWeightsBytes.
 	MaxWeightsBytes int64

@@ -48,6 +48,8 @@ var ErrInvalid = errors.New("invalid announcement")
 type validator struct {
 	experiment   string
 	bounds       dna.Bounds
+	input        dna.Shape // zero: not checked
+	classes      int       // 0: not checked
 	maxSize      int
 	maxWeights   int64
 	maxAge, skew time.Duration
@@ -68,6 +70,8 @@ func newValidator(cfg *Config, log *slog.Logger, now time.Time) *validator {
 	v := &validator{
 		experiment: cfg.ExperimentID,
 		bounds:     cfg.Bounds,
+		input:      cfg.Input,
+		classes:    cfg.Classes,
 		maxSize:    cfg.MaxAnnouncementSize,
 		maxWeights: cfg.MaxWeightsBytes,
 		maxAge:     cfg.MaxAge,
@@ -191,6 +195,10 @@ func (v *validator) checkGenome(a *Announcement) (string, error) {
 			return ReasonBounds, err
 		}
 		return ReasonGenome, err // decodes, but its shapes do not resolve
+	}
+	if (v.input != dna.Shape{} && a.Genome.Input != v.input) || (v.classes > 0 && a.Genome.Classes != v.classes) {
+		return ReasonGenome, fmt.Errorf("genome expects %v images and %d classes; this swarm's data set has %v and %d",
+			a.Genome.Input, a.Genome.Classes, v.input, v.classes)
 	}
 	if len(a.Lineage) > 0 && a.Lineage[0].ID != a.Genome.Parent {
 		return ReasonLineage, fmt.Errorf("lineage starts at %s, but the genome's parent is %s", a.Lineage[0].ID.Short(), a.Genome.Parent.Short())

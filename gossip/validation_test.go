@@ -101,6 +101,26 @@ func TestValidatorCheck(t *testing.T) {
 			}
 		})
 	}
+	// With the data set's shape configured, a genome for another data set
+	// is rejected before anyone fetches its weights.
+	g := base(t).Genome
+	for _, tc := range []struct {
+		input   dna.Shape
+		classes int
+		reason  string
+	}{
+		{g.Input, g.Classes, ""},
+		{dna.Shape{H: 32, W: 32, C: 3}, g.Classes, ReasonGenome},
+		{g.Input, 100, ReasonGenome},
+	} {
+		c := cfg
+		c.Input, c.Classes = tc.input, tc.classes
+		v := newValidator(&c, slog.New(slog.DiscardHandler), now)
+		if _, reason, err := v.check(encode(t, base(t)), signer, now); reason != tc.reason {
+			t.Errorf("genome for %v, %d classes; swarm's data %v, %d: check = %q (%v), want %q",
+				g.Input, g.Classes, tc.input, tc.classes, reason, err, tc.reason)
+		}
+	}
 }
 
 // Replays: the same individual announced twice as original (whoever signs

@@ -134,7 +134,8 @@ type AdmissionStats struct {
 	Overflow     int64 `json:"overflow"`      // pushed out of a full pool
 	Expired      int64 `json:"expired"`       // waited MaxWait
 	Admitted     int64 `json:"admitted"`      // tickets: weights fetched and re-measured, or tried
-	Refunded     int64 `json:"refunded"`      // tickets given back unspent (weights unreachable)
+	Refunded     int64 `json:"refunded"`      // tickets given back unspent (weights unreachable, or bogus)
+	Bogus        int64 `json:"bogus"`         // of them, the sender's fault: weights or genome that do not fit
 	Diverse      int64 `json:"diverse"`       // admissions for novelty
 	Remeasured   int64 `json:"remeasured"`
 	// RemeasureFLOPs is what re-measuring cost; WorkFLOPs what the
@@ -496,6 +497,23 @@ func (a *Admission) Release(t Ticket, spent bool, measured float64) {
 		if len(a.overclaim) > 4096 {
 			clear(a.overclaim) // a bound; honest senders lose nothing
 		}
+	}
+}
+
+// Bogus gives back a ticket whose migrant was the sender's fault: weights
+// that did not match their announcement, did not decode, or do not fit
+// the genome, or a genome that does not fit this swarm's data. Nothing
+// useful was measured, so the budget is refunded as for a failed fetch;
+// and the sender's whole claim is remembered as its overclaim, discounted
+// from its later claims until it measures honestly again.
+func (a *Admission) Bogus(t Ticket) {
+	a.Release(t, false, math.NaN())
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.st.Bogus++
+	a.overclaim[t.From] = t.Claimed
+	if len(a.overclaim) > 4096 {
+		clear(a.overclaim) // a bound; honest senders lose nothing
 	}
 }
 

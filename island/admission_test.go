@@ -210,6 +210,29 @@ func TestAdmissionOverclaim(t *testing.T) {
 	}
 }
 
+// TestAdmissionBogus: a bogus migrant gives its ticket back (the budget
+// is refunded, counted as bogus) and its sender's next claims are
+// discounted by its whole claim.
+func TestAdmissionBogus(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, ValImages: 100, Burst: 1})
+	a.Worked(1e9)
+	a.Heard(cand(t, "cheat", 1, 0.9), t0)
+	tk, ok, _ := a.Next(t0, nil)
+	if !ok {
+		t.Fatal("nothing admitted with one admission earned")
+	}
+	a.Bogus(tk)
+	st := a.Stats(t0)
+	if st.Refunded != 1 || st.Bogus != 1 || st.Remeasured != 0 || st.Credit != 1 {
+		t.Errorf("after a bogus migrant: %+v; want refunded 1, bogus 1, nothing re-measured, the admission back", st)
+	}
+	a.Heard(cand(t, "cheat", 2, 0.95), t0)
+	a.Heard(cand(t, "honest", 3, 0.3), t0)
+	if tk, ok, _ := a.Next(t0, nil); !ok || tk.From != "honest" {
+		t.Errorf("admitted %q, want the honest sender's 0.3 over the cheat's 0.95 (0.05 after its bogus 0.9)", tk.From)
+	}
+}
+
 // TestAdmissionNeighbourhood: announcements from outside the neighbourhood
 // are counted and dropped, never admitted.
 func TestAdmissionNeighbourhood(t *testing.T) {

@@ -172,7 +172,10 @@ var (
 		"Announcements admitted within the budget: weights fetched and fitness re-measured (or tried), by why they were chosen: "+
 			"claim (the highest claimed fitness) or novelty (the architecture farthest from the local population).", []string{"pick"}, nil)
 	descRefunded = prometheus.NewDesc("evoswarm_admission_refunded_total",
-		"Admissions given back to the budget unspent: the weights could not be fetched.", nil, nil)
+		"Admissions given back to the budget unspent: the weights could not be fetched, or the migrant was bogus.", nil, nil)
+	descBogus = prometheus.NewDesc("evoswarm_admission_bogus_total",
+		"Admissions refunded as the sender's fault (its sender penalised): weights that did not match their announcement, "+
+			"did not decode or do not fit the genome, or a genome that does not fit the data set.", nil, nil)
 	descRemeasureFLOPs = prometheus.NewDesc("evoswarm_admission_remeasure_flops_total",
 		"FLOPs spent re-measuring admitted immigrants since the daemon started.", nil, nil)
 	descWorkFLOPs = prometheus.NewDesc("evoswarm_admission_work_flops_total",
@@ -206,7 +209,7 @@ type collector struct {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTrained, descKilled, descAbandoned, descErrors, descFLOPs, descBest,
 		descAlive, descTraining, descSent, descAccepted, descReceived, descDropped, descRejected, descPenalized, descPeers,
-		descHeard, descIgnored, descAdmitted, descRefunded, descRemeasureFLOPs, descWorkFLOPs, descWorked, descShare,
+		descHeard, descIgnored, descAdmitted, descRefunded, descBogus, descRemeasureFLOPs, descWorkFLOPs, descWorked, descShare,
 		descLimitShare, descLimitEvery, descCredit, descFLOPsCredit, descWaiting, descNeighbours, descKnown} {
 		ch <- d
 	}
@@ -230,6 +233,7 @@ func collectAdmission(ch chan<- prometheus.Metric, adm *island.Admission) {
 	counter(descAdmitted, float64(st.Admitted-st.Diverse), "claim")
 	counter(descAdmitted, float64(st.Diverse), "novelty")
 	counter(descRefunded, float64(st.Refunded))
+	counter(descBogus, float64(st.Bogus))
 	counter(descRemeasureFLOPs, st.RemeasureFLOPs)
 	counter(descWorkFLOPs, st.WorkFLOPs)
 	counter(descWorked, float64(st.Trained))

@@ -119,6 +119,7 @@ func (a *AdmissionStatus) add(o *AdmissionStatus) {
 	s.Expired += t.Expired
 	s.Admitted += t.Admitted
 	s.Refunded += t.Refunded
+	s.Bogus += t.Bogus
 	s.Diverse += t.Diverse
 	s.Remeasured += t.Remeasured
 	s.RemeasureFLOPs += t.RemeasureFLOPs

@@ -192,16 +192,23 @@ func (x *exchange) run(ctx context.Context) {
 func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received) (island.Migrant, error) {
 	w, err := x.sw.FetchWeights(ctx, r.From, r.ID, r.WeightsDigest, int(r.WeightsSize))
 	if err != nil {
-		x.adm.Release(t, false, math.NaN())
 		if errors.Is(err, gossip.ErrDigestMismatch) || errors.Is(err, gossip.ErrSizeMismatch) {
-			x.Penalized.Add(1)
-			x.sw.Penalize(r.From, bogusWeightsPenalty, fmt.Sprintf("served weights for %s that do not match their announcement", r.ID.Short()))
+			x.bogus(t, r, "served weights for %s that do not match their announcement")
+		} else {
+			x.adm.Release(t, false, math.NaN())
 		}
 		return island.Migrant{}, fmt.Errorf("fetching weights: %w", err)
 	}
 	measured, err := x.measure(ctx, r.Genome, w)
 	if err != nil {
-		x.adm.Release(t, ctx.Err() == nil, math.NaN())
+		switch {
+		case ctx.Err() != nil || errors.Is(err, train.ErrMemoryBudget):
+			x.adm.Release(t, false, math.NaN()) // nothing measured, nobody's fault
+		case errors.Is(err, train.ErrCorruptWeights) || errors.Is(err, train.ErrWeightsMismatch) || errors.Is(err, train.ErrDataMismatch):
+			x.bogus(t, r, "served weights for %s that do not decode or do not fit it, or announced a genome that does not fit the data")
+		default:
+			x.adm.Release(t, true, math.NaN())
+		}
 		return island.Migrant{}, fmt.Errorf("re-measuring: %w", err)
 	}
 	x.adm.Release(t, true, measured)
@@ -221,6 +228,15 @@ func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received
 	x.log.Debug("admitted", "id", r.ID.Short(), "from", r.From, "claimed", r.Fitness, "measured", measured, "diverse", t.Diverse, "novelty", t.Novelty)
 	x.keepLineage(ctx, r) // best effort: the ancestry it came with, kept with it
 	return island.Migrant{Genome: r.Genome, Fitness: measured, Claimed: r.Fitness, Weights: w, Origin: r.Origin.String()}, nil
+}
+
+// bogus gives back the ticket of a migrant that was its sender's fault,
+// refunded and remembered against the sender (island.Admission.Bogus),
+// and penalises the sender's peer score; why names the individual with %s.
+func (x *exchange) bogus(t island.Ticket, r gossip.Received, why string) {
+	x.adm.Bogus(t)
+	x.Penalized.Add(1)
+	x.sw.Penalize(r.From, bogusWeightsPenalty, fmt.Sprintf(why, r.ID.Short()))
 }
 
 // residents reads the live population with genomes, for the admission.
@@ -254,6 +270,7 @@ func (n *Node) startSwarm(ctx context.Context, priv crypto.PrivKey) (*exchange, 
 	cfg.ExperimentID = n.exp.FullID()
 	cfg.Identity = priv
 	cfg.Bounds = n.exp.Bounds.dna()
+	cfg.Input, cfg.Classes = dna.Shape{H: n.data.H, W: n.data.W, C: n.data.C}, n.data.Classes
 	cfg.MaxWeightsBytes = int64(maxWeightBytes(cfg.Bounds))
 	cfg.Logger = n.log
 	cfg.ListenAddrs = n.cfg.Listen

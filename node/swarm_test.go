@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -93,6 +94,74 @@ func TestLiarIsRemeasuredAndPenalised(t *testing.T) {
 	}
 	if after := honest.Score(liar.ID()); after >= before {
 		t.Errorf("the liar's score went from %.1f to %.1f; want it to fall", before, after)
+	}
+}
+
+// TestBogusMigrantIsPenalisedAndRefunded: weights that do not fit the
+// announced genome are the sender's fault: no immigrant, the admission
+// counted bogus and refunded, the sender penalised.
+func TestBogusMigrantIsPenalisedAndRefunded(t *testing.T) {
+	e, _ := Preset("smoke")
+	exp := e.FullID()
+	honest := loopbackSwarm(t, exp, nil)
+	w := &train.Weights{Tensors: map[string]*train.Tensor{"fc/3/bias": {Shape: []int{10}, Data: make([]float32, 10)}}}
+	blob, err := w.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cheat := loopbackSwarm(t, exp, liarWeights(blob), honest.Addrs()[0])
+	nb := island.NewNeighbourhood(island.Topology{Kind: island.TopologyAll}, island.NewRoster(0), 0)
+	adm, err := island.NewAdmission(honest.ID().String(), island.AdmissionPolicy{}, nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	measured := make(chan struct{}, 16)
+	x := &exchange{
+		sw: honest, exp: e, self: honest.ID(), in: make(chan island.Migrant, 4), recent: map[dna.ID][]byte{}, adm: adm,
+		measure: func(context.Context, *dna.Genome, []byte) (float64, error) {
+			measured <- struct{}{}
+			return 0, fmt.Errorf("train: %w: they lack 1 of the genome's tensors", train.ErrWeightsMismatch)
+		},
+		log: testLog(t),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go x.run(ctx)
+
+	digest, _ := train.Digest(blob)
+	before := honest.Score(cheat.ID())
+	for i := 0; adm.Stats(time.Now()).Bogus == 0; i++ {
+		if ctx.Err() != nil {
+			t.Fatal("no bogus migrant counted in 30 s")
+		}
+		g := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+		g.Nonce = uint64(i + 1)
+		a := gossip.Announcement{Experiment: exp, Genome: g, ID: g.ID(), Fitness: 0.9, WeightsDigest: digest,
+			WeightsSize: int64(len(blob)), Origin: cheat.ID(), SentAt: time.Now()}
+		if err := cheat.Publish(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-measured:
+			time.Sleep(50 * time.Millisecond) // the ticket is given back after the measure returns
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	st := adm.Stats(time.Now())
+	if st.Refunded < st.Bogus || st.Remeasured != 0 || x.Penalized.Load() == 0 {
+		t.Errorf("admission %+v, penalised %d: want bogus ones refunded, none counted as re-measured, the sender penalised", st, x.Penalized.Load())
+	}
+	select {
+	case m := <-x.Receive():
+		t.Errorf("a bogus migrant became an immigrant: %+v", m.Genome.ID())
+	default:
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for honest.Score(cheat.ID()) >= before && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after := honest.Score(cheat.ID()); after >= before {
+		t.Errorf("the cheat's score went from %.1f to %.1f; want it to fall", before, after)
 	}
 }
 

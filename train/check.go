@@ -18,7 +18,7 @@ func check(g *dna.Genome, data *dataset.Set, cfg *Config) (*dna.Resolved, error)
 		return nil, err
 	}
 	if in := g.Input; in.H != data.H || in.W != data.W || in.C != data.C || g.Classes != data.Classes {
-		return nil, fmt.Errorf("train: genome expects %v images and %d classes, data set %s has %dx%dx%d and %d", in, g.Classes, data.Name, data.H, data.W, data.C, data.Classes)
+		return nil, fmt.Errorf("train: %w: genome expects %v images and %d classes, data set %s has %dx%dx%d and %d", ErrDataMismatch, in, g.Classes, data.Name, data.H, data.W, data.C, data.Classes)
 	}
 	if data.Train.N < cfg.BatchSize {
 		return nil, fmt.Errorf("train: training split has %d images, fewer than a batch of %d", data.Train.N, cfg.BatchSize)
@@ -49,3 +49,11 @@ func resolveWithin(g *dna.Genome, cfg *Config) (*dna.Resolved, error) {
 // ErrMemoryBudget is returned when a genome's estimated memory exceeds the
 // configured budget.
 var ErrMemoryBudget = errors.New("train: network exceeds the memory budget")
+
+// ErrDataMismatch is wrapped when a genome's input shape or class count is
+// not the data set's.
+var ErrDataMismatch = errors.New("genome does not fit the data set")
+
+// ErrWeightsMismatch is wrapped when weights given for a genome's every
+// tensor (to evaluate or predict) lack one, or hold it in another shape.
+var ErrWeightsMismatch = errors.New("weights do not fit the genome")

@@ -65,7 +65,7 @@ func (i Inheritance) fits(g *dna.Genome) error {
 	if i.Complete() {
 		return nil
 	}
-	return fmt.Errorf("train: the weights lack %d of genome %s's tensors (or have them in another shape)", i.NewTensors+i.SlicedTensors, g.ID().Short())
+	return fmt.Errorf("train: %w: they lack %d of genome %s's tensors (or have them in another shape)", ErrWeightsMismatch, i.NewTensors+i.SlicedTensors, g.ID().Short())
 }
 
 // copyOverlap copies into dst the values of src that overlap it, and
