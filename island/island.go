@@ -518,25 +518,28 @@ func (is *Island) Immigrate(m Migrant, rng *rand.Rand) (bool, error) {
 		return false, nil
 	}
 	rival := members[rng.IntN(len(members))]
-	if m.Fitness <= rival.Fitness {
+	if !(m.Fitness > rival.Fitness) { // a NaN fitness loses too
 		is.stat.Rejected.Add(1)
 		return false, nil
 	}
+	var victim *dna.ID
 	if len(members) >= is.cfg.SetPoint {
-		if err := is.pop.Kill(rival.ID, "lost to immigrant "+m.Genome.ID().Short(), time.Now()); err != nil {
-			if errors.Is(err, ErrConflict) {
-				return false, nil
-			}
-			return false, fmt.Errorf("%w: %w", ErrFatal, err)
-		}
+		victim = &rival.ID
 	}
 	ind, err := individual.New(m.Genome, m.Origin, time.Now())
-	if err == nil {
-		ind.Fitness, ind.ClaimedFitness, ind.Immigrant = m.Fitness, m.Claimed, true
-		err = is.pop.Insert(ind, m.Weights)
-	}
 	if err != nil {
 		is.log.Warn("immigrant not inserted", "id", m.Genome.ID().Short(), "err", err)
+		return false, nil
+	}
+	ind.Fitness, ind.ClaimedFitness, ind.Immigrant = m.Fitness, m.Claimed, true
+	// One transaction: an immigrant already recorded here (one of ours
+	// come back, or a copy admitted twice) kills nobody.
+	if err := is.pop.Immigrate(ind, m.Weights, victim, "lost to immigrant "+ind.ID.Short(), time.Now()); err != nil {
+		if errors.Is(err, ErrConflict) {
+			is.log.Debug("immigrant not inserted", "id", ind.ID.Short(), "err", err)
+			return false, nil
+		}
+		is.log.Warn("immigrant not inserted", "id", ind.ID.Short(), "err", err)
 		return false, nil
 	}
 	is.stat.Immigrants.Add(1)

@@ -2,6 +2,8 @@ package island
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -203,4 +205,66 @@ func TestIslandRecordsTrainingTime(t *testing.T) {
 			t.Errorf("individual %d: training seconds %v, want at least the trainer's %v", k, ind.TrainSeconds, delay)
 		}
 	}
+}
+
+// TestImmigrateKnownKillsNobody: a migrant already recorded here (one of
+// ours come back after it died, or a copy admitted twice) is refused in
+// the same transaction as the kill, so its rival lives; a NaN fitness
+// never wins.
+func TestImmigrateKnownKillsNobody(t *testing.T) {
+	pop := newMemPop()
+	is, err := New(testConfig(1, 4, 0), pop, fakeTrainer{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		g := testGenome(t, uint64(i+1), 1)
+		if err := pop.Insert(&individual.Individual{ID: g.ID(), Genome: mustBinary(t, g), Fitness: 0.5}, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	members, _ := pop.Alive()
+	if len(members) != 4 {
+		t.Fatalf("%d alive after seeding, want 4", len(members))
+	}
+	gone := members[0].ID
+	pop.mu.Lock()
+	back := pop.alive[gone]
+	pop.mu.Unlock()
+	if err := pop.kill(gone, "test", t0); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, m := range []Migrant{
+		{Genome: back.genome, Fitness: 0.99, Weights: back.weights, Origin: "elsewhere"}, // died here
+		{Genome: testGenome(t, 99, 1), Fitness: math.NaN(), Weights: []byte{1}, Origin: "elsewhere"},
+	} {
+		for range 10 { // whichever rival is drawn
+			joined, err := is.Immigrate(m, rng)
+			if err != nil || joined {
+				t.Fatalf("immigrant %s (fitness %v): joined %v, %v; want refused", m.Genome.ID().Short(), m.Fitness, joined, err)
+			}
+		}
+	}
+	if after, _ := pop.Alive(); len(after) != 3 {
+		t.Errorf("%d alive after refused immigrants, want the 3 left: a refused immigrant killed its rival", len(after))
+	}
+	// A new, fitter immigrant still wins, and kills its rival at the set-point.
+	g := testGenome(t, 7, 1)
+	if err := pop.Insert(&individual.Individual{ID: g.ID(), Genome: mustBinary(t, g), Fitness: 0.5}, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	joined, err := is.Immigrate(Migrant{Genome: testGenome(t, 98, 1), Fitness: 0.99, Weights: []byte{1}, Origin: "elsewhere"}, rng)
+	if after, _ := pop.Alive(); err != nil || !joined || len(after) != 4 {
+		t.Errorf("a new fitter immigrant: joined %v, %v, %d alive; want it in, its rival dead, 4 alive", joined, err, len(after))
+	}
+}
+
+func mustBinary(t *testing.T, g *dna.Genome) []byte {
+	t.Helper()
+	b, err := g.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -106,7 +106,22 @@ func (p *memPop) Abandoned() error {
 	return nil
 }
 
-func (p *memPop) Kill(id dna.ID, _ string, _ time.Time) error {
+func (p *memPop) Immigrate(ind *individual.Individual, w []byte, victim *dna.ID, reason string, at time.Time) error {
+	p.mu.Lock()
+	known := p.alive[ind.ID] != nil || p.dead[ind.ID] || p.training[ind.ID]
+	p.mu.Unlock()
+	if known {
+		return fmt.Errorf("%s is recorded: %w", ind.ID.Short(), ErrConflict)
+	}
+	if victim != nil {
+		if err := p.kill(*victim, reason, at); err != nil {
+			return err
+		}
+	}
+	return p.Insert(ind, w)
+}
+
+func (p *memPop) kill(id dna.ID, _ string, _ time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.alive[id] == nil {

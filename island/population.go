@@ -34,8 +34,12 @@ type Population interface {
 	Fail(ind *individual.Individual, reason string) error
 	// Abandoned counts a task given up after a conflict.
 	Abandoned() error
-	// Kill kills an alive individual; ErrConflict if it is not alive.
-	Kill(id dna.ID, reason string, at time.Time) error
+	// Immigrate, in one transaction, kills victim (if not nil) for reason
+	// and records ind, an immigrant with its measured fitness, alive with
+	// its weights. If ind is already recorded here (alive, dead or in
+	// training) or victim is no longer alive, it fails with an error
+	// wrapping ErrConflict and changes nothing.
+	Immigrate(ind *individual.Individual, weights []byte, victim *dna.ID, reason string, at time.Time) error
 	// Emigrated records that id was sent to other islands.
 	Emigrated(id dna.ID, to string) error
 	// Weights returns an alive individual's weights.

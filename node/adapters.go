@@ -101,8 +101,16 @@ func (p population) Abandoned() error {
 	return p.s.Update(func(tx *store.Tx) error { return tx.AddCounter(store.CounterAbandoned, 1) })
 }
 
-func (p population) Kill(id dna.ID, reason string, at time.Time) error {
-	return conflict(p.s.Update(func(tx *store.Tx) error { return tx.Kill(id, reason, at) }))
+func (p population) Immigrate(ind *individual.Individual, weights []byte, victim *dna.ID, reason string, at time.Time) error {
+	rec := *ind
+	return conflict(p.s.Update(func(tx *store.Tx) error {
+		if victim != nil {
+			if err := tx.Kill(*victim, reason, at); err != nil {
+				return err
+			}
+		}
+		return tx.Insert(&rec, weights) // ErrExists undoes the kill
+	}))
 }
 
 func (p population) Emigrated(id dna.ID, to string) error {

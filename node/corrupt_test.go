@@ -122,3 +122,53 @@ func TestDamagedWeightsAreNeverUsed(t *testing.T) {
 		t.Errorf("Verify: %v; want it to name %s", err, ids["served"].Short())
 	}
 }
+
+// TestPopulationImmigrateIsOneTransaction: the store adapter kills the
+// rival and inserts the immigrant together; an immigrant recorded here
+// before (it died here) changes nothing, and its rival lives.
+func TestPopulationImmigrateIsOneTransaction(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pop := population{st}
+	ind := func(nonce uint64) *store.Individual {
+		g := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+		g.Nonce = nonce
+		gb, err := g.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &store.Individual{ID: g.ID(), Genome: gb, Fitness: 0.5, Born: time.Now(), Params: g.Params()}
+	}
+	rival, gone := ind(1), ind(2)
+	for _, x := range []*store.Individual{rival, gone} {
+		if err := st.Update(func(tx *store.Tx) error { return tx.Insert(x, store.Seal([]byte("w"))) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Update(func(tx *store.Tx) error { return tx.Kill(gone.ID, "test", time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	back := *gone
+	back.Immigrant, back.Fitness, back.Status, back.Died, back.DeathReason, back.BirthSeq = true, 0.9, 0, time.Time{}, "", 0
+	err = pop.Immigrate(&back, store.Seal([]byte("w")), &rival.ID, "lost to immigrant", time.Now())
+	if !errors.Is(err, island.ErrConflict) {
+		t.Errorf("an immigrant that died here before: %v, want ErrConflict", err)
+	}
+	if rec, _ := st.Get(rival.ID); rec == nil || rec.Status != store.StatusAlive {
+		t.Errorf("its rival: %+v, want it alive", rec)
+	}
+	fresh := ind(3)
+	fresh.Immigrant = true
+	if err := pop.Immigrate(fresh, store.Seal([]byte("w")), &rival.ID, "lost to immigrant", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := st.Get(rival.ID); rec == nil || rec.Status != store.StatusDead {
+		t.Errorf("the rival of a new immigrant: %+v, want it dead", rec)
+	}
+	if err := st.Verify(); err != nil {
+		t.Error(err)
+	}
+}

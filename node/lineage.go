@@ -160,7 +160,7 @@ func clamp01(f float64) float64 {
 // (no admission is in flight before the swarm runs), and starts answering
 // lineage requests from the store.
 func serveLineage(sw *gossip.Swarm, s *store.Store, log *slog.Logger) {
-	if n, err := s.PruneLineage(); err != nil {
+	if n, err := s.PruneLineage(time.Time{}); err != nil {
 		log.Warn("pruning the chains of migrants that did not stay", "err", err)
 	} else if n > 0 {
 		log.Debug("pruned the chains of migrants that did not stay", "chains", n)

@@ -132,6 +132,9 @@ func (x *exchange) run(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if x.pop.s != nil {
+		wg.Go(func() { x.pruneLineage(ctx) })
+	}
 	wg.Go(func() {
 		for {
 			var r gossip.Received
@@ -190,6 +193,15 @@ func (x *exchange) run(ctx context.Context) {
 // them, measures its fitness here, and gives the ticket back: refunded
 // when nothing was measured.
 func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received) (island.Migrant, error) {
+	if known, err := x.pop.recorded(r.ID); err != nil || known {
+		// Alive here, or here before and dead: nothing to learn from it,
+		// and it could not be inserted.
+		x.adm.Release(t, false, math.NaN())
+		if err == nil {
+			err = errors.New("already recorded here")
+		}
+		return island.Migrant{}, err
+	}
 	w, err := x.sw.FetchWeights(ctx, r.From, r.ID, r.WeightsDigest, int(r.WeightsSize))
 	if err != nil {
 		if errors.Is(err, gossip.ErrDigestMismatch) || errors.Is(err, gossip.ErrSizeMismatch) {
@@ -237,6 +249,45 @@ func (x *exchange) bogus(t island.Ticket, r gossip.Received, why string) {
 	x.adm.Bogus(t)
 	x.Penalized.Add(1)
 	x.sw.Penalize(r.From, bogusWeightsPenalty, fmt.Sprintf(why, r.ID.Short()))
+}
+
+// lineagePrune is how often a running node drops the chains of migrants
+// that lost their tournament, and how old such a chain must be: an
+// admission takes seconds to a few minutes, so none still in flight loses
+// its chain.
+const lineagePrune = 10 * time.Minute
+
+// pruneLineage drops, every lineagePrune until ctx ends, the stored chains
+// of migrants that did not become individuals here: a sender could
+// otherwise fill the store with the long chains of migrants that lose.
+func (x *exchange) pruneLineage(ctx context.Context) {
+	tick := time.NewTicker(lineagePrune)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if n, err := x.pop.s.PruneLineage(now.Add(-lineagePrune)); err != nil {
+				x.log.Warn("pruning the chains of migrants that did not stay", "err", err)
+			} else if n > 0 {
+				x.log.Debug("pruned the chains of migrants that did not stay", "chains", n)
+			}
+		}
+	}
+}
+
+// recorded reports whether id is recorded in the store, alive, dead or in
+// training.
+func (p population) recorded(id dna.ID) (bool, error) {
+	if p.s == nil {
+		return false, nil
+	}
+	_, err := p.s.Get(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // residents reads the live population with genomes, for the admission.

@@ -112,17 +112,26 @@ func (tx *Tx) Lineage(id dna.ID) (*Lineage, error) {
 
 // PruneLineage deletes the chains of migrants that never became
 // individuals here (they lost their tournament, or the node stopped
-// first), and returns how many. Run it when no admission is in flight:
-// before the swarm starts.
-func (s *Store) PruneLineage() (int, error) {
+// first), and returns how many. With a zero storedBefore it deletes them
+// all: run it so when no admission is in flight, before the swarm starts.
+// Otherwise it deletes only those asked for before storedBefore (an
+// undecodable one too), so that a running node can drop its losers'
+// chains while the admissions in flight keep theirs.
+func (s *Store) PruneLineage(storedBefore time.Time) (int, error) {
 	var orphans []dna.ID
 	err := s.View(func(tx *Tx) error {
-		return tx.scanIDs(prefixLineage, false, func(id dna.ID, _ []byte) error {
+		return tx.scanIDs(prefixLineage, !storedBefore.IsZero(), func(id dna.ID, v []byte) error {
 			has, err := tx.exists(idKey(prefixIndividual, id), "prune lineage")
-			if err == nil && !has {
-				orphans = append(orphans, id)
+			if err != nil || has {
+				return err
 			}
-			return err
+			if !storedBefore.IsZero() {
+				if l, err := decodeLineage(v); err == nil && !l.At.Before(storedBefore) {
+					return nil // an admission may still be under way
+				}
+			}
+			orphans = append(orphans, id)
+			return nil
 		})
 	})
 	if err != nil {

@@ -96,7 +96,11 @@ func TestLineageRecord(t *testing.T) {
 	}
 	verify(t, s)
 
-	n, err := s.PruneLineage()
+	n, err := s.PruneLineage(t0.Add(-time.Hour))
+	if err != nil || n != 0 {
+		t.Errorf("PruneLineage of chains stored before all of them: %d, %v; want none", n, err)
+	}
+	n, err = s.PruneLineage(t0.Add(2 * time.Hour))
 	if err != nil || n != 3 {
 		t.Errorf("PruneLineage: %d, %v; want the 3 chains without an individual", n, err)
 	}

@@ -80,12 +80,14 @@ func (p *pop) Insert(ind *individual.Individual, weights []byte) error {
 func (p *pop) Fail(*individual.Individual, string) error { return nil }
 func (p *pop) Abandoned() error                          { return nil }
 
-func (p *pop) Kill(id dna.ID, _ string, _ time.Time) error {
-	if p.find(id) < 0 {
+func (p *pop) Immigrate(ind *individual.Individual, weights []byte, victim *dna.ID, _ string, _ time.Time) error {
+	if p.find(ind.ID) >= 0 || (victim != nil && p.find(*victim) < 0) {
 		return island.ErrConflict
 	}
-	p.remove(id)
-	return nil
+	if victim != nil {
+		p.remove(*victim)
+	}
+	return p.Insert(ind, weights)
 }
 
 func (p *pop) Emigrated(dna.ID, string) error { return nil }
