@@ -241,10 +241,16 @@ func readWeightsResponse(r io.Reader, digest [32]byte, size int, limit int64) ([
 	if n := binary.LittleEndian.Uint64(lb[:]); n != uint64(size) || n > uint64(limit) {
 		return nil, fmt.Errorf("%w: the peer offers %d bytes, %d were announced", ErrSizeMismatch, n, size)
 	}
-	blob := make([]byte, size)
-	if _, err := io.ReadFull(r, blob); err != nil {
+	// Grown as bytes arrive, not allocated at the announced size: a peer
+	// that announces 40 MB and then stalls holds only what it sent.
+	buf := bytes.NewBuffer(make([]byte, 0, min(size, 1<<20)))
+	if _, err := io.CopyN(buf, r, int64(size)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
 	}
+	blob := buf.Bytes()
 	// The blob is opaque here but for its framing: it ends with the
 	// SHA-256 of what precedes it, and that is its announced digest.
 	if len(blob) < sha256.Size {
