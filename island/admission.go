@@ -320,6 +320,12 @@ func (a *Admission) expire(now time.Time) {
 func (a *Admission) Next(now time.Time, residents func() ([]Resident, error)) (Ticket, bool, error) {
 	a.mu.Lock()
 	a.expire(now)
+	for from, c := range a.pool {
+		if a.recent[c.ID] { // admitted from another sender meanwhile
+			delete(a.pool, from)
+			a.st.Duplicate++
+		}
+	}
 	if len(a.pool) == 0 || !a.affordable() {
 		a.mu.Unlock()
 		return Ticket{}, false, nil

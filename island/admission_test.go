@@ -233,6 +233,29 @@ func TestAdmissionBogus(t *testing.T) {
 	}
 }
 
+// TestAdmissionOneCopy: the same individual announced by two senders is
+// admitted once; the other copy is dropped as a duplicate.
+func TestAdmissionOneCopy(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, ValImages: 100, Burst: 5})
+	for range 5 {
+		a.Worked(1e9)
+	}
+	c := cand(t, "origin", 1, 0.9)
+	relay := c
+	relay.From = "relay"
+	a.Heard(c, t0)
+	a.Heard(relay, t0)
+	if _, ok, _ := a.Next(t0, nil); !ok {
+		t.Fatal("nothing admitted")
+	}
+	if tk, ok, _ := a.Next(t0, nil); ok {
+		t.Errorf("admitted %s from %q a second time", tk.ID.Short(), tk.From)
+	}
+	if st := a.Stats(t0); st.Admitted != 1 || st.Duplicate != 1 {
+		t.Errorf("admitted %d, duplicates %d; want 1 and 1", st.Admitted, st.Duplicate)
+	}
+}
+
 // TestAdmissionNeighbourhood: announcements from outside the neighbourhood
 // are counted and dropped, never admitted.
 func TestAdmissionNeighbourhood(t *testing.T) {
