@@ -64,6 +64,12 @@ func (p population) Tournament(parent dna.ID, victim *dna.ID, at time.Time) (*dn
 		// undone) and abandon the task; the workers go on with what is
 		// intact.
 		if qerr := p.s.Quarantine(parent, err, at); qerr != nil {
+			if errors.Is(qerr, store.ErrIntactOnRetry) {
+				// A read that raced the value-log GC: nothing is damaged.
+				// Abandon this task (the rival lives); the parent breeds
+				// again in a later tournament.
+				return nil, nil, fmt.Errorf("%w: %w", island.ErrConflict, qerr)
+			}
 			return nil, nil, conflict(qerr)
 		}
 		return nil, nil, fmt.Errorf("%w: %w", island.ErrConflict, err)

@@ -252,10 +252,14 @@ func (x *exchange) bogus(t island.Ticket, r gossip.Received, why string) {
 }
 
 // lineagePrune is how often a running node drops the chains of migrants
-// that lost their tournament, and how old such a chain must be: an
-// admission takes seconds to a few minutes, so none still in flight loses
-// its chain.
-const lineagePrune = 10 * time.Minute
+// that lost their tournament; lineageKeep is how old such a chain must be.
+// An admission takes seconds, or minutes when its weights are slow to come
+// (three tries of up to 2 minutes), so none still in flight loses its
+// chain.
+const (
+	lineagePrune = 10 * time.Minute
+	lineageKeep  = 30 * time.Minute
+)
 
 // pruneLineage drops, every lineagePrune until ctx ends, the stored chains
 // of migrants that did not become individuals here: a sender could
@@ -268,7 +272,7 @@ func (x *exchange) pruneLineage(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			if n, err := x.pop.s.PruneLineage(now.Add(-lineagePrune)); err != nil {
+			if n, err := x.pop.s.PruneLineage(now.Add(-lineageKeep)); err != nil {
 				x.log.Warn("pruning the chains of migrants that did not stay", "err", err)
 			} else if n > 0 {
 				x.log.Debug("pruned the chains of migrants that did not stay", "chains", n)

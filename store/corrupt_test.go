@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -207,4 +208,29 @@ func FuzzDecodeMember(f *testing.F) {
 			t.Fatalf("round trip changed the entry: %x, %x", b, again)
 		}
 	})
+}
+
+// TestQuarantineRereads: Quarantine reads the weights again first: intact
+// ones (a first read that raced the value-log GC) are left alive with
+// ErrIntactOnRetry; damaged ones are quarantined.
+func TestQuarantineRereads(t *testing.T) {
+	s := openMem(t)
+	intact, damaged := newInd(1, dna.ID{}, 0.5), newInd(2, dna.ID{}, 0.6)
+	insert(t, s, intact, damaged)
+	bad := weightsOf(2, 64)
+	bad[0] ^= 1 // no longer matches its checksum
+	rawSet(t, s, idKey(prefixWeights, damaged.ID), bad)
+	cause := fmt.Errorf("%w: the value log gave none of its bytes", ErrBadWeights)
+	if err := s.Quarantine(intact.ID, cause, t0); !errors.Is(err, ErrIntactOnRetry) {
+		t.Errorf("quarantine of intact weights: %v, want ErrIntactOnRetry", err)
+	}
+	if got, _ := s.Get(intact.ID); got.Status != StatusAlive {
+		t.Errorf("the individual with intact weights is %v, want alive", got.Status)
+	}
+	if err := s.Quarantine(damaged.ID, cause, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(damaged.ID); got.Status != StatusDead {
+		t.Errorf("the individual with damaged weights is %v, want dead", got.Status)
+	}
 }

@@ -51,6 +51,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if !opts.InMemory {
 		if err := checkFiles(dir); err != nil {
+			if lockedByOther(dir) { // files read while their owner changed them
+				return nil, &lockedError{dir: dir, err: errors.New("its files changed while they were checked")}
+			}
 			return nil, err
 		}
 	}

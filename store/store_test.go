@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +111,34 @@ func TestOpenLockedDirectory(t *testing.T) {
 	}
 	if want := "another evoswarm daemon is using " + dir; err.Error() != want {
 		t.Errorf("second Open error = %q, want %q", err, want)
+	}
+}
+
+// TestOpenLockedWhileItsFilesChange: files that look damaged to a second
+// opener (here a MANIFEST caught mid-append) are not called damaged while another process holds the
+// repo: the second opener is told it is in use.
+func TestOpenLockedWhileItsFilesChange(t *testing.T) {
+	s, dir := openDisk(t)
+	if !lockedByOther(dir) {
+		t.Fatal("lockedByOther: false for a store this test holds open")
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "MANIFEST"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("half a change")) // as a reader may catch it mid-write
+	f.Close()
+	s2, err := Open(dir, Options{})
+	if err == nil {
+		s2.Close()
+		t.Fatal("second Open returned no error")
+	}
+	if !errors.Is(err, ErrLocked) || errors.Is(err, ErrDamagedFiles) {
+		t.Errorf("second Open while the files change: %v; want ErrLocked, not ErrDamagedFiles", err)
+	}
+	s.Close()
+	if lockedByOther(dir) {
+		t.Error("lockedByOther: true after the store closed")
 	}
 }
 

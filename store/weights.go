@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,10 @@ import (
 // bytes before it: it was damaged after it was written (on disk, in the
 // value log). It also matches ErrCorrupt.
 var ErrBadWeights error = &childError{msg: "store: weights fail their checksum", parent: ErrCorrupt}
+
+// ErrIntactOnRetry is returned by Quarantine when the weights it was
+// asked to quarantine read intact on a second try: nothing is damaged.
+var ErrIntactOnRetry = errors.New("store: the weights read intact on a second try (a value-log file was rewritten during the first)")
 
 // ErrDamagedFiles means Open found Badger's files damaged (and refused
 // them, see checkFiles). It also matches ErrCorrupt.
@@ -50,9 +55,22 @@ func Seal(b []byte) []byte {
 // its record and lineage stay. It logs an error naming it, since damage at
 // rest deserves a look (evoswarm verify). If id is no longer alive, it
 // returns ErrNotAlive.
+//
+// The weights are read once more first, in this new transaction: a read
+// that raced Badger's value-log GC (the file holding the bytes rewritten
+// and deleted under an older transaction) gives none of them, though
+// nothing is damaged. If they now read intact, nothing changes and the
+// error wraps ErrIntactOnRetry.
 func (s *Store) Quarantine(id dna.ID, cause error, at time.Time) error {
 	reason := "weights damaged at rest (they fail their checksum)"
-	err := s.Update(func(tx *Tx) error { return tx.Kill(id, reason, at) })
+	err := s.Update(func(tx *Tx) error {
+		if _, err := tx.Weights(id); err == nil {
+			return fmt.Errorf("%w: %s (first: %w)", ErrIntactOnRetry, id.Short(), cause)
+		} else if !errors.Is(err, ErrBadWeights) {
+			return err
+		}
+		return tx.Kill(id, reason, at)
+	})
 	if err != nil {
 		return err
 	}
