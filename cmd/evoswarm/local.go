@@ -79,7 +79,7 @@ meet (whether the islands stayed apart), and the lineage of the best.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "local swarm: %d nodes, experiment %s (%s), repos in %s\n", nodes, exp.ID(), exp.Preset, dir)
 
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			var procs []*localNode
 			defer func() {
@@ -214,7 +214,7 @@ func startLocal(ctx context.Context, self, repo string, i, procs int) (*localNod
 	if err != nil {
 		return nil, err
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches us, and we stop the nodes
+	cmd.SysProcAttr = daemonProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

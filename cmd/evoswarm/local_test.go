@@ -3,9 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/evoswarm/evoswarm/node"
 )
 
 // TestLocalSwarm runs `evoswarm local` with three nodes over 127.0.0.1 for
@@ -70,4 +77,39 @@ func lastReceived(out string, i int) int {
 		}
 	}
 	return n
+}
+
+// TestLocalNodesStopWithTheirParent: a `local` swarm whose parent is killed
+// with SIGKILL (a closed terminal does as much) leaves no daemon behind:
+// each stops as on Ctrl-C, and its repo is free again.
+func TestLocalNodesStopWithTheirParent(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux stops children when their parent dies")
+	}
+	needFashion(t)
+	dir := t.TempDir()
+	parent := exec.Command(binary(t), "local", "--nodes", "2", "--preset", "smoke", "--dir", dir)
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Process.Kill()
+	files := []string{filepath.Join(dir, "node-0", node.DaemonFile), filepath.Join(dir, "node-1", node.DaemonFile)}
+	exists := func(f string) bool { _, err := os.Stat(f); return err == nil }
+	for deadline := time.Now().Add(time.Minute); !exists(files[0]) || !exists(files[1]); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the two daemons did not start within a minute")
+		}
+	}
+	parent.Process.Signal(syscall.SIGKILL)
+	parent.Wait()
+	for deadline := time.Now().Add(time.Minute); exists(files[0]) || exists(files[1]); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("daemons still running a minute after their parent was killed")
+		}
+	}
+	for _, repo := range []string{filepath.Join(dir, "node-0"), filepath.Join(dir, "node-1")} {
+		if out, errOut, code := run(t, nil, "verify", "--repo", repo); code != 0 {
+			t.Errorf("%s after its parent died: verify exit %d: %s %s", repo, code, out, errOut)
+		}
+	}
 }
