@@ -20,7 +20,15 @@ import (
 type Daemon struct {
 	API string `json:"api"` // the local API's host:port
 	PID int    `json:"pid"`
+	// Peer is the node's peer ID. Its API names it in every reply
+	// (PeerHeader), so a daemon file left by a crash, whose port another
+	// node took since, is not taken for this repo's daemon. Empty in
+	// files from before it was written: not checked.
+	Peer string `json:"peer,omitempty"`
 }
+
+// PeerHeader is the HTTP header in which a node's API names its peer ID.
+const PeerHeader = "Evoswarm-Peer"
 
 // writeDaemon writes the daemon file of the repo in dir.
 func writeDaemon(dir string, d Daemon) error {
@@ -56,6 +64,9 @@ func (d Daemon) Get(path string, v any) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if got := resp.Header.Get(PeerHeader); d.Peer != "" && got != d.Peer {
+		return fmt.Errorf("daemon: %s answers as node %q, not %q: the daemon file is stale", d.API, got, d.Peer)
+	}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return fmt.Errorf("daemon: %s", strings.TrimSpace(string(msg)))

@@ -223,7 +223,7 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	bg.Go(func() { srv.Serve(n.api) })
 	defer srv.Close()
 	apiAddr := n.api.Addr().String()
-	if err := writeDaemon(n.dir, Daemon{API: apiAddr, PID: os.Getpid()}); err != nil {
+	if err := writeDaemon(n.dir, Daemon{API: apiAddr, PID: os.Getpid(), Peer: n.peer}); err != nil {
 		return err
 	}
 	defer os.Remove(filepath.Join(n.dir, DaemonFile))
@@ -393,7 +393,10 @@ func (n *Node) handler() http.Handler {
 		reply(w, list, err)
 	})
 	n.mountDashboard(mux) // GET / and GET /api/v1/genome (dashboard.go)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(PeerHeader, n.peer) // who answers (Daemon.Get checks it)
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // idParam reads a request's ?id=, defaulting to the best live individual.

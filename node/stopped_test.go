@@ -245,6 +245,14 @@ func TestRepoStatusAsksTheDaemon(t *testing.T) {
 		t.Errorf("lineage with a daemon: %+v, %v", l, err)
 	}
 
+	// Another node answers at the address: the daemon file is stale.
+	if err := writeDaemon(dir, Daemon{API: strings.TrimPrefix(srv.URL, "http://"), PID: 1, Peer: "this-repo"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := RepoStatus(dir); err != nil || st.Running || st.Alive != 2 {
+		t.Errorf("status with a daemon file whose port another node answers: %+v, %v; want the store's", st, err)
+	}
+
 	// A port nobody listens on: the daemon is gone.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
