@@ -1,7 +1,7 @@
 // Package atomicfile writes a file whole or not at all: the data goes to a
 // temporary file beside it, is synced, and is renamed over the path, so a
 // crash, a full disk or an interrupt leaves the old file or the new one,
-// never a torn one.
+// never a torn one; the directory is synced after the rename.
 package atomicfile
 
 import (
@@ -31,5 +31,14 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	// The rename itself survives a power loss once the directory is
+	// synced (best effort: not every file system can sync a directory).
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
