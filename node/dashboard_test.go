@@ -71,7 +71,9 @@ func dashboardNode(t *testing.T) (n *Node, parent, child *dna.Genome) {
 func get(t *testing.T, h http.Handler, path string) (*http.Response, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	req := httptest.NewRequest("GET", path, nil)
+	req.Host = "127.0.0.1:8080" // as the daemon is asked (guardLocal)
+	h.ServeHTTP(rec, req)
 	res := rec.Result()
 	b, _ := io.ReadAll(res.Body)
 	return res, string(b)
@@ -208,5 +210,37 @@ func TestGenomeEndpoint(t *testing.T) {
 	}
 	if res, _ := get(t, h, "/api/v1/genome?id="+strings.Repeat("ab", 32)); res.StatusCode != 404 {
 		t.Errorf("an unknown id: %d, want 404", res.StatusCode)
+	}
+}
+
+// TestAPIGuard: the API answers loopback names only (a rebound hostile
+// name gets 421), refuses pages of other sites (403), and every reply
+// carries nosniff.
+func TestAPIGuard(t *testing.T) {
+	n, _, _ := dashboardNode(t)
+	h := n.handler()
+	for _, tc := range []struct {
+		host, site string
+		want       int
+	}{
+		{"127.0.0.1:8080", "", http.StatusOK},
+		{"localhost:9000", "same-origin", http.StatusOK},
+		{"[::1]:8080", "none", http.StatusOK},
+		{"127.0.0.2", "", http.StatusOK},
+		{"evil.example:8080", "", http.StatusMisdirectedRequest},
+		{"127.0.0.1.evil.example", "", http.StatusMisdirectedRequest},
+		{"192.168.1.5:8080", "", http.StatusMisdirectedRequest},
+		{"127.0.0.1:8080", "cross-site", http.StatusForbidden},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/api/v1/status", nil)
+		req.Host = tc.host
+		if tc.site != "" {
+			req.Header.Set("Sec-Fetch-Site", tc.site)
+		}
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want || rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("Host %q, Sec-Fetch-Site %q: %d, nosniff %q; want %d and nosniff", tc.host, tc.site, rec.Code, rec.Header().Get("X-Content-Type-Options"), tc.want)
+		}
 	}
 }

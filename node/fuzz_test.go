@@ -163,6 +163,7 @@ func FuzzAPIQuery(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, which uint8, query string) {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Host = "127.0.0.1:8080"
 		req.URL.Path = apiPaths[int(which)%len(apiPaths)]
 		req.URL.RawQuery = query
 		rec := httptest.NewRecorder()

@@ -393,10 +393,10 @@ func (n *Node) handler() http.Handler {
 		reply(w, list, err)
 	})
 	n.mountDashboard(mux) // GET / and GET /api/v1/genome (dashboard.go)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return guardLocal(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(PeerHeader, n.peer) // who answers (Daemon.Get checks it)
 		mux.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // idParam reads a request's ?id=, defaulting to the best live individual.

@@ -158,5 +158,5 @@ func SwarmView(apis func() []string) http.Handler {
 		}
 		reply(w, all, nil)
 	})
-	return mux
+	return guardLocal(mux)
 }
