@@ -13,7 +13,8 @@ const state = {
   individuals: [],
   selected: null,      // an individual ID the user clicked, or null: follow the best
   genomeKey: "",       // the ID whose genome is drawn
-  lineageKey: "",
+  lineageKey: "",       // the ID whose lineage is drawn
+  lineageAt: 0,        // when it was fetched (Date.now())
   sortKey: "val_accuracy",
   sortDir: -1,
   origins: new Map(),  // origin peer -> colour index, in order of first sight
@@ -300,15 +301,14 @@ function renderScatter() {
     svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, el).textContent = "waiting for the first individual…";
     return;
   }
-  const t0 = Math.min(...pts.map(born));
   // The right edge is the latest birth: the daemon's clock, not the
   // browser's, so that the two need not agree.
-  const now = Math.max(...pts.map(born));
+  const [t0, now] = extent(pts.map(born));
   const span = Math.max((now - t0) / 60000 * 1.03, 0.1); // minutes, a little room on the right
   const useSec = span < 3;
   const unit = useSec ? 1 / 60 : 1;
   const xmax = span / unit;
-  let ylo = Math.min(...pts.map((p) => p.val_accuracy)), yhi = Math.max(...pts.map((p) => p.val_accuracy));
+  let [ylo, yhi] = extent(pts.map((p) => p.val_accuracy));
   ylo = Math.max(0, Math.floor((ylo - 0.02) * 20) / 20);
   yhi = Math.min(1, Math.ceil((yhi + 0.02) * 20) / 20);
   if (yhi - ylo < 0.1) { ylo = Math.max(0, yhi - 0.1); }
@@ -487,13 +487,30 @@ async function renderSelection() {
       $("genome-title").textContent = String(e.message || e);
     }
   }
-  try {
-    const l = await getJSON("api/v1/lineage?id=" + encodeURIComponent(id));
-    $("lineage-title").textContent = label + " · " + l.length + " generations";
-    drawLineage(l);
-  } catch (e) {
-    $("lineage-title").textContent = String(e.message || e);
+  // A lineage changes slowly (its steps die, its chain is joined): read
+  // again when another individual is shown, or every 30 s, not every poll.
+  if (state.lineageKey !== id || Date.now() - state.lineageAt > 30000) {
+    try {
+      const l = await getJSON("api/v1/lineage?id=" + encodeURIComponent(id));
+      state.lineageKey = id;
+      state.lineageAt = Date.now();
+      $("lineage-title").textContent = label + " · " + l.length + " generations";
+      drawLineage(l);
+    } catch (e) {
+      $("lineage-title").textContent = String(e.message || e);
+    }
   }
+}
+
+// extent returns [min, max] of a non-empty array of numbers (a loop:
+// Math.min(...a) throws past about 100,000 elements).
+function extent(a) {
+  let lo = a[0], hi = a[0];
+  for (const v of a) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
 }
 
 function edgeLabel(e) {
@@ -608,7 +625,8 @@ function drawLineage(l) {
   const pts = l.map((a, i) => [i, unknownStep(a) ? null : a.val_accuracy]).filter((p) => p[1] !== null);
   if (!pts.length) return;
   const W = 600, H = 150, L = 44, R = 10, T = 10, B = 20;
-  const lo = Math.max(0, Math.min(...pts.map((p) => p[1])) - 0.02), hi = Math.min(1, Math.max(...pts.map((p) => p[1])) + 0.02);
+  const [amin, amax] = extent(pts.map((p) => p[1]));
+  const lo = Math.max(0, amin - 0.02), hi = Math.min(1, amax + 0.02);
   const n = Math.max(l.length - 1, 1);
   const x = (i) => L + i / n * (W - L - R), y = (a) => T + (1 - (a - lo) / (hi - lo || 1)) * (H - T - B);
   const ax = svg("g", { class: "axis" }, el);
