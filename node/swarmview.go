@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -35,11 +36,8 @@ func SwarmView(apis func() []string) http.Handler {
 		var all Status
 		all.Rejected = map[string]uint64{}
 		nodes := apis()
-		for _, api := range nodes {
-			var st Status
-			if err := get(api, "/api/v1/status", &st); err != nil {
-				continue // a node stopping or starting: merge the others
-			}
+		// A node stopping or starting does not answer: merge the others.
+		for _, st := range gather[Status](nodes, "/api/v1/status", get) {
 			all.ExperimentID, all.Running = st.ExperimentID, true
 			all.Population += st.Population
 			all.Alive += st.Alive
@@ -88,11 +86,8 @@ func SwarmView(apis func() []string) http.Handler {
 	})
 	mux.HandleFunc("GET /api/v1/individuals", func(w http.ResponseWriter, r *http.Request) {
 		out := []Summary{}
-		for _, api := range apis() {
-			var list []Summary
-			if err := get(api, "/api/v1/individuals", &list); err == nil {
-				out = append(out, list...)
-			}
+		for _, list := range gather[[]Summary](apis(), "/api/v1/individuals", get) {
+			out = append(out, list...)
 		}
 		reply(w, out, nil)
 	})
@@ -142,12 +137,8 @@ func SwarmView(apis func() []string) http.Handler {
 			return
 		}
 		all := []EventView{}
-		for _, api := range apis() {
-			var evs []EventView
-			if err := get(api, "/api/v1/events?"+q.Values().Encode(), &evs); err != nil {
-				continue // as for the status: merge the others
-			}
-			all = append(all, evs...)
+		for _, evs := range gather[[]EventView](apis(), "/api/v1/events?"+q.Values().Encode(), get) {
+			all = append(all, evs...) // as for the status: the nodes that answered
 		}
 		slices.SortStableFunc(all, func(a, b EventView) int { return a.Time.Compare(b.Time) })
 		if q.Last > 0 && len(all) > q.Last {
@@ -159,4 +150,28 @@ func SwarmView(apis func() []string) http.Handler {
 		reply(w, all, nil)
 	})
 	return guardLocal(mux)
+}
+
+// gather asks every node for path at once and returns the replies of
+// those that answered, in the nodes' order: one slow node costs the
+// view its timeout once, not once per node before it.
+func gather[T any](apis []string, path string, get func(api, path string, v any) error) []T {
+	replies := make([]*T, len(apis))
+	var wg sync.WaitGroup
+	for i, api := range apis {
+		wg.Go(func() {
+			var v T
+			if get(api, path, &v) == nil {
+				replies[i] = &v
+			}
+		})
+	}
+	wg.Wait()
+	out := make([]T, 0, len(apis))
+	for _, r := range replies {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out
 }
