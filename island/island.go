@@ -453,7 +453,7 @@ func (is *Island) emigrate(ctx context.Context) error {
 	is.mu.Lock()
 	var pick *Member
 	for i := range members {
-		if !is.sent[members[i].ID] {
+		if !is.sent[members[i].ID] && members[i].Fitness > 0 { // a diverged child (fitness 0) is nobody's migrant
 			pick = &members[i]
 			is.sent[pick.ID] = true
 			is.lastEmigrated = time.Now()

@@ -268,3 +268,40 @@ func mustBinary(t *testing.T, g *dna.Genome) []byte {
 	}
 	return b
 }
+
+// TestDivergedIsNotEmigrated: a diverged child (fitness 0, its weights
+// not finite) is never sent: a receiver would find its weights unusable
+// and hold it against the sender.
+func TestDivergedIsNotEmigrated(t *testing.T) {
+	hub := &LocalHub{}
+	ex, other := hub.Join(), hub.Join()
+	pop := newMemPop()
+	is, err := New(testConfig(1, 4, 0), pop, fakeTrainer{}, ex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, fit := range []float64{0, 0.4} {
+		g := testGenome(t, uint64(i+1), 1)
+		if err := pop.Insert(&individual.Individual{ID: g.ID(), Genome: mustBinary(t, g), Fitness: fit}, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if err := is.emigrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sent []float64
+	for len(sent) < 3 {
+		select {
+		case m := <-other.Receive():
+			sent = append(sent, m.Fitness)
+			continue
+		case <-time.After(200 * time.Millisecond):
+		}
+		break
+	}
+	if len(sent) != 1 || sent[0] != 0.4 {
+		t.Errorf("emigrated fitnesses %v, want only the 0.4 one", sent)
+	}
+}

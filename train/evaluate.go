@@ -22,6 +22,9 @@ func Evaluate(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set,
 	if err != nil {
 		return 0, err
 	}
+	if !w.finite() {
+		return 0, errNotFinite
+	}
 	eng, err := openEngine(g, r, w, &cfg)
 	if err != nil {
 		return 0, err
@@ -42,6 +45,9 @@ func Predict(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, 
 	if err != nil {
 		return nil, err
 	}
+	if !w.finite() {
+		return nil, errNotFinite
+	}
 	eng, err := openEngine(g, r, w, &cfg)
 	if err != nil {
 		return nil, err
@@ -55,6 +61,9 @@ func Predict(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, 
 func EvaluateOn(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, split *dataset.Split, cfg Config, dev device.Device) (float64, error) {
 	if _, err := check(g, data, &cfg); err != nil {
 		return 0, err
+	}
+	if !w.finite() {
+		return 0, errNotFinite
 	}
 	end, err := dev.Begin()
 	if err != nil {

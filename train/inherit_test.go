@@ -2,8 +2,10 @@ package train
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -503,6 +505,67 @@ func TestOwnWeightsMustFitUnderPartial(t *testing.T) {
 		}
 		if _, err := Evaluate(context.Background(), parent, pw, data, data.Val, cfg); err != nil {
 			t.Errorf("%s: Evaluate with its own weights: %v", mode, err)
+		}
+	}
+}
+
+// TestNonFiniteWeights: weights holding a NaN or an infinity measure
+// nothing (Evaluate and Predict refuse them as corrupt: an immigrant's are
+// its sender's fault, and errors.Is tells the caller so), and a child
+// does not inherit such a tensor from its parent (a diverged parent's, or
+// a poisoned batch-norm variance): it starts afresh.
+func TestNonFiniteWeights(t *testing.T) {
+	parent := inheritNet(t)
+	pw := trainedParent(t, parent)
+	data := quadrants(t, 200)
+	cfg := smallConfig(0)
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1))} {
+		w := &Weights{Tensors: map[string]*Tensor{}}
+		var poisoned string
+		for k, v := range pw.Tensors {
+			c := &Tensor{Shape: v.Shape, Data: slices.Clone(v.Data)}
+			if poisoned == "" || k < poisoned {
+				poisoned = k
+			}
+			w.Tensors[k] = c
+		}
+		w.Tensors[poisoned].Data[0] = bad
+		if _, err := Evaluate(context.Background(), parent, w, data, data.Val, cfg); !errors.Is(err, ErrCorruptWeights) {
+			t.Errorf("Evaluate with %v in %s: %v, want ErrCorruptWeights", bad, poisoned, err)
+		}
+		if _, err := Predict(context.Background(), parent, w, data, data.Val, cfg); !errors.Is(err, ErrCorruptWeights) {
+			t.Errorf("Predict with %v in %s: %v, want ErrCorruptWeights", bad, poisoned, err)
+		}
+		m, inh := newModel(parent, mustResolve(t, parent), w, &cfg, rand.New(rand.NewPCG(1, 1)))
+		if inh.NewTensors != 1 || !m.weights.finite() {
+			t.Errorf("a child of weights with %v in %s: %+v, finite %v; want that one tensor new, all finite", bad, poisoned, inh, m.weights.finite())
+		}
+	}
+}
+
+// TestEvalLanes: the oneDNN engine's concurrent inference passes are as
+// many as asked only where the memory budget holds them beside what
+// EstimateMemory counts; at least one always runs.
+func TestEvalLanes(t *testing.T) {
+	g := inheritNet(t)
+	r := mustResolve(t, g)
+	cfg := smallConfig(0)
+	base := EstimateMemory(g, r, &cfg)
+	lane := 2 * 4 * activationFloats(g, r) * int64(cfg.EvalBatch)
+	for _, tc := range []struct {
+		budget     int64
+		want, got1 int
+	}{
+		{base, 8, 1},        // nothing spare: one pass
+		{base + lane, 8, 2}, // room for one more
+		{base + 3*lane + 1, 8, 4},
+		{base + 100*lane, 8, 8}, // plenty: as asked
+		{base + 100*lane, 1, 1},
+		{base - 1, 8, 1}, // over budget already (check refuses such a genome)
+	} {
+		cfg.MemoryBudget = tc.budget
+		if got := evalLanes(g, r, &cfg, tc.want); got != tc.got1 {
+			t.Errorf("budget base%+d, want %d lanes: got %d, expected %d", tc.budget-base, tc.want, got, tc.got1)
 		}
 	}
 }

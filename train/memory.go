@@ -11,7 +11,35 @@ import (
 // parameters (values, gradients, velocities), and the evaluation graph's
 // activations. The data set is not counted.
 func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
-	var act int64 // floats per image of every node's output
+	act := activationFloats(g, r)
+	train := 2 * act * int64(cfg.BatchSize) // values and gradients
+	eval := act * int64(cfg.EvalBatch)
+	ws := workspaceFloats(g, r, cfg.BatchSize, cfg.CPUThreads()) + workspaceFloats(g, r, cfg.EvalBatch, cfg.CPUThreads())
+	params := 3 * g.Params()
+	return 4 * (train + eval + ws + params)
+}
+
+// evalLanes is how many inference passes of cfg.EvalBatch images may run
+// at once (the oneDNN engine's lanes, one a thread), at most want:
+// EstimateMemory counts one, and each more must fit in what the budget
+// leaves, counted twice over for the blocked layouts' channel padding (17
+// channels take the room of 32).
+func evalLanes(g *dna.Genome, r *dna.Resolved, cfg *Config, want int) int {
+	if want <= 1 {
+		return want
+	}
+	lane := 2 * 4 * activationFloats(g, r) * int64(cfg.EvalBatch)
+	spare := cfg.MemoryBudget - EstimateMemory(g, r, cfg)
+	if lane <= 0 || spare <= 0 {
+		return 1
+	}
+	return int(min(int64(want), 1+spare/lane))
+}
+
+// activationFloats is the floats per image of every node's output (and
+// batch norm's saved inputs) in g's network.
+func activationFloats(g *dna.Genome, r *dna.Resolved) int64 {
+	var act int64
 	for j, e := range g.Edges {
 		to := g.VertexIndex(e.To)
 		if e.Type == dna.Conv {
@@ -30,11 +58,7 @@ func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
 		}
 	}
 	act += int64(g.Input.H*g.Input.W*g.Input.C) + int64(g.Classes)*4
-	train := 2 * act * int64(cfg.BatchSize) // values and gradients
-	eval := act * int64(cfg.EvalBatch)
-	ws := workspaceFloats(g, r, cfg.BatchSize, cfg.CPUThreads()) + workspaceFloats(g, r, cfg.EvalBatch, cfg.CPUThreads())
-	params := 3 * g.Params()
-	return 4 * (train + eval + ws + params)
+	return act
 }
 
 // workspaceFloats estimates the kernels' scratch memory for one graph.

@@ -67,6 +67,9 @@ func newModel(g *dna.Genome, r *dna.Resolved, parent *Weights, cfg *Config, rng 
 		t := &Tensor{Shape: shape}
 		t.Data = make([]float32, t.Size())
 		p, ok := parent.lookup(key)
+		if ok && !p.finite() {
+			ok = false // a parent's diverged (NaN) or poisoned tensor starts afresh
+		}
 		switch {
 		case ok && sameShape(p.Shape, shape):
 			copy(t.Data, p.Data)

@@ -140,7 +140,8 @@ func (e *oneDNNEngine) accuracy(ctx context.Context, data *dataset.Set, split *d
 // evolution makes, one primitive split over two threads spends much of its
 // time at barriers; two batches at once do not.
 func (e *oneDNNEngine) predict(ctx context.Context, data *dataset.Set, split *dataset.Split, batch int) ([]int32, error) {
-	lanes := min(e.cfg.CPUThreads(), (split.N+batch-1)/batch)
+	// One lane a thread, as many as the memory budget holds.
+	lanes := evalLanes(e.m.genome, e.m.r, &e.cfg, min(e.cfg.CPUThreads(), (split.N+batch-1)/batch))
 	if lanes <= 1 {
 		return e.predictLane(ctx, data, split, batch, nil, 0, 1)
 	}

@@ -121,12 +121,7 @@ func TestOneDNNDivergenceIsFitnessZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	poisoned := first.Weights
-	for _, k := range poisoned.Keys() {
-		if len(k) > 3 && k[:3] == "fc/" {
-			poisoned.Tensors[k].Data[0] = float32(math.Inf(1))
-			break
-		}
-	}
+	poisonFC(poisoned)
 	res, err := Train(context.Background(), g, poisoned, data, smallConfig(20), RunOptions{Seed: 1, Engine: EngineOneDNN})
 	if err != nil {
 		t.Fatalf("divergence must not be an error: %v", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/evoswarm/evoswarm/island/dna"
@@ -155,12 +156,7 @@ func TestDivergenceIsFitnessZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	poisoned := first.Weights
-	for _, k := range poisoned.Keys() {
-		if len(k) > 3 && k[:3] == "fc/" {
-			poisoned.Tensors[k].Data[0] = float32(math.Inf(1))
-			break
-		}
-	}
+	poisonFC(poisoned)
 	res, err := Train(context.Background(), g, poisoned, data, smallConfig(20), RunOptions{Seed: 1})
 	if err != nil {
 		t.Fatalf("divergence must not be an error: %v", err)
@@ -212,5 +208,19 @@ func TestEstimateMemoryGrows(t *testing.T) {
 	a, b := EstimateMemory(small, r, &cfg), EstimateMemory(wide, mustResolve(t, wide), &cfg)
 	if a <= 0 || b <= 2*a {
 		t.Errorf("estimates: reference %d MiB, wide stride-1 %d MiB; want the wide one much larger", a>>20, b>>20)
+	}
+}
+
+// poisonFC sets every classifier weight of w to the largest float32: a
+// finite value (a child inherits it; one that is not finite would start
+// afresh), whose first forward pass overflows, so training diverges at
+// its first step.
+func poisonFC(w *Weights) {
+	for _, k := range w.Keys() {
+		if strings.HasPrefix(k, "fc/") && strings.HasSuffix(k, "/weight") {
+			for i := range w.Tensors[k].Data {
+				w.Tensors[k].Data[i] = math.MaxFloat32
+			}
+		}
 	}
 }

@@ -68,6 +68,11 @@ const (
 	weightsVersion = 1
 	maxRank        = 4
 	maxKeyLen      = 256
+	// maxTensors bounds a decoding's tensor count: a genome within any
+	// bounds has far fewer (four per batch-norm vertex, one per
+	// convolution, two for the classifier), and millions of tiny tensors
+	// in a peer's blob would cost hundreds of MB to decode.
+	maxTensors = 1 << 16
 )
 
 // ErrCorruptWeights is wrapped by every weights decoding error.
@@ -140,7 +145,11 @@ func DecodeWeights(data []byte, maxBytes int) (*Weights, error) {
 	if n > len(p)/8 {
 		return nil, bad("%d tensors do not fit in %d bytes", n, len(p))
 	}
-	w := &Weights{Tensors: make(map[string]*Tensor, n)}
+	if n > maxTensors {
+		return nil, bad("%d tensors, the limit is %d", n, maxTensors)
+	}
+	// Not sized from n beyond a little: n is the sender's word.
+	w := &Weights{Tensors: make(map[string]*Tensor, min(n, 256))}
 	prev := ""
 	for i := range n {
 		if len(p) < 2 {
@@ -193,11 +202,24 @@ func DecodeWeights(data []byte, maxBytes int) (*Weights, error) {
 // finite reports whether every tensor holds finite values.
 func (w *Weights) finite() bool {
 	for _, t := range w.Tensors {
-		for _, v := range t.Data {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return false
-			}
+		if !t.finite() {
+			return false
 		}
 	}
 	return true
 }
+
+// finite reports whether the tensor holds finite values only.
+func (t *Tensor) finite() bool {
+	for _, v := range t.Data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// errNotFinite is what evaluating or predicting with weights that hold a
+// NaN or an infinity returns: they measure nothing (an immigrant's such
+// weights are its sender's fault).
+var errNotFinite = fmt.Errorf("train: weights: %w: they hold NaN or infinite values", ErrCorruptWeights)

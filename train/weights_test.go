@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 )
@@ -55,6 +56,13 @@ func TestDecodeWeightsRefuses(t *testing.T) {
 		"bit flip":  flip,
 		"oversized": good,
 	}
+	// More tensors than any genome has: refused before anything is sized
+	// from the count.
+	many := &Weights{Tensors: map[string]*Tensor{}}
+	for i := range maxTensors + 1 {
+		many.Tensors[fmt.Sprintf("t%06d", i)] = &Tensor{Shape: []int{1}, Data: []float32{0}}
+	}
+	cases["too many tensors"], _ = many.MarshalBinary()
 	for name, data := range cases {
 		limit := 1 << 20
 		if name == "oversized" {
