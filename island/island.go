@@ -106,7 +106,8 @@ type Island struct {
 	mu               sync.Mutex
 	sent             map[dna.ID]bool
 	sinceEmi         int
-	lastEmigrated    time.Time // when emigrate last picked an individual
+	lastEmigrated    time.Time // when emigrate last went ahead (its gap reserved)
+	lastInterval     time.Time // when the time-based emigration last ran, for all workers
 }
 
 // Stats are the island's running totals since start.
@@ -192,7 +193,6 @@ var errDone = errors.New("island: reached MaxChildren")
 
 // work is one worker's loop.
 func (is *Island) work(ctx context.Context, rng *rand.Rand) error {
-	var lastEmigration = time.Now()
 	for ctx.Err() == nil {
 		if is.cfg.MaxChildren > 0 && is.children.Load() >= int64(is.cfg.MaxChildren) {
 			return errDone
@@ -205,8 +205,7 @@ func (is *Island) work(ctx context.Context, rng *rand.Rand) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if is.ex != nil && is.cfg.EmigrateInterval > 0 && time.Since(lastEmigration) >= is.cfg.EmigrateInterval {
-			lastEmigration = time.Now()
+		if is.ex != nil && is.cfg.EmigrateInterval > 0 && is.intervalDue() {
 			if err := is.emigrate(ctx); err != nil {
 				return fmt.Errorf("%w: %w", ErrFatal, err)
 			}
@@ -217,6 +216,22 @@ func (is *Island) work(ctx context.Context, rng *rand.Rand) error {
 		}
 	}
 	return nil
+}
+
+// intervalDue reports whether EmigrateInterval has passed since the
+// time-based emigration last ran, and if so takes the turn: one emigration
+// an interval for the island, however many workers ask.
+func (is *Island) intervalDue() bool {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if is.lastInterval.IsZero() {
+		is.lastInterval = time.Now() // the first interval counts from the first ask
+	}
+	if time.Since(is.lastInterval) < is.cfg.EmigrateInterval {
+		return false
+	}
+	is.lastInterval = time.Now()
+	return true
 }
 
 // settle handles a task's error: a conflict is counted as an abandoned
@@ -311,10 +326,11 @@ func (is *Island) step(ctx context.Context, rng *rand.Rand, t *Timing) error {
 	if n := is.children.Add(1); is.cfg.MaxChildren > 0 && n > int64(is.cfg.MaxChildren) {
 		return errDone
 	}
-	parent, weights, err := is.pop.Tournament(d.Parent.ID, victim, time.Now())
+	res, err := is.pop.Tournament(d.Parent.ID, victim, time.Now())
 	if err != nil {
 		return err
 	}
+	parent, weights := res.Genome, res.Weights
 	t.lap(PhaseSelect)
 	child, ch, err := dna.Mutate(parent, rng, is.cfg.Mutation)
 	if err != nil {
@@ -433,6 +449,9 @@ func (is *Island) grow(ctx context.Context, g *dna.Genome, parentWeights []byte,
 func (is *Island) emigrate(ctx context.Context) error {
 	is.mu.Lock()
 	early := is.cfg.EmigrateMinGap > 0 && time.Since(is.lastEmigrated) < is.cfg.EmigrateMinGap
+	if !early {
+		is.lastEmigrated = time.Now() // reserved: another worker waits out the gap
+	}
 	is.mu.Unlock()
 	if early { // skipped before reading the population: it comes often
 		return nil
@@ -464,14 +483,19 @@ func (is *Island) emigrate(ctx context.Context) error {
 	if pick == nil {
 		return nil
 	}
-	g, w, err := is.pop.Tournament(pick.ID, nil, time.Now())
+	res, err := is.pop.Tournament(pick.ID, nil, time.Now())
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil // it died meanwhile
 		}
 		return err
 	}
-	if err := is.ex.Send(ctx, Migrant{Genome: g, Fitness: pick.Fitness, Claimed: pick.Fitness, Weights: w, Origin: is.cfg.Origin}); err != nil {
+	// An immigrant goes on under its own origin: relayed, not claimed.
+	origin := res.Origin
+	if origin == "" {
+		origin = is.cfg.Origin
+	}
+	if err := is.ex.Send(ctx, Migrant{Genome: res.Genome, Fitness: pick.Fitness, Claimed: pick.Fitness, Weights: res.Weights, Origin: origin}); err != nil {
 		is.log.Warn("emigration failed", "id", pick.ID.Short(), "err", err)
 		return nil
 	}
@@ -535,12 +559,15 @@ func (is *Island) Immigrate(m Migrant, rng *rand.Rand) (bool, error) {
 	// One transaction: an immigrant already recorded here (one of ours
 	// come back, or a copy admitted twice) kills nobody.
 	if err := is.pop.Immigrate(ind, m.Weights, victim, "lost to immigrant "+ind.ID.Short(), time.Now()); err != nil {
-		if errors.Is(err, ErrConflict) {
+		switch {
+		case errors.Is(err, ErrConflict):
 			is.log.Debug("immigrant not inserted", "id", ind.ID.Short(), "err", err)
 			return false, nil
+		case errors.Is(err, ErrRefused):
+			is.log.Warn("immigrant not inserted", "id", ind.ID.Short(), "err", err)
+			return false, nil
 		}
-		is.log.Warn("immigrant not inserted", "id", ind.ID.Short(), "err", err)
-		return false, nil
+		return false, fmt.Errorf("%w: %w", ErrFatal, err) // the population failed (a full disk, ...)
 	}
 	is.stat.Immigrants.Add(1)
 	is.log.Info("immigrated", "id", m.Genome.ID().Short(), "origin", m.Origin, "fitness", m.Fitness)

@@ -2,10 +2,13 @@ package island
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,5 +306,112 @@ func TestDivergedIsNotEmigrated(t *testing.T) {
 	}
 	if len(sent) != 1 || sent[0] != 0.4 {
 		t.Errorf("emigrated fitnesses %v, want only the 0.4 one", sent)
+	}
+}
+
+// TestImmigrantIsRelayed: an immigrant emigrated again keeps its origin
+// (the exchange relays it), where an individual trained here goes out
+// under this island's.
+func TestImmigrantIsRelayed(t *testing.T) {
+	hub := &LocalHub{}
+	ex, other := hub.Join(), hub.Join()
+	pop := newMemPop()
+	cfg := testConfig(1, 4, 0)
+	is, err := New(cfg, pop, fakeTrainer{}, ex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ind := range []individual.Individual{
+		{Fitness: 0.9, Origin: "elsewhere", Immigrant: true},
+		{Fitness: 0.4, Origin: cfg.Origin},
+	} {
+		g := testGenome(t, uint64(i+1), 1)
+		ind.ID, ind.Genome = g.ID(), mustBinary(t, g)
+		if err := pop.Insert(&ind, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var origins []string
+	for range 2 {
+		if err := is.emigrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-other.Receive():
+			origins = append(origins, m.Origin)
+		case <-time.After(time.Second):
+			t.Fatal("nothing emigrated")
+		}
+	}
+	if !slices.Equal(origins, []string{"elsewhere", cfg.Origin}) {
+		t.Errorf("emigrated with origins %q, want the immigrant's own, then this island's", origins)
+	}
+}
+
+// TestEmigrationIntervalIsTheIslands: the time-based emigration runs once
+// an interval for the island, not once a worker.
+func TestEmigrationIntervalIsTheIslands(t *testing.T) {
+	cfg := testConfig(4, 4, 0)
+	cfg.EmigrateInterval = time.Hour
+	is, err := New(cfg, newMemPop(), fakeTrainer{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if is.intervalDue() {
+		t.Fatal("due at the first ask: the interval counts from then")
+	}
+	is.mu.Lock()
+	is.lastInterval = time.Now().Add(-2 * time.Hour)
+	is.mu.Unlock()
+	var due atomic.Int32
+	var wg sync.WaitGroup
+	for range 4 { // the workers
+		wg.Go(func() {
+			if is.intervalDue() {
+				due.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if due.Load() != 1 {
+		t.Errorf("%d of 4 workers emigrate when the interval is up, want 1", due.Load())
+	}
+}
+
+// failingImmigrate is a population whose Immigrate fails with err.
+type failingImmigrate struct {
+	*memPop
+	err error
+}
+
+func (f failingImmigrate) Immigrate(*individual.Individual, []byte, *dna.ID, string, time.Time) error {
+	return f.err
+}
+
+// TestImmigrateStoreFailureIsFatal: a population that fails to store a
+// winning immigrant (a full disk) stops the island; one that refuses it
+// (ErrRefused) or lost the race (ErrConflict) does not.
+func TestImmigrateStoreFailureIsFatal(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		fatal bool
+	}{
+		{errors.New("no space left on device"), true},
+		{fmt.Errorf("bad weights: %w", ErrRefused), false},
+		{fmt.Errorf("rival died: %w", ErrConflict), false},
+	} {
+		pop := failingImmigrate{newMemPop(), tc.err}
+		g := testGenome(t, 1, 1)
+		if err := pop.Insert(&individual.Individual{ID: g.ID(), Genome: mustBinary(t, g), Fitness: 0.1}, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		is, err := New(testConfig(1, 4, 0), pop, fakeTrainer{}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = is.Immigrate(Migrant{Genome: testGenome(t, 2, 1), Fitness: 0.9, Weights: []byte{1}}, rand.New(rand.NewPCG(1, 1)))
+		if fatal := errors.Is(err, ErrFatal); fatal != tc.fatal {
+			t.Errorf("population error %q: Immigrate returned %v; want fatal %v", tc.err, err, tc.fatal)
+		}
 	}
 }

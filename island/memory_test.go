@@ -48,22 +48,22 @@ func (p *memPop) Alive() ([]Member, error) {
 	return ms, nil
 }
 
-func (p *memPop) Tournament(parent dna.ID, victim *dna.ID, _ time.Time) (*dna.Genome, []byte, error) {
+func (p *memPop) Tournament(parent dna.ID, victim *dna.ID, _ time.Time) (Reserved, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.conflictN > 0 {
 		p.conflictN--
-		return nil, nil, fmt.Errorf("simulated: %w", ErrConflict)
+		return Reserved{}, fmt.Errorf("simulated: %w", ErrConflict)
 	}
 	par, ok := p.alive[parent]
 	if !ok || (victim != nil && p.alive[*victim] == nil) {
-		return nil, nil, ErrConflict
+		return Reserved{}, ErrConflict
 	}
 	if victim != nil {
 		delete(p.alive, *victim)
 		p.dead[*victim] = true
 	}
-	return par.genome, par.weights, nil
+	return Reserved{Genome: par.genome, Weights: par.weights, Origin: par.ind.Origin}, nil
 }
 
 func (p *memPop) Begin(ind *individual.Individual) error {

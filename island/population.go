@@ -14,15 +14,21 @@ import (
 // paper's workers did.
 var ErrConflict = errors.New("island: another worker interfered")
 
+// ErrRefused is wrapped by a Population's error for an individual it will
+// not store as given (say, weights that fail their checksum): that
+// individual is dropped, and the island goes on.
+var ErrRefused = errors.New("island: the population refused the individual")
+
 // Population is the island's durable sub-population. All methods must be
 // safe for concurrent use by the workers.
 type Population interface {
 	// Alive lists the live individuals in a deterministic order.
 	Alive() ([]Member, error)
 	// Tournament, in one transaction, kills victim (if not nil) and reads
-	// the parent's genome and weights. If either is no longer alive it
-	// fails with an error wrapping ErrConflict and changes nothing.
-	Tournament(parent dna.ID, victim *dna.ID, at time.Time) (*dna.Genome, []byte, error)
+	// the parent's genome, weights and origin. If either is no longer
+	// alive it fails with an error wrapping ErrConflict and changes
+	// nothing.
+	Tournament(parent dna.ID, victim *dna.ID, at time.Time) (Reserved, error)
 	// Begin records ind as in training, so that a crash leaves a trace.
 	// ind is the one model of an individual (individual.Individual), as
 	// the island fills it: ID, genome, parent, mutation, origin, birth
@@ -46,6 +52,15 @@ type Population interface {
 	Weights(id dna.ID) ([]byte, error)
 	// Births returns how many individuals were ever born here.
 	Births() (uint64, error)
+}
+
+// Reserved is a tournament's parent as Tournament read it.
+type Reserved struct {
+	Genome  *dna.Genome
+	Weights []byte
+	// Origin is the peer ID of the node that trained it: this node's, or
+	// a neighbour's for an immigrant (emigrating it again relays it).
+	Origin string
 }
 
 // Inherited counts the values (parameters and batch norm's running

@@ -25,8 +25,11 @@ var _ island.Population = population{}
 // conflict maps the store's conflicts to the island's: an individual no
 // longer alive, or one already recorded (bred twice), ends the task.
 func conflict(err error) error {
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
+	switch {
+	case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists):
 		return fmt.Errorf("%w: %w", island.ErrConflict, err)
+	case errors.Is(err, store.ErrInvalid):
+		return fmt.Errorf("%w: %w", island.ErrRefused, err)
 	}
 	return err
 }
@@ -45,7 +48,7 @@ func (p population) Alive() ([]island.Member, error) {
 	return out, err
 }
 
-func (p population) Tournament(parent dna.ID, victim *dna.ID, at time.Time) (*dna.Genome, []byte, error) {
+func (p population) Tournament(parent dna.ID, victim *dna.ID, at time.Time) (island.Reserved, error) {
 	var rec *store.Individual
 	var w []byte
 	err := p.s.Update(func(tx *store.Tx) error {
@@ -68,20 +71,20 @@ func (p population) Tournament(parent dna.ID, victim *dna.ID, at time.Time) (*dn
 				// A read that raced the value-log GC: nothing is damaged.
 				// Abandon this task (the rival lives); the parent breeds
 				// again in a later tournament.
-				return nil, nil, fmt.Errorf("%w: %w", island.ErrConflict, qerr)
+				return island.Reserved{}, fmt.Errorf("%w: %w", island.ErrConflict, qerr)
 			}
-			return nil, nil, conflict(qerr)
+			return island.Reserved{}, conflict(qerr)
 		}
-		return nil, nil, fmt.Errorf("%w: %w", island.ErrConflict, err)
+		return island.Reserved{}, fmt.Errorf("%w: %w", island.ErrConflict, err)
 	}
 	if err != nil {
-		return nil, nil, conflict(err)
+		return island.Reserved{}, conflict(err)
 	}
 	g, err := dna.DecodeBinary(rec.Genome)
 	if err != nil {
-		return nil, nil, fmt.Errorf("node: stored genome %s: %w", parent.Short(), err)
+		return island.Reserved{}, fmt.Errorf("node: stored genome %s: %w", parent.Short(), err)
 	}
-	return g, w, nil
+	return island.Reserved{Genome: g, Weights: w, Origin: rec.Origin}, nil
 }
 
 // The island hands the population the one model of an individual, which

@@ -81,7 +81,8 @@ func TestDamagedWeightsAreNeverUsed(t *testing.T) {
 
 	// A tournament whose winner's weights are damaged.
 	rival := ids["rival"]
-	_, w, err := pop.Tournament(ids["parent"], &rival, time.Now())
+	res, err := pop.Tournament(ids["parent"], &rival, time.Now())
+	w := res.Weights
 	if !errors.Is(err, island.ErrConflict) || !errors.Is(err, store.ErrBadWeights) || w != nil {
 		t.Errorf("tournament won by a parent with damaged weights: %d bytes, %v; want none and a conflict wrapping ErrBadWeights", len(w), err)
 	}
@@ -92,11 +93,13 @@ func TestDamagedWeightsAreNeverUsed(t *testing.T) {
 		t.Errorf("the rival of a parent with damaged weights is not alive: %+v", rec)
 	}
 	// Emigration reserves its pick with a victimless tournament.
-	if _, w, err := pop.Tournament(ids["emigrant"], nil, time.Now()); !errors.Is(err, island.ErrConflict) || w != nil {
+	if res, err := pop.Tournament(ids["emigrant"], nil, time.Now()); !errors.Is(err, island.ErrConflict) || res.Weights != nil {
+		w := res.Weights
 		t.Errorf("emigrant with damaged weights: %d bytes, %v; want none and a conflict", len(w), err)
 	}
 	// An intact individual is still bred from.
-	if g, w, err := pop.Tournament(ids["intact"], nil, time.Now()); err != nil || g.ID() != ids["intact"] || !bytes.Equal(w, blobs["intact"]) {
+	if res, err := pop.Tournament(ids["intact"], nil, time.Now()); err != nil || res.Genome.ID() != ids["intact"] || !bytes.Equal(res.Weights, blobs["intact"]) {
+		w := res.Weights
 		t.Errorf("intact individual: %v, %d bytes; want its genome and weights", err, len(w))
 	}
 	// A peer asks for weights that are damaged here.

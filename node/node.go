@@ -219,6 +219,7 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	if n.api, err = net.Listen("tcp", addr); err != nil {
 		return fmt.Errorf("node: API: %w", err)
 	}
+	n.started = time.Now() // before the API serves: its handlers read it
 	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
 	bg.Go(func() { srv.Serve(n.api) })
 	defer srv.Close()
@@ -232,7 +233,6 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 	if err := n.store.Start(gcCtx); err != nil {
 		return err
 	}
-	n.started = time.Now()
 	if ready != nil {
 		ready(Ready{PeerID: n.peer, Experiment: n.exp.ID(), Topic: n.ex.sw.Topic(), Addrs: n.ex.sw.Addrs(), API: apiAddr})
 	}

@@ -23,6 +23,7 @@ type member struct {
 	weights []byte // the landscape's state: training and lineage
 	fitness float64
 	born    uint64
+	origin  string // the node that trained it
 }
 
 func (p *pop) find(id dna.ID) int {
@@ -41,16 +42,16 @@ func (p *pop) Alive() ([]island.Member, error) {
 	return out, nil
 }
 
-func (p *pop) Tournament(parent dna.ID, victim *dna.ID, _ time.Time) (*dna.Genome, []byte, error) {
+func (p *pop) Tournament(parent dna.ID, victim *dna.ID, _ time.Time) (island.Reserved, error) {
 	i := p.find(parent)
 	if i < 0 || victim != nil && p.find(*victim) < 0 {
-		return nil, nil, island.ErrConflict
+		return island.Reserved{}, island.ErrConflict
 	}
-	g, w := p.alive[i].genome, p.alive[i].weights
+	r := island.Reserved{Genome: p.alive[i].genome, Weights: p.alive[i].weights, Origin: p.alive[i].origin}
 	if victim != nil {
 		p.remove(*victim)
 	}
-	return g, w, nil
+	return r, nil
 }
 
 func (p *pop) remove(id dna.ID) {
@@ -71,7 +72,7 @@ func (p *pop) Insert(ind *individual.Individual, weights []byte) error {
 		return err
 	}
 	p.births++
-	m := &member{id: id, genome: g, weights: weights, fitness: ind.Fitness, born: p.births}
+	m := &member{id: id, genome: g, weights: weights, fitness: ind.Fitness, born: p.births, origin: ind.Origin}
 	i, _ := slices.BinarySearchFunc(p.alive, id, func(m *member, id dna.ID) int { return slices.Compare(m.id[:], id[:]) })
 	p.alive = slices.Insert(p.alive, i, m)
 	return nil
