@@ -508,7 +508,7 @@ func (is *Island) emigrate(ctx context.Context) error {
 // tournament and enters the population only if it wins; at or above the
 // set-point the local loser dies.
 func (is *Island) immigrate(ctx context.Context) error {
-	rng := rand.New(rand.NewPCG(is.cfg.Seed, 0xface))
+	rng := rand.New(rand.NewPCG(is.cfg.Seed^is.cfg.Stream, 0xface)) // this node's stream, as the workers'
 	for {
 		var m Migrant
 		select {
