@@ -13,6 +13,7 @@ import (
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/train"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // liarWeights serves one blob for any ID.
@@ -61,15 +62,10 @@ func TestLiarIsRemeasuredAndPenalised(t *testing.T) {
 	defer cancel()
 	go x.run(ctx)
 
-	digest, _ := train.Digest(blob)
 	before := honest.Score(liar.ID())
 	var got island.Migrant
 	for i := 0; ; i++ {
-		g := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
-		g.Nonce = uint64(i + 1)
-		a := gossip.Announcement{Experiment: exp, Genome: g, ID: g.ID(), Fitness: 0.99, WeightsDigest: digest,
-			WeightsSize: int64(len(blob)), Origin: liar.ID(), SentAt: time.Now()}
-		if err := liar.Publish(ctx, a); err != nil {
+		if err := liar.Publish(ctx, initialAnnouncement(exp, i, 0.99, blob, liar.ID())); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -88,11 +84,7 @@ func TestLiarIsRemeasuredAndPenalised(t *testing.T) {
 	if x.Penalized.Load() == 0 {
 		t.Fatal("the liar was not penalised")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for honest.Score(liar.ID()) >= before && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if after := honest.Score(liar.ID()); after >= before {
+	if after := scoreAfterFall(honest, liar.ID(), before); after >= before {
 		t.Errorf("the liar's score went from %.1f to %.1f; want it to fall", before, after)
 	}
 }
@@ -128,17 +120,12 @@ func TestBogusMigrantIsPenalisedAndRefunded(t *testing.T) {
 	defer cancel()
 	go x.run(ctx)
 
-	digest, _ := train.Digest(blob)
 	before := honest.Score(cheat.ID())
 	for i := 0; adm.Stats(time.Now()).Bogus == 0; i++ {
 		if ctx.Err() != nil {
 			t.Fatal("no bogus migrant counted in 30 s")
 		}
-		g := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
-		g.Nonce = uint64(i + 1)
-		a := gossip.Announcement{Experiment: exp, Genome: g, ID: g.ID(), Fitness: 0.9, WeightsDigest: digest,
-			WeightsSize: int64(len(blob)), Origin: cheat.ID(), SentAt: time.Now()}
-		if err := cheat.Publish(ctx, a); err != nil {
+		if err := cheat.Publish(ctx, initialAnnouncement(exp, i, 0.9, blob, cheat.ID())); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -156,13 +143,28 @@ func TestBogusMigrantIsPenalisedAndRefunded(t *testing.T) {
 		t.Errorf("a bogus migrant became an immigrant: %+v", m.Genome.ID())
 	default:
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for honest.Score(cheat.ID()) >= before && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if after := honest.Score(cheat.ID()); after >= before {
+	if after := scoreAfterFall(honest, cheat.ID(), before); after >= before {
 		t.Errorf("the cheat's score went from %.1f to %.1f; want it to fall", before, after)
 	}
+}
+
+// initialAnnouncement is sender's announcement of the i-th initial genome
+// (a distinct nonce each) with weights blob and the fitness claimed.
+func initialAnnouncement(exp string, i int, claimed float64, blob []byte, sender peer.ID) gossip.Announcement {
+	g := dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1)
+	g.Nonce = uint64(i + 1)
+	digest, _ := train.Digest(blob)
+	return gossip.Announcement{Experiment: exp, Genome: g, ID: g.ID(), Fitness: claimed, WeightsDigest: digest,
+		WeightsSize: int64(len(blob)), Origin: sender, SentAt: time.Now()}
+}
+
+// scoreAfterFall waits up to 5 s for p's score on s to fall below before,
+// and returns it.
+func scoreAfterFall(s *gossip.Swarm, p peer.ID, before float64) float64 {
+	for deadline := time.Now().Add(5 * time.Second); s.Score(p) >= before && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return s.Score(p)
 }
 
 func testLog(*testing.T) *slog.Logger { return slog.New(slog.DiscardHandler) }
