@@ -244,3 +244,98 @@ func TestAPIGuard(t *testing.T) {
 		}
 	}
 }
+
+// TestIndividualsSince checks the dashboard's incremental read: a list
+// read whole, merged by ID with what GET /api/v1/individuals?after=N
+// returns (N from the first reply's Evoswarm-Events header), is the list
+// read whole again, after a death, a birth and a start of training; and a
+// cursor the node cannot honour is refused.
+func TestIndividualsSince(t *testing.T) {
+	n, parent, child := dashboardNode(t)
+	h := n.handler()
+	read := func(path string) ([]Summary, string) {
+		t.Helper()
+		res, body := get(t, h, path)
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, res.StatusCode, body)
+		}
+		var list []Summary
+		if err := json.Unmarshal([]byte(body), &list); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return list, res.Header.Get(EventsHeader)
+	}
+	first, cursor := read("/api/v1/individuals")
+	if len(first) != 2 || cursor != "2" {
+		t.Fatalf("whole list: %d individuals, cursor %q; want 2 and \"2\" (two births)", len(first), cursor)
+	}
+	if same, c := read("/api/v1/individuals?after=" + cursor); len(same) != 0 || c != cursor {
+		t.Errorf("nothing changed, yet ?after=%s returned %d individuals, cursor %q", cursor, len(same), c)
+	}
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	grandchild, _, err := dna.MutateWith(child, dna.InsertConvolution, rng, dna.DefaultMutateOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := dna.MutateWith(child, dna.AlterLearningRate, rng, dna.DefaultMutateOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(g *dna.Genome) *store.Individual {
+		b, err := g.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &store.Individual{ID: g.ID(), Genome: b, Fitness: 0.7, Born: time.Now(), Parent: g.Parent, Origin: "local-peer", Params: g.Params()}
+	}
+	err = n.store.Update(func(tx *store.Tx) error {
+		if err := tx.Kill(parent.ID(), "lost to "+child.ID().Short(), time.Now()); err != nil {
+			return err
+		}
+		if err := tx.Insert(record(grandchild), store.Seal([]byte{2})); err != nil {
+			return err
+		}
+		return tx.StartTraining(record(other)) // no event: listed because it is in training
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	changed, next := read("/api/v1/individuals?after=" + cursor)
+	got := map[string]string{}
+	for _, s := range changed {
+		got[s.ID] = s.Status.String()
+	}
+	want := map[string]string{parent.ID().String(): "dead", grandchild.ID().String(): "alive", other.ID().String(): "training"}
+	if len(got) != len(want) {
+		t.Errorf("?after=%s returned %v, want %v", cursor, got, want)
+	}
+	for id, st := range want {
+		if got[id] != st {
+			t.Errorf("?after=%s: %s is %q, want %q", cursor, id[:12], got[id], st)
+		}
+	}
+	merged := map[string]Summary{}
+	for _, s := range append(first, changed...) {
+		merged[s.ID] = s
+	}
+	whole, wholeCursor := read("/api/v1/individuals")
+	if wholeCursor != next {
+		t.Errorf("cursor %q from the whole list, %q from the incremental read", wholeCursor, next)
+	}
+	if len(merged) != len(whole) {
+		t.Errorf("merged %d individuals, the whole list has %d", len(merged), len(whole))
+	}
+	for _, s := range whole {
+		if merged[s.ID] != s {
+			t.Errorf("merged %+v, whole list %+v", merged[s.ID], s)
+		}
+	}
+
+	for _, bad := range []string{"?after=" + next + "0", "?after=-1", "?after=x"} {
+		if res, body := get(t, h, "/api/v1/individuals"+bad); res.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET /api/v1/individuals%s: %d %s, want 400", bad, res.StatusCode, body)
+		}
+	}
+}

@@ -389,7 +389,28 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /api/v1/individuals", func(w http.ResponseWriter, r *http.Request) {
-		list, err := Individuals(n.store)
+		var (
+			list []Summary
+			seq  uint64
+			err  error
+		)
+		if s := r.URL.Query().Get("after"); s != "" {
+			after, perr := strconv.ParseUint(s, 10, 64)
+			if perr != nil {
+				http.Error(w, "after: not an event number: "+s, http.StatusBadRequest)
+				return
+			}
+			list, seq, err = IndividualsSince(n.store, after)
+			if errors.Is(err, ErrAfterTheLog) {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		} else {
+			list, seq, err = individualsAt(n.store)
+		}
+		if err == nil {
+			w.Header().Set(EventsHeader, strconv.FormatUint(seq, 10))
+		}
 		reply(w, list, err)
 	})
 	n.mountDashboard(mux) // GET / and GET /api/v1/genome (dashboard.go)
@@ -418,14 +439,97 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 // Individuals lists every individual the store has a record of.
 func Individuals(s *store.Store) ([]Summary, error) {
-	var out []Summary
+	list, _, err := individualsAt(s)
+	return list, err
+}
+
+// EventsHeader is the HTTP header in which GET /api/v1/individuals names
+// the last event its list reflects: the cursor for its ?after=.
+const EventsHeader = "Evoswarm-Events"
+
+// ErrAfterTheLog is IndividualsSince's error for a cursor past the node's
+// last event (another node's, or a repo made anew): read everything again.
+var ErrAfterTheLog = errors.New("after is past this node's last event; read the individuals without it")
+
+// individualsAt lists every record and the last event number, read in
+// one snapshot.
+func individualsAt(s *store.Store) ([]Summary, uint64, error) {
+	var (
+		out []Summary
+		seq uint64
+	)
 	err := s.View(func(tx *store.Tx) error {
+		c, err := tx.Counters()
+		if err != nil {
+			return err
+		}
+		seq = c.Events
 		return tx.Individuals(func(ind *store.Individual) error {
 			out = append(out, summaryOf(ind))
 			return nil
 		})
 	})
-	return out, err
+	return out, seq, err
+}
+
+// IndividualsSince lists, in one snapshot, the individuals whose record
+// changed after event number after (every birth, immigration, death,
+// error and abandonment is an event) and those now in training (starting
+// to train is not one), and returns the last event number: merged by ID
+// into an earlier list, they make the whole list again, at the cost of
+// what changed rather than of every record (the dashboard's poll on a
+// long run).
+func IndividualsSince(s *store.Store, after uint64) ([]Summary, uint64, error) {
+	out := []Summary{} // [] in JSON, not null
+	var seq uint64
+	err := s.View(func(tx *store.Tx) error {
+		c, err := tx.Counters()
+		if err != nil {
+			return err
+		}
+		seq = c.Events
+		if after > seq {
+			return fmt.Errorf("%w (after %d, last event %d)", ErrAfterTheLog, after, seq)
+		}
+		seen := map[dna.ID]bool{}
+		add := func(id dna.ID) error {
+			if id.IsZero() || seen[id] {
+				return nil
+			}
+			seen[id] = true
+			ind, err := tx.Get(id)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, summaryOf(ind))
+			return nil
+		}
+		if after < seq {
+			err := tx.Events(after+1, func(ev store.Event) error {
+				if ev.Type == store.EventEmigration { // changes nothing in the record's summary
+					return nil
+				}
+				return add(ev.ID)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		training, err := tx.Training()
+		if err != nil {
+			return err
+		}
+		for _, m := range training {
+			if err := add(m.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, seq, err
 }
 
 // Trainer returns the training engine configured for the experiment, as

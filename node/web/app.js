@@ -12,6 +12,8 @@ const state = {
   status: null,
   individuals: [],
   individualsKey: "",  // the status counters when individuals were read
+  byID: new Map(),     // the same individuals by ID, to merge what changed
+  eventsSeq: null,     // the node's last event they reflect (null: read them whole)
   selected: null,      // an individual ID the user clicked, or null: follow the best
   genomeKey: "",       // the ID whose genome is drawn
   lineageKey: "",       // the ID whose lineage is drawn
@@ -81,6 +83,30 @@ async function getJSON(path) {
   return r.json();
 }
 
+// readIndividuals reads the population whole the first time, then only
+// what changed since the last event the previous read reflected (the
+// cursor the node sends in its Evoswarm-Events header): on a run of days a
+// poll costs the node what changed, not every record. Where there is no
+// cursor (the swarm view), or the node refuses it (a repo made anew), it
+// reads everything.
+async function readIndividuals() {
+  const since = state.eventsSeq;
+  const r = await fetch("api/v1/individuals" + (since === null ? "" : "?after=" + since), { cache: "no-store" });
+  if (!r.ok) {
+    if (since !== null && r.status === 400) {
+      state.eventsSeq = null;
+      return readIndividuals();
+    }
+    throw new Error("api/v1/individuals: " + r.status + " " + (await r.text()).trim());
+  }
+  const list = (await r.json()) || [];
+  if (since === null) state.byID = new Map();
+  for (const ind of list) state.byID.set(ind.id, ind);
+  state.individuals = Array.from(state.byID.values());
+  const seq = r.headers.get("Evoswarm-Events");
+  state.eventsSeq = seq === null ? null : Number(seq);
+}
+
 // ---- polling ----------------------------------------------------------
 
 async function poll() {
@@ -89,8 +115,9 @@ async function poll() {
     // The population is read again only when it changed: on a long run
     // reading every record each poll costs the node real CPU.
     const key = [st.trained_total, st.killed_total, st.abandoned_total, st.errors_total, st.migrants_in, st.training, st.alive].join(",");
+    if (state.status && st.peer_id !== state.status.peer_id) state.eventsSeq = null; // another node now answers here
     if (key !== state.individualsKey) {
-      state.individuals = (await getJSON("api/v1/individuals")) || [];
+      await readIndividuals();
       state.individualsKey = key;
     }
     state.status = st;
