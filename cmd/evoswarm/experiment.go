@@ -136,10 +136,13 @@ func experimentEnv(cmd *cobra.Command, self string) experiment.Env {
 	}
 }
 
-// exportEnsemble exports the k live individuals of highest validation
-// accuracy over the stopped repos into dir/1 ... dir/k and returns the test
-// accuracy of their majority vote, as `evoswarm eval --ensemble` measures
-// it; NaN when fewer than k are alive.
+// exportEnsemble exports the k distinct live individuals of highest
+// validation accuracy over the stopped repos into dir/1 ... dir/k and
+// returns the test accuracy of their majority vote, as `evoswarm eval
+// --ensemble` measures it; NaN when fewer than k are alive. An individual
+// alive on several nodes (an admitted immigrant keeps its ID and weights)
+// is one member: two votes for one model would make the ensemble that
+// model.
 func exportEnsemble(ctx context.Context, repos []string, k int, dir string) (float64, error) {
 	type member struct {
 		repo string
@@ -157,10 +160,16 @@ func exportEnsemble(ctx context.Context, repos []string, k int, dir string) (flo
 			}
 		}
 	}
+	slices.SortStableFunc(alive, func(a, b member) int { return cmp.Compare(b.Fitness, a.Fitness) })
+	seen := map[string]bool{}
+	alive = slices.DeleteFunc(alive, func(m member) bool {
+		dup := seen[m.ID]
+		seen[m.ID] = true
+		return dup
+	})
 	if len(alive) < k {
 		return math.NaN(), nil
 	}
-	slices.SortStableFunc(alive, func(a, b member) int { return cmp.Compare(b.Fitness, a.Fitness) })
 	var dirs []string
 	for i, m := range alive[:k] {
 		id, err := dna.ParseID(m.ID)

@@ -126,12 +126,22 @@ func TestExperimentSmoke(t *testing.T) {
 			}
 			// The top-3 ensemble: three exported models whose majority vote,
 			// measured again here, is what run.json reports.
+			// Three distinct individuals: one alive on two nodes is one member.
 			var members []string
+			ids := map[string]bool{}
 			for i := 1; i <= experiment.EnsembleSize; i++ {
 				d := filepath.Join(rd, experiment.EnsembleDir, strconv.Itoa(i))
-				if _, err := os.Stat(filepath.Join(d, "metrics.json")); err != nil {
+				var mm struct {
+					ID string `json:"id"`
+				}
+				b, err := os.ReadFile(filepath.Join(d, "metrics.json"))
+				if err != nil || json.Unmarshal(b, &mm) != nil {
 					t.Fatalf("%s seed %d: ensemble member %d not exported: %v", cfg, seed, i, err)
 				}
+				if ids[mm.ID] {
+					t.Errorf("%s seed %d: ensemble member %d is %s again", cfg, seed, i, mm.ID)
+				}
+				ids[mm.ID] = true
 				members = append(members, d)
 			}
 			ens, err := node.Eval(context.Background(), members, "", nil)

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -188,5 +189,46 @@ func TestRunKeepsUnreadableFinishedRun(t *testing.T) {
 	}
 	if _, err := os.Stat(repo); err != nil {
 		t.Errorf("the run's node repo is gone: %v", err)
+	}
+}
+
+// TestRunRefusesAnotherExperiment checks that a finished run is not
+// reused for a configuration that now makes a different experiment (a
+// preset changed between the run and the resume), and that the run is
+// kept.
+func TestRunRefusesAnotherExperiment(t *testing.T) {
+	p, err := ReadPlan(strings.NewReader(`{"seeds": [1], "duration": "1m", "configurations": [{"name": "a", "experiment": {"preset": "smoke"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Plan: p, Out: t.TempDir(), Cores: 2}
+	run := p.Runs()[0]
+	exp, err := run.Config.experiment(run.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The data set's identity, as if loaded, so that the test needs no data.
+	r.identities = map[string]string{fmt.Sprintf("%s|%+v", exp.Data, exp.DatasetOptions()): "test-data"}
+	exp.DataIdentity = "test-data"
+	dir := filepath.Join(r.Out, run.Dir())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := "exp-0123456789abcdef"
+	if stale == exp.ID() {
+		t.Fatal("the stale ID is the configuration's")
+	}
+	os.WriteFile(filepath.Join(dir, RunFile), []byte(`{"configuration": "a", "seed": 1, "experiment_id": "`+stale+`", "nodes": 1, "mutations": []}`+"\n"), 0o644)
+	var curve bytes.Buffer
+	if err := (Curve{Config: "a", Seed: 1, Points: []Point{{Seconds: 0, BestVal: 0.5}}}).WriteCSV(&curve); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, CurveFile), curve.Bytes(), 0o644)
+	_, err = r.run(t.Context(), run)
+	if err == nil || !strings.Contains(err.Error(), "finished as experiment "+stale) || !strings.Contains(err.Error(), exp.ID()) {
+		t.Errorf("resuming a run of another experiment: %v; want a refusal naming both IDs", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, RunFile)); err != nil {
+		t.Errorf("the finished run is gone: %v", err)
 	}
 }

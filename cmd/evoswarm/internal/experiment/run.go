@@ -282,7 +282,6 @@ type sample struct {
 	at       time.Time     // when the last node answered
 	children []uint64      // per node
 	flops    []float64
-	best     float64 // best live individual's fitness over the nodes, NaN if none
 }
 
 // run runs one configuration with one seed, or loads it if it finished
@@ -296,6 +295,20 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 			return Result{}, fmt.Errorf("%s finished but does not read (%w); move %s away to run it again", run, err, dir)
 		}
 	} else {
+		// A finished run counts only for the experiment it ran: a
+		// preset changed since (its steps, say) makes the same plan a
+		// different experiment, which must not be mixed with it.
+		exp, err := run.Config.experiment(run.Seed)
+		if err != nil {
+			return Result{}, err
+		}
+		if exp.DataIdentity, err = r.identity(exp); err != nil {
+			return Result{}, err
+		}
+		if res.ExperimentID != exp.ID() {
+			return Result{}, fmt.Errorf("%s finished as experiment %s, but this build makes its configuration experiment %s (a preset changed since?): "+
+				"use the build that ran it, or move %s away to run it again", run, res.ExperimentID, exp.ID(), dir)
+		}
 		r.logf("%s: done before (%s)", run, dir)
 		if res.Mutations == nil { // a run.json from before the field
 			if res.Mutations, err = r.mutations(nodeRepos(dir, res.Nodes)); err != nil {
@@ -378,7 +391,7 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if res.Points, err = curve(samples, recs); err != nil {
+	if res.Points, err = curve(start, samples, recs); err != nil {
 		return Result{}, err
 	}
 	// The nodes' own bests at the grid's times, as addNodeBests computes
@@ -502,7 +515,7 @@ func (r *Runner) sampleRun(ctx context.Context, nodes []Node, start time.Time, d
 			case <-t.C:
 			}
 		}
-		s := sample{offset: off, best: math.NaN()}
+		s := sample{offset: off}
 		for i, n := range nodes {
 			if n.Exited() {
 				return nil, fmt.Errorf("node %d exited: %s", i, n.Err())
@@ -512,9 +525,6 @@ func (r *Runner) sampleRun(ctx context.Context, nodes []Node, start time.Time, d
 				fmt.Fprintf(log, "%.1f s: node %d did not answer: %v\n", off.Seconds(), i, err)
 			} else {
 				children[i], flops[i] = st.TrainedTotal, st.FLOPsTotal
-				if st.Best != nil && better(st.Best.ValAccuracy, s.best) {
-					s.best = st.Best.ValAccuracy
-				}
 			}
 		}
 		s.at = time.Now()
@@ -547,10 +557,13 @@ func getStatus(ctx context.Context, api string, st *node.Status) error {
 
 // curve turns the samples into the run's progress curve. The best
 // validation accuracy at a sample is the best of every individual any
-// node had trained or received by then, from the stores' records (so an
-// individual that was best between two samples and died before the next
-// still counts), and never below what the nodes reported alive.
-func curve(samples []sample, recs [][]report.Record) ([]Point, error) {
+// node had trained or received by the sample's time on the grid (start +
+// offset), from the stores' records, so an individual that was best
+// between two samples and died before the next still counts, and one
+// born while the nodes were being asked does not count early: the same
+// cut-off as the nodes' own bests (nodeBests). Children and FLOPs are the
+// counters the nodes reported when asked.
+func curve(start time.Time, samples []sample, recs [][]report.Record) ([]Point, error) {
 	var dots []report.Dot
 	for _, rs := range recs {
 		s, err := report.NewSeries("", rs)
@@ -562,13 +575,11 @@ func curve(samples []sample, recs [][]report.Record) ([]Point, error) {
 	best := math.NaN()
 	var out []Point
 	for _, s := range samples {
+		cut := start.Add(s.offset)
 		for _, d := range dots {
-			if !d.Born.After(s.at) && better(d.Fitness, best) {
+			if !d.Born.After(cut) && better(d.Fitness, best) {
 				best = d.Fitness
 			}
-		}
-		if better(s.best, best) {
-			best = s.best
 		}
 		p := Point{Seconds: s.offset.Seconds(), BestVal: best}
 		for i := range s.children {
