@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"slices"
 	"time"
 
@@ -11,10 +12,13 @@ import (
 
 // pop is a virtual node's population in memory: the island.Population the
 // real island runs over. One goroutine drives all nodes, so it takes no
-// locks. Nothing is kept of the dead.
+// locks. Of the dead only their IDs are kept: a node's store refuses an
+// individual it recorded before, and so does this.
 type pop struct {
-	alive  []*member // sorted by ID, as a store lists them
+	alive  []*member           // sorted by ID, as a store lists them
+	held   map[uint64]struct{} // every individual ever here, by its ID's first 8 bytes
 	births uint64
+	at     func() float64 // the virtual time at which an individual inserted now exists
 }
 
 type member struct {
@@ -23,7 +27,8 @@ type member struct {
 	weights []byte // the landscape's state: training and lineage
 	fitness float64
 	born    uint64
-	origin  string // the node that trained it
+	origin  string  // the node that trained it
+	exists  float64 // virtual seconds: when its training (or re-measure) ends
 }
 
 func (p *pop) find(id dna.ID) int {
@@ -72,7 +77,14 @@ func (p *pop) Insert(ind *individual.Individual, weights []byte) error {
 		return err
 	}
 	p.births++
+	if p.held == nil {
+		p.held = map[uint64]struct{}{}
+	}
+	p.held[key(id)] = struct{}{}
 	m := &member{id: id, genome: g, weights: weights, fitness: ind.Fitness, born: p.births, origin: ind.Origin}
+	if p.at != nil {
+		m.exists = p.at()
+	}
 	i, _ := slices.BinarySearchFunc(p.alive, id, func(m *member, id dna.ID) int { return slices.Compare(m.id[:], id[:]) })
 	p.alive = slices.Insert(p.alive, i, m)
 	return nil
@@ -81,8 +93,16 @@ func (p *pop) Insert(ind *individual.Individual, weights []byte) error {
 func (p *pop) Fail(*individual.Individual, string) error { return nil }
 func (p *pop) Abandoned() error                          { return nil }
 
+// recorded reports whether id was ever here, alive or dead.
+func (p *pop) recorded(id dna.ID) bool {
+	_, ok := p.held[key(id)]
+	return ok
+}
+
+func key(id dna.ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
+
 func (p *pop) Immigrate(ind *individual.Individual, weights []byte, victim *dna.ID, _ string, _ time.Time) error {
-	if p.find(ind.ID) >= 0 || (victim != nil && p.find(*victim) < 0) {
+	if p.recorded(ind.ID) || (victim != nil && p.find(*victim) < 0) {
 		return island.ErrConflict
 	}
 	if victim != nil {
@@ -101,6 +121,18 @@ func (p *pop) Weights(id dna.ID) ([]byte, error) {
 }
 
 func (p *pop) Births() (uint64, error) { return p.births, nil }
+
+// aliveAt is the population that exists at virtual time t (the node's own
+// tournaments never see an individual early: it is busy until then).
+func (p *pop) aliveAt(t float64) []*member {
+	out := make([]*member, 0, len(p.alive))
+	for _, m := range p.alive {
+		if m.exists <= t {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // residents is the population as the admission policy sees it.
 func (p *pop) residents() ([]island.Resident, error) {

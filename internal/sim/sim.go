@@ -16,9 +16,13 @@
 // message instead of fetched.
 //
 // Time is virtual: each node is busy for the virtual duration of what it
-// does (training its children, re-measuring its immigrants) and events run
+// does (re-measuring its immigrants, then training a child) and events run
 // in order of time on one goroutine, so a run is repeatable from its seed
 // and costs CPU in proportion to the children trained, not to wall time.
+// A task runs when it starts, but what it makes is dated when it would be
+// done: an individual counts in reports only from the end of its training
+// (or re-measure), and an announcement reaches the neighbours then, so no
+// result travels or counts before it exists.
 package sim
 
 import (
@@ -125,13 +129,22 @@ type vnode struct {
 	adm   *island.Admission
 	rng   *rand.Rand // the island's worker stream
 	irng  *rand.Rand // its immigration tournaments'
-	t     float64    // virtual seconds when it is next free
+	busy  float64    // virtual seconds the task under way has taken so far
 	flops int64      // FLOPs of the task just run (OnTrained)
 	dear  float64    // the dearest re-measure so far, in FLOPs
 	trained,
 	sent, accepted int64
-	done bool
+	// doneAt is when the latest task ends; pending, that it trained an
+	// individual, which reports count only from then.
+	doneAt  float64
+	pending bool
+	done    bool
 }
+
+// at is the virtual time at which what the task under way makes now
+// exists: its start, plus the re-measures so far, plus the training just
+// run (the trainer's last duration; zero between trainings).
+func (s *Sim) at(v *vnode) float64 { return s.now + v.busy + v.tr.last }
 
 // port is a node's island.Exchange: Send publishes into the simulation;
 // immigrants are admitted by the simulation's loop, not received.
@@ -186,6 +199,7 @@ func New(cfg Config) (*Sim, error) {
 	speeds := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	for i := range cfg.Nodes {
 		v := &vnode{id: fmt.Sprintf("node-%05d", i), index: i, pop: &pop{}}
+		v.pop.at = func() float64 { return s.at(v) }
 		roster.Pin(v.id)
 		stream := splitmix(cfg.Seed ^ uint64(i)<<20)
 		v.tr = &trainer{l: &s.cfg.Landscape, split: stream, speed: 1 + cfg.Spread*(2*speeds.Float64()-1)}
@@ -215,11 +229,18 @@ func (s *Sim) clock() time.Time {
 	return s.epoch.Add(time.Duration(s.now * float64(time.Second)))
 }
 
-// publish delivers an emigrant to the nodes that take migrants from v.
+// publish schedules an emigrant's delivery for when the task that sent it
+// is done.
 func (s *Sim) publish(v *vnode, m island.Migrant) {
+	c := island.Candidate{ID: m.Genome.ID(), Genome: m.Genome, From: v.id, Claimed: m.Fitness, Payload: m}
+	heap.Push(&s.events, event{t: s.at(v), v: v, c: &c})
+}
+
+// deliver hands an announcement of v to the nodes that take migrants from
+// v, at the current time.
+func (s *Sim) deliver(v *vnode, c island.Candidate) {
 	s.sent++
 	v.sent++
-	c := island.Candidate{ID: m.Genome.ID(), Genome: m.Genome, From: v.id, Claimed: m.Fitness, Payload: m}
 	now := s.clock()
 	if s.cfg.Topology.All() {
 		for _, u := range s.nodes {
@@ -262,6 +283,10 @@ func (s *Sim) Run(ctx context.Context) (*Report, error) {
 			return last, fmt.Errorf("sim: stopped after %v of wall time, at %.1f of %.0f virtual minutes", s.cfg.MaxWall, e.t/60, s.cfg.Minutes)
 		}
 		s.now = e.t
+		if e.c != nil {
+			s.deliver(e.v, *e.c)
+			continue
+		}
 		busy, err := s.step(ctx, e.v)
 		if err != nil {
 			return last, err
@@ -277,23 +302,11 @@ func (s *Sim) Run(ctx context.Context) (*Report, error) {
 	return last, nil
 }
 
-// step runs one task of node v at the current time: one individual
-// trained (and maybe an emigrant announced), then as many admissions as
-// its budget allows, each re-measured and let compete. It returns how long
-// v is busy.
+// step runs one task of node v at the current time: as many admissions as
+// its budget allows, each re-measured and let compete, then one individual
+// trained (and maybe an emigrant announced). It returns how long v is busy.
 func (s *Sim) step(ctx context.Context, v *vnode) (float64, error) {
-	v.flops, v.tr.last = 0, 0
-	if err := v.is.Step(ctx, v.rng); err != nil {
-		return 0, err
-	}
-	busy := v.tr.last
-	if v.flops > 0 {
-		v.trained++
-		v.adm.Worked(float64(v.flops))
-	}
-	if busy == 0 {
-		busy = 0.01 // nothing trained (no valid mutation): try again soon
-	}
+	v.flops, v.tr.last, v.busy = 0, 0, 0
 	now := s.clock()
 	for {
 		t, ok, err := v.adm.Next(now, v.pop.residents)
@@ -303,13 +316,19 @@ func (s *Sim) step(ctx context.Context, v *vnode) (float64, error) {
 		if !ok {
 			break
 		}
+		if v.pop.recorded(t.ID) {
+			// Here before (one of its own come back, or an immigrant that
+			// died): refunded unmeasured, as the daemon does.
+			v.adm.Release(t, false, math.NaN())
+			continue
+		}
 		m := t.Payload.(island.Migrant)
 		st, err := decodeState(m.Weights)
 		if err != nil {
 			return 0, err
 		}
 		measured := s.cfg.Landscape.fitness(m.Genome, st, t.ID, v.tr.split)
-		busy += s.cfg.Landscape.remeasureSeconds(m.Genome, v.tr.speed)
+		v.busy += s.cfg.Landscape.remeasureSeconds(m.Genome, v.tr.speed)
 		v.adm.Release(t, true, measured)
 		v.dear = max(v.dear, t.Cost)
 		joined, err := v.is.Immigrate(island.Migrant{Genome: m.Genome, Fitness: measured, Claimed: t.Claimed, Weights: m.Weights, Origin: m.Origin}, v.irng)
@@ -320,6 +339,21 @@ func (s *Sim) step(ctx context.Context, v *vnode) (float64, error) {
 			v.accepted++
 		}
 	}
+	if err := v.is.Step(ctx, v.rng); err != nil {
+		return 0, err
+	}
+	v.busy += v.tr.last
+	v.pending = v.flops > 0
+	if v.pending {
+		v.trained++
+		v.adm.Worked(float64(v.flops))
+	}
+	busy := v.busy
+	if busy == 0 {
+		busy = 0.01 // nothing trained (no valid mutation): try again soon
+	}
+	v.doneAt = s.now + busy
+	v.busy, v.tr.last = 0, 0
 	if s.cfg.Children > 0 && v.trained >= int64(s.cfg.Children) {
 		v.done = true
 	}
@@ -346,13 +380,18 @@ func (s *Sim) report() *Report {
 	var bests []*member
 	for i, v := range s.nodes {
 		st := v.adm.Stats(now)
-		ns := NodeStats{Node: v.id, Trained: v.trained, Sent: v.sent, Gossip: s.sent - v.sent,
+		trained := v.trained
+		if v.pending && v.doneAt > s.now {
+			trained-- // still training
+		}
+		alive := v.pop.aliveAt(s.now)
+		ns := NodeStats{Node: v.id, Trained: trained, Sent: v.sent, Gossip: s.sent - v.sent,
 			Heard: st.Heard - st.NotNeighbour, Admitted: st.Admitted - st.Refunded, Accepted: v.accepted,
 			RemeasureFLOPs: st.RemeasureFLOPs, WorkFLOPs: st.WorkFLOPs, Share: st.RemeasureShare(), MaxRemeasure: v.dear,
 			Distance: -1}
 		here := map[uint64]bool{}
 		var best *member
-		for _, m := range v.pop.alive {
+		for _, m := range alive {
 			if ls, err := decodeState(m.weights); err == nil {
 				here[ls.lineage] = true
 				lineages[ls.lineage] = true
@@ -372,9 +411,9 @@ func (s *Sim) report() *Report {
 			r.Best = max(r.Best, best.fitness)
 			r.MeanBest += best.fitness / float64(len(s.nodes))
 		}
-		if sampled[i] && len(v.pop.alive) > 1 {
-			sigs := make([]island.Signature, len(v.pop.alive))
-			for j, m := range v.pop.alive {
+		if sampled[i] && len(alive) > 1 {
+			sigs := make([]island.Signature, len(alive))
+			for j, m := range alive {
 				sigs[j] = island.SignatureOf(m.genome)
 			}
 			sum, n := 0.0, 0
@@ -408,10 +447,12 @@ func (s *Sim) report() *Report {
 	return r
 }
 
-// event is a node becoming free at virtual time t.
+// event is, at virtual time t, node v becoming free, or (c set) an
+// announcement of v reaching its neighbours.
 type event struct {
 	t float64
 	v *vnode
+	c *island.Candidate
 }
 
 // eventQueue orders events by time, then by node, so a run is repeatable.
@@ -421,6 +462,9 @@ func (q eventQueue) Len() int { return len(q) }
 func (q eventQueue) Less(i, j int) bool {
 	if q[i].t != q[j].t {
 		return q[i].t < q[j].t
+	}
+	if (q[i].c != nil) != (q[j].c != nil) {
+		return q[i].c != nil // deliveries first: a node free at that instant has heard them
 	}
 	return q[i].v.index < q[j].v.index
 }
