@@ -334,8 +334,12 @@ func (is *Island) step(ctx context.Context, rng *rand.Rand, t *Timing) error {
 	t.lap(PhaseSelect)
 	child, ch, err := dna.Mutate(parent, rng, is.cfg.Mutation)
 	if err != nil {
+		// The parent has no child within the bounds (bounds tightened
+		// since it was born, say): the tournament's loser is dead all the
+		// same, as in the paper; the task counts as given up.
 		is.log.Warn("no valid mutation", "parent", d.Parent.ID.Short(), "err", err)
-		return nil
+		is.stat.Abandoned.Add(1)
+		return is.pop.Abandoned()
 	}
 	t.lap(PhaseMutate)
 	if ok, err := is.grow(ctx, child, weights, rng, t); err != nil || !ok {

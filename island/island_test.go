@@ -415,3 +415,20 @@ func TestImmigrateStoreFailureIsFatal(t *testing.T) {
 		}
 	}
 }
+
+// TestNoValidMutationIsAbandoned resumes a population under bounds its
+// individuals exceed: no parent has a valid child, and each such
+// tournament is counted as given up, not silently dropped.
+func TestNoValidMutationIsAbandoned(t *testing.T) {
+	pop := newMemPop()
+	run(t, testConfig(1, 4, 6), pop, fakeTrainer{}, nil)
+	cfg := testConfig(1, 4, 3)
+	cfg.Mutation.Bounds.MaxParams = 1 // below any genome's
+	is := run(t, cfg, pop, fakeTrainer{}, nil)
+	if n := is.Stats().Children.Load(); n != 0 {
+		t.Errorf("%d children under bounds no genome fits", n)
+	}
+	if got := is.Stats().Abandoned.Load(); got != 3 || pop.abandoned != 3 {
+		t.Errorf("abandoned %d (recorded %d), want the 3 tournaments", got, pop.abandoned)
+	}
+}

@@ -60,9 +60,9 @@
 // # Training records and crashes
 //
 // Tx.StartTraining records a child before it is trained, with status
-// training: it counts towards the population (so that several workers do
-// not all reproduce into the same free slot) but is never returned by
-// Alive. Tx.Insert later turns it into an alive individual with weights, or
+// training: status counts it in the population, but it is never returned
+// by Alive, which is all that selection and the set-point see (so with W
+// workers up to W-1 more than the set-point are held while they train). Tx.Insert later turns it into an alive individual with weights, or
 // Tx.Fail and Tx.Abandon mark it dead. Training records survive a crash: the
 // weights being trained are lost with the process, but the record (genome,
 // parent, mutation) is not. After a restart, before starting workers, the

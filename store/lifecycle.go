@@ -78,8 +78,8 @@ func (tx *Tx) Insert(ind *Individual, weights []byte) error {
 }
 
 // StartTraining records ind, not yet trained, with status training and no
-// weights: it counts towards the population (Training lists it) but Alive
-// does not return it. ind.Born should be when training started; Insert
+// weights: Training lists it, Alive does not return it (selection and the
+// set-point see only the alive: the paper's population of trained models). ind.Born should be when training started; Insert
 // later replaces the record. No event is logged until then.
 func (tx *Tx) StartTraining(ind *Individual) error {
 	if err := tx.writable("start training"); err != nil {

@@ -177,7 +177,8 @@ func (tx *Tx) Alive() ([]Member, error) {
 }
 
 // Training lists the individuals in training (ID and Status set). The
-// population, for the set-point, is len(Alive()) + len(Training()).
+// population status reports is len(Alive()) + len(Training()); the
+// set-point counts only Alive.
 func (tx *Tx) Training() ([]Member, error) {
 	var ms []Member
 	err := tx.scanIDs(prefixTraining, false, func(id dna.ID, _ []byte) error {

@@ -98,23 +98,22 @@ func (g *Genome) Resolve() (*Resolved, error) {
 			}
 		}
 	}
-	if r.Order[len(r.Order)-1] != outIdx {
-		// Every vertex must lead to the output; otherwise its work is wasted
-		// and the graph is not what the mutations produce.
-		reach := make([]bool, nv)
-		reach[outIdx] = true
-		for k := len(r.Order) - 1; k >= 0; k-- {
-			i := r.Order[k]
-			for _, j := range out[i] {
-				if reach[index[g.Edges[j].To]] {
-					reach[i] = true
-				}
+	// Every vertex must lead to the output; otherwise its work is wasted
+	// and the graph is not what the mutations produce. (The output being
+	// last in the order does not show it: a dead end can sort before it.)
+	reach := make([]bool, nv)
+	reach[outIdx] = true
+	for k := len(r.Order) - 1; k >= 0; k-- {
+		i := r.Order[k]
+		for _, j := range out[i] {
+			if reach[index[g.Edges[j].To]] {
+				reach[i] = true
 			}
 		}
-		for _, i := range r.Order {
-			if !reach[i] {
-				return nil, fmt.Errorf("dna: vertex %d does not reach the output vertex %d", g.Vertices[i].ID, g.OutputVertex)
-			}
+	}
+	for _, i := range r.Order {
+		if !reach[i] {
+			return nil, fmt.Errorf("dna: vertex %d does not reach the output vertex %d", g.Vertices[i].ID, g.OutputVertex)
 		}
 	}
 	for _, i := range r.Order {

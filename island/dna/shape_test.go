@@ -83,6 +83,28 @@ func TestValidateErrors(t *testing.T) {
 			g.Edges = g.Edges[1:]
 			g.Edges = append(g.Edges, Edge{ID: g.newID(), From: g.InputVertex, To: g.OutputVertex, Type: Identity, ScalePrecedence: 1, DepthPrecedence: 1})
 		}, nil, "does not reach the output"},
+		{"dead end sorted before the output", func(g *Genome) {
+			// A vertex fed by the input that feeds nothing. Its ID is
+			// below every other inner vertex's, so the output still comes
+			// last in the topological order.
+			v := Vertex{ID: g.newID(), Type: Linear, InputsMutable: true, OutputsMutable: true}
+			for i := range g.Vertices {
+				if id := g.Vertices[i].ID; id != g.InputVertex && id != g.OutputVertex {
+					g.Vertices[i].ID += 100
+					for j := range g.Edges {
+						if g.Edges[j].From == id {
+							g.Edges[j].From += 100
+						}
+						if g.Edges[j].To == id {
+							g.Edges[j].To += 100
+						}
+					}
+				}
+			}
+			g.NextID += 100
+			g.Vertices = append(g.Vertices, v)
+			g.Edges = append(g.Edges, Edge{ID: g.newID(), From: g.InputVertex, To: v.ID, Type: Identity})
+		}, nil, "does not reach the output"},
 		{"orphan vertex", func(g *Genome) {
 			g.Vertices = append(g.Vertices, Vertex{ID: g.newID(), Type: Linear, InputsMutable: true, OutputsMutable: true})
 			g.Edges = append(g.Edges, Edge{ID: g.newID(), From: g.Vertices[len(g.Vertices)-1].ID, To: g.OutputVertex, Type: Identity})

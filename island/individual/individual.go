@@ -22,8 +22,9 @@ type Status uint8
 
 // Statuses.
 const (
-	// Training: recorded when its training started; it counts towards the
-	// population but cannot be picked.
+	// Training: recorded when its training started; status counts it in
+	// the population, but it cannot be picked and the set-point does not
+	// count it.
 	Training Status = iota + 1
 	// Alive: trained, evaluated, a member of the population.
 	Alive
