@@ -111,6 +111,9 @@ func compareEngines(g *dna.Genome, data *dataset.Set, cfg Config, steps int, see
 	d, exact := weightsDiff(init, w)
 	a.SameInitialWeights = exact && d == 0
 
+	if data.Val.N == 0 {
+		return nil, fmt.Errorf("train: the data set has no validation split to compare logits on")
+	}
 	eb := min(cfg.EvalBatch, data.Val.N)
 	in := g.Input
 	ex := make([]float32, eb*in.C*in.H*in.W)

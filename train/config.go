@@ -46,7 +46,12 @@ type Config struct {
 	// gorgonia engine's goroutines, the oneDNN engine's OpenMP team); 0
 	// means GOMAXPROCS. It is how the work is run, not what is computed,
 	// so it is not part of an experiment: a node sets it to its share of
-	// the cores, one network per worker.
+	// the cores, one network per worker. It is not bit for bit neutral,
+	// though: reductions split over more threads (the filter gradient's
+	// sum over a batch, oneDNN's) round differently, so the same seed on
+	// nodes with different shares trains to weights that differ in their
+	// last bits, and the memory estimate counts a workspace per thread, so
+	// a genome at the budget's edge may fit one node and not another.
 	Threads int `json:"-"`
 }
 

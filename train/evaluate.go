@@ -58,7 +58,12 @@ func Predict(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, 
 
 // EvaluateOn is Evaluate on a device: the accuracy of g with weights w on a
 // split, in inference mode.
-func EvaluateOn(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, split *dataset.Split, cfg Config, dev device.Device) (float64, error) {
+func EvaluateOn(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, split *dataset.Split, cfg Config, dev device.Device) (acc float64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			acc, err = 0, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
+		}
+	}()
 	if _, err := check(g, data, &cfg); err != nil {
 		return 0, err
 	}
@@ -103,12 +108,15 @@ func accuracyOf(pred []int32, split *dataset.Split) float64 {
 	return float64(correct) / float64(split.N)
 }
 
+// argmax is the index of row's largest value, NaN values ignored (a NaN
+// first value no longer wins every comparison by losing them all); 0 if
+// every value is NaN.
 func argmax(row []float32) int {
-	best := 0
+	best := -1
 	for j, v := range row {
-		if v > row[best] {
+		if v == v && (best < 0 || v > row[best]) {
 			best = j
 		}
 	}
-	return best
+	return max(best, 0)
 }

@@ -160,6 +160,13 @@ func (e *oneDNNEngine) predict(ctx context.Context, data *dataset.Set, split *da
 	var wg sync.WaitGroup
 	for l := range lanes {
 		wg.Go(func() {
+			// A panic here would escape Evaluate's and Predict's recover,
+			// which covers only their own goroutine, and end the node.
+			defer func() {
+				if p := recover(); p != nil {
+					errs[l] = fmt.Errorf("train: evaluation lane %d: internal error: %v", l, p)
+				}
+			}()
 			_, errs[l] = e.predictLane(ctx, data, split, batch, pred, l, lanes)
 		})
 	}

@@ -133,3 +133,23 @@ func FuzzDecodeWeights(f *testing.F) {
 		}
 	})
 }
+
+// TestArgmaxIgnoresNaN: a NaN logit neither wins nor makes the first class
+// win by default.
+func TestArgmaxIgnoresNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, c := range []struct {
+		row  []float32
+		want int
+	}{
+		{[]float32{1, 3, 2}, 1},
+		{[]float32{nan, 3, 2}, 1},
+		{[]float32{1, nan, 2}, 2},
+		{[]float32{nan, nan, nan}, 0},
+		{[]float32{-5, -1, -3}, 1},
+	} {
+		if got := argmax(c.row); got != c.want {
+			t.Errorf("argmax(%v) = %d, want %d", c.row, got, c.want)
+		}
+	}
+}

@@ -464,7 +464,7 @@ oom:
 float *esw_param(esw_net *n, int i) { return n->param[i]; }
 
 static void pass_free(esw_net *n, pass *p) {
-	for (int k = 0; k < n->nterm; k++) {
+	for (int k = 0; p->t && k < n->nterm; k++) {
 		term_rt *tr = &p->t[k];
 		tens_free(&tr->out), tens_free(&tr->rec), tens_free(&tr->wf), tens_free(&tr->dout);
 		tens_free(&tr->wb), tens_free(&tr->dw), tens_free(&tr->bsrc), tens_free(&tr->bdout);
@@ -479,7 +479,7 @@ static void pass_free(esw_net *n, pass *p) {
 		if (tr->bias) dnnl_memory_destroy(tr->bias);
 		free(tr->wfold), free(tr->bfold);
 	}
-	for (int i = 0; i < n->nvert; i++) {
+	for (int i = 0; p->v && i < n->nvert; i++) {
 		vert_rt *vr = &p->v[i];
 		tens_free(&vr->pre), tens_free(&vr->bnout), tens_free(&vr->mean), tens_free(&vr->var);
 		tens_free(&vr->ws), tens_free(&vr->dval), tens_free(&vr->dpre), tens_free(&vr->dscratch);
