@@ -2,10 +2,12 @@ package experiment
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +232,76 @@ func TestRunRefusesAnotherExperiment(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, RunFile)); err != nil {
 		t.Errorf("the finished run is gone: %v", err)
+	}
+}
+
+// TestRunRedoesARepeatedEnsemble: a finished run whose exported ensemble
+// holds one individual twice (a run from before the ensemble took distinct
+// individuals) has its ensemble measured again when the plan is resumed,
+// and the figure is written into its run.json.
+func TestRunRedoesARepeatedEnsemble(t *testing.T) {
+	p, err := ReadPlan(strings.NewReader(`{"seeds": [1], "duration": "1m", "configurations": [{"name": "a", "experiment": {"preset": "smoke"}, "nodes": 2}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	r := &Runner{Plan: p, Out: t.TempDir(), Cores: 2, Env: Env{
+		Ensemble: func(_ context.Context, repos []string, k int, dir string) (float64, error) {
+			asked = repos
+			for i, id := range []string{"a1", "b2", "c3"}[:k] {
+				d := filepath.Join(dir, strconv.Itoa(i+1))
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					return 0, err
+				}
+				if err := os.WriteFile(filepath.Join(d, "metrics.json"), []byte(`{"id": "`+id+`"}`), 0o644); err != nil {
+					return 0, err
+				}
+			}
+			return 0.875, nil
+		},
+	}}
+	run := p.Runs()[0]
+	exp, err := run.Config.experiment(run.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.identities = map[string]string{fmt.Sprintf("%s|%+v", exp.Data, exp.DatasetOptions()): "test-data"}
+	exp.DataIdentity = "test-data"
+	dir := filepath.Join(r.Out, run.Dir())
+	for i, id := range []string{"a1", "a1", "b2"} {
+		d := filepath.Join(dir, EnsembleDir, strconv.Itoa(i+1))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(d, "metrics.json"), []byte(`{"id": "`+id+`"}`), 0o644)
+	}
+	runJSON := `{"configuration": "a", "seed": 1, "experiment_id": "` + exp.ID() + `", "nodes": 2, "mutations": [], "ensemble_test_accuracy": 0.5, "diversity": {"distinct_bests": 1, "lineages": 1}}`
+	os.WriteFile(filepath.Join(dir, RunFile), []byte(runJSON+"\n"), 0o644)
+	var curve bytes.Buffer
+	if err := (Curve{Config: "a", Seed: 1, Points: []Point{{Seconds: 0, BestVal: 0.5, NodeMean: 0.5, NodeWorst: 0.5}}}).WriteCSV(&curve); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, CurveFile), curve.Bytes(), 0o644)
+
+	res, err := r.run(t.Context(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EnsembleTestAccuracy != 0.875 || len(asked) != 2 {
+		t.Errorf("ensemble %v from %d repos, want 0.875 measured again from the run's 2", res.EnsembleTestAccuracy, len(asked))
+	}
+	if again, err := LoadResult(dir); err != nil || again.EnsembleTestAccuracy != 0.875 {
+		t.Errorf("run.json after: ensemble %v (%v), want 0.875", again.EnsembleTestAccuracy, err)
+	}
+	if repeats, err := ensembleRepeats(filepath.Join(dir, EnsembleDir)); err != nil || repeats {
+		t.Errorf("the ensemble directory still repeats an individual (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, EnsembleDir+".new")); !os.IsNotExist(err) {
+		t.Errorf("the new ensemble's directory is left over: %v", err)
+	}
+	// Resumed again: nothing to redo.
+	asked = nil
+	if _, err := r.run(t.Context(), run); err != nil || asked != nil {
+		t.Errorf("second resume: %v, ensemble asked again: %v", err, asked != nil)
 	}
 }

@@ -322,9 +322,24 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 			}
 		}
 		if !hasNodeBests(res.Points) { // a curve.csv from before the per-node columns
-			err = r.addNodeBests(dir, &res)
+			if err = r.addNodeBests(dir, &res); err != nil {
+				return res, err
+			}
 		}
-		return res, err
+		if res.Nodes > 1 && r.Env.Ensemble != nil {
+			// A run from before the ensemble took distinct individuals:
+			// one alive on two nodes voted twice.
+			repeats, err := ensembleRepeats(filepath.Join(dir, EnsembleDir))
+			if err != nil {
+				return res, err
+			}
+			if repeats {
+				if err := r.redoEnsemble(ctx, dir, &res); err != nil {
+					return res, err
+				}
+			}
+		}
+		return res, nil
 	}
 	if err := os.RemoveAll(dir); err != nil { // an unfinished attempt
 		return Result{}, err
@@ -450,6 +465,61 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	r.logf("%s: best val %s, test %s of the best, %d children, %.3g FLOPs in %.0f s",
 		run, pct(float64(res.BestVal)), pct(float64(res.TestAccuracy)), res.Children, res.FLOPs, res.Seconds)
 	return res, nil
+}
+
+// ensembleRepeats reports whether an exported ensemble (dir/1, dir/2, ...)
+// holds one individual more than once.
+func ensembleRepeats(dir string) (bool, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*", "metrics.json"))
+	if err != nil {
+		return false, err
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false, err
+		}
+		var m struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return false, fmt.Errorf("%s: %w", f, err)
+		}
+		if seen[m.ID] {
+			return true, nil
+		}
+		seen[m.ID] = true
+	}
+	return false, nil
+}
+
+// redoEnsemble measures a finished run's ensemble again from its stopped
+// repos (into a new directory that then replaces the old one) and writes
+// the figure into its run.json.
+func (r *Runner) redoEnsemble(ctx context.Context, dir string, res *Result) error {
+	old, tmp := filepath.Join(dir, EnsembleDir), filepath.Join(dir, EnsembleDir+".new")
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	acc, err := r.Env.Ensemble(ctx, nodeRepos(dir, res.Nodes), EnsembleSize, tmp)
+	if err != nil {
+		return fmt.Errorf("the top-%d ensemble again: %w", EnsembleSize, err)
+	}
+	if err := os.RemoveAll(old); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, old); err != nil {
+		return err
+	}
+	r.logf("%s seed %d: the ensemble counted one individual twice; measured again: test %s (was %s)",
+		res.Config, res.Seed, pct(acc), pct(float64(res.EnsembleTestAccuracy)))
+	res.EnsembleTestAccuracy = Float(acc)
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, RunFile), append(b, '\n'), 0o644)
 }
 
 // startNodes configures and starts a run's nodes. Isolated nodes start
