@@ -93,8 +93,9 @@ func abs(x int) int {
 // 1, changing one costs layerDistance), plus half a layer per skip
 // connection more or fewer, plus a quarter per doubling of the learning
 // rate. Two genomes of one lineage a few mutations apart are a few tenths
-// to a few layers apart; it is symmetric and 0 only for the same
-// architecture.
+// to a few layers apart; it is symmetric and 0 for the same architecture,
+// and also for two that differ only in where their skips start and end
+// (the signature counts skips, it does not place them).
 func Distance(a, b Signature) float64 {
 	n, m := len(a.Layers), len(b.Layers)
 	prev := make([]float64, m+1)
