@@ -177,7 +177,7 @@ func (is *Island) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := is.immigrate(ctx); err != nil {
+			if err := is.immigrate(ctx, births); err != nil {
 				cancel(err)
 			}
 		}()
@@ -511,8 +511,10 @@ func (is *Island) emigrate(ctx context.Context) error {
 // immigrate admits migrants: each meets a random local individual in a
 // tournament and enters the population only if it wins; at or above the
 // set-point the local loser dies.
-func (is *Island) immigrate(ctx context.Context) error {
-	rng := rand.New(rand.NewPCG(is.cfg.Seed^is.cfg.Stream, 0xface)) // this node's stream, as the workers'
+func (is *Island) immigrate(ctx context.Context, births uint64) error {
+	// This node's stream, as the workers', and like theirs not replayed by a
+	// resumed run.
+	rng := rand.New(rand.NewPCG(is.cfg.Seed^is.cfg.Stream, 0xface+births<<16))
 	for {
 		var m Migrant
 		select {
