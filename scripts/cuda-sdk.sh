@@ -33,6 +33,8 @@
 #   scripts/cuda-sdk.sh --env    the same, but print only the shell assignments
 #                                CUDA_SDK_INCLUDE=... and CUDA_SDK_STUBS=...
 #                                (eval "$(scripts/cuda-sdk.sh --env)")
+#   scripts/cuda-sdk.sh --check  exit 0 if the SDK is made, 1 if not; make
+#                                nothing, print nothing
 set -euo pipefail
 
 CUDA_SDK_VERSION=${CUDA_SDK_VERSION:-11.8}
@@ -49,6 +51,7 @@ mode=usage
 case "${1:-}" in
 "") ;;
 --env) mode=env ;;
+--check) mode=check ;;
 *)
 	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
 	exit 2
@@ -80,6 +83,11 @@ Build with:
 $CUBLAS_SONAME at run time, e.g. LD_LIBRARY_PATH=<torch's site-packages>/nvidia/cu13/lib.)
 EOF
 }
+
+if [[ $mode == check ]]; then
+	headers_ok && stubs_ok
+	exit
+fi
 
 # Fast path: everything there, no lock needed (complete parts never change).
 if [[ ${FORCE:-0} != 1 ]] && headers_ok && stubs_ok; then

@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
 done
 
 bin=$(mktemp -d)/evoswarm
-go build -tags "${EVOSWARM_TAGS-dnnl openblas}" -o "$bin" ./cmd/evoswarm
+go build -tags "$(bash scripts/fast-tags.sh)" -o "$bin" ./cmd/evoswarm
 if [ -z "$repo" ]; then
   repo=$(mktemp -d)/repo
 fi

@@ -6,7 +6,8 @@
 #   scripts/experiment.sh --plan scripts/plans/inheritance.json --out DIR [--cores N] [--dry-run]
 #
 # Every argument goes to `evoswarm experiment`. Builds with $EVOSWARM_TAGS
-# (default "dnnl openblas", the oneDNN engine; "" for the pure-Go build).
+# (default: scripts/fast-tags.sh's, "dnnl openblas" where oneDNN 2.x is
+# installed; "" for the pure-Go build).
 # Run it on an otherwise idle machine: the runs share its cores. Network
 # traffic stays on 127.0.0.1. Needs the Fashion-MNIST data set
 # (scripts/deps.sh installs it).
@@ -18,6 +19,7 @@ case "${1-}" in
 esac
 bin="$(mktemp -d)/evoswarm"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -tags "${EVOSWARM_TAGS-dnnl openblas}" -o "$bin" ./cmd/evoswarm
-echo "experiment: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), tags '${EVOSWARM_TAGS-dnnl openblas}', $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+tags=$(bash scripts/fast-tags.sh)
+go build -tags "$tags" -o "$bin" ./cmd/evoswarm
+echo "experiment: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), tags '$tags', $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 "$bin" experiment "$@"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: a swarm of evoswarm nodes on this machine evolving image
-# classifiers on Fashion-MNIST. Installs what it needs (scripts/deps.sh:
-# the data set from Debian, oneDNN, OpenBLAS), builds evoswarm's fast build
-# (-tags "dnnl openblas": training on oneDNN), and runs
+# classifiers on Fashion-MNIST. Installs what it needs (scripts/deps.sh
+# --main: the data set from Debian, a C compiler, oneDNN, OpenBLAS), builds
+# the fastest build this machine supports (scripts/fast-tags.sh: -tags "dnnl
+# openblas", training on oneDNN, where oneDNN 2.x is installed), and runs
 # `evoswarm local`: N daemons over 127.0.0.1 exchanging migrants over libp2p.
 # Prints a status table every 30 s and, at the end, the best individual,
 # each node's best and where their lineages meet, and the best's lineage.
@@ -26,9 +27,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-bash scripts/deps.sh
+bash scripts/deps.sh --main
 mkdir -p bin
-go build -tags "dnnl openblas" -o bin/evoswarm ./cmd/evoswarm
+tags=$(bash scripts/fast-tags.sh)
+echo "local-swarm: building with -tags \"$tags\""
+go build -tags "$tags" -o bin/evoswarm ./cmd/evoswarm
 if [ -z "$dir" ]; then
   dir=$(mktemp -d -t evoswarm-swarm-XXXX)
 fi

@@ -100,7 +100,10 @@ meet (whether the islands stayed apart), and the lineage of the best.`,
 				if err := node.SaveConfig(repo, c); err != nil {
 					return err
 				}
-				p, err := startLocal(ctx, self, repo, i, max(1, runtime.NumCPU()/nodes))
+				// The cores this process may use: GOMAXPROCS follows the CPU
+				// affinity and, since Go 1.25, a container's CPU quota, where
+				// NumCPU sees only the affinity.
+				p, err := startLocal(ctx, self, repo, i, max(1, runtime.GOMAXPROCS(0)/nodes))
 				if err != nil {
 					return err
 				}

@@ -18,6 +18,15 @@
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_version.h>
+
+/* Written against oneDNN 2.x (Debian 12's libdnnl-dev 2.6.3): 3.0 removed
+ * the operation descriptors (dnnl_*_desc_init) used below, and releases
+ * before 2.6 lack pieces of the API it uses. Say so, rather than fail on the
+ * first missing symbol. */
+#if DNNL_VERSION_MAJOR != 2 || DNNL_VERSION_MINOR < 6
+#error "evoswarm's oneDNN engine (-tags dnnl) needs oneDNN 2.6 to 2.x; this is another version: build without the dnnl tag (scripts/fast-tags.sh picks the tags this machine supports)"
+#endif
 
 extern void omp_set_num_threads(int);
 
