@@ -101,3 +101,45 @@ func TestInitAndExperimentChange(t *testing.T) {
 		t.Fatalf("experiment reloads with ID %v (%v), want %s", got.ID(), err, e.ID())
 	}
 }
+
+// TestInitOverAPartialRepo: an init interrupted before its experiment.json
+// is finished by the next one with the same identity; a repo that has a
+// store but lost its experiment.json is refused, identity and store
+// untouched, and the error says what to restore.
+func TestInitOverAPartialRepo(t *testing.T) {
+	e, _ := Preset("smoke")
+	dir := filepath.Join(t.TempDir(), "repo")
+	id, err := Init(dir, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, ExperimentFile)); err != nil { // as if interrupted
+		t.Fatal(err)
+	}
+	again, err := Init(dir, e)
+	if err != nil || again != id {
+		t.Fatalf("finishing an interrupted init: peer %v (%v), want the same %v", again, err, id)
+	}
+
+	// Now the repo has run: a store exists. Losing experiment.json must not
+	// let init make a new node over it.
+	if err := os.MkdirAll(filepath.Join(dir, StoreDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := os.ReadFile(filepath.Join(dir, IdentityFile))
+	if err := os.Remove(filepath.Join(dir, ExperimentFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadRepoExperiment(dir); err == nil || !strings.Contains(err.Error(), "restore") {
+		t.Errorf("opening a repo with a store and no experiment: %v, want advice to restore it", err)
+	}
+	if _, err := Init(dir, e); err == nil || !strings.Contains(err.Error(), "holds a store") {
+		t.Errorf("init over a store without its experiment: %v, want a refusal", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, IdentityFile)); string(after) != string(key) {
+		t.Error("the refused init replaced the identity")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ExperimentFile)); err == nil {
+		t.Error("the refused init wrote an experiment")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,6 +43,13 @@ func (r *StoppedRepo) ExportBest(ctx context.Context, out string, top int, measu
 	}
 	if len(alive) == 0 {
 		return errors.New("the population is empty: nothing to export")
+	}
+	// Into an empty directory only: models of an earlier export left
+	// beside these would make "01-*" name two models.
+	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%s is not empty (it holds %s, ...): export into a new directory, or remove what is there first", out, entries[0].Name())
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	slices.SortFunc(alive, func(a, b store.Member) int { return cmp.Compare(b.Fitness, a.Fitness) })
 	chosen := alive[:min(top, len(alive))]

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	_ "image/jpeg" // predict reads JPEG
 	_ "image/png"  // and PNG
+	"io"
 	"math"
 	"os"
 	"slices"
@@ -146,7 +147,7 @@ func (c *Classifier) Classify(path string, top int) ([]Class, error) {
 	}
 	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(probs[b], probs[a]) })
 	var out []Class
-	for _, k := range order[:min(top, len(order))] {
+	for _, k := range order[:min(max(top, 0), len(order))] {
 		name := fmt.Sprint(k)
 		if k < len(c.m.Metrics.ClassNames) {
 			name = c.m.Metrics.ClassNames[k]
@@ -156,6 +157,10 @@ func (c *Classifier) Classify(path string, top int) ([]Class, error) {
 	return out, nil
 }
 
+// maxImagePixels bounds the images predict decodes (a 64-megapixel photo
+// is 256 MiB decoded as 8-bit RGBA).
+const maxImagePixels = 64 << 20
+
 // loadImage decodes an image file into one normalised NCHW input.
 func loadImage(path string, in dna.Shape, mean, std []float32) ([]float32, error) {
 	f, err := os.Open(path)
@@ -163,6 +168,17 @@ func loadImage(path string, in dna.Shape, mean, std []float32) ([]float32, error
 		return nil, err
 	}
 	defer f.Close()
+	// The header first: a small file can declare an image of gigabytes.
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return nil, fmt.Errorf("%s: %dx%d pixels, more than the %d this reads: scale it down first", path, cfg.Width, cfg.Height, maxImagePixels)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
 	img, _, err := image.Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

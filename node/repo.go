@@ -49,8 +49,30 @@ func Init(dir string, e *Experiment) (peer.ID, error) {
 	if _, err := os.Stat(filepath.Join(dir, ExperimentFile)); err == nil {
 		return "", fmt.Errorf("%w in %s: remove it or pick another --repo", ErrRepoExists, dir)
 	}
+	if _, err := os.Stat(filepath.Join(dir, StoreDir)); err == nil {
+		// A store without its experiment: a damaged repo, not a new one.
+		// Making it anew would adopt its individuals under another
+		// experiment and replace the node's identity.
+		return "", fmt.Errorf("%w: %s holds a store (%s/) but no %s; restore that file (a copy from a backup, or another node's of the same experiment) rather than init over it",
+			ErrRepoExists, dir, StoreDir, ExperimentFile)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("node: creating repo: %w", err)
+	}
+	// An init that was interrupted left its identity (and config): keep
+	// them, so that finishing it does not change the node's peer ID.
+	if _, id, err := LoadIdentity(dir); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, fs.ErrNotExist) {
+			if err := SaveConfig(dir, DefaultConfig()); err != nil {
+				return "", err
+			}
+		}
+		if err := atomicfile.Write(filepath.Join(dir, ExperimentFile), e.MarshalIndent(), 0o644); err != nil {
+			return "", err
+		}
+		return id, nil
+	} else if _, serr := os.Stat(filepath.Join(dir, IdentityFile)); serr == nil {
+		return "", fmt.Errorf("%w: %s holds an identity that does not read (%w); move it away to make a new one", ErrRepoExists, dir, err)
 	}
 	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -91,7 +113,10 @@ func LoadIdentity(dir string) (crypto.PrivKey, peer.ID, error) {
 func LoadRepoExperiment(dir string) (*Experiment, error) {
 	path := filepath.Join(dir, ExperimentFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w in %s: run `evoswarm init --repo %s` first", ErrNoRepo, dir, dir)
+		if _, err := os.Stat(filepath.Join(dir, StoreDir)); err == nil {
+			return nil, fmt.Errorf("%w in %s: it holds a store (%s/) but no %s; restore that file from a backup (evoswarm init refuses to make a repo over a store)", ErrNoRepo, dir, StoreDir, ExperimentFile)
+		}
+		return nil, fmt.Errorf("%w in %s: run `evoswarm init --repo %q` first", ErrNoRepo, dir, dir)
 	}
 	return LoadExperiment(path)
 }

@@ -307,9 +307,16 @@ func TestExportEvalClassify(t *testing.T) {
 	var exported []Exported
 	err = r.ExportBest(context.Background(), out, 5, func(i, n int) { measured = append(measured, i, n) },
 		func(e Exported) { exported = append(exported, e) })
-	r.Close()
 	if err != nil {
+		r.Close()
 		t.Fatal(err)
+	}
+	// A second export into the same directory is refused: its models and
+	// the first's would share the "01-" rank.
+	again := r.ExportBest(context.Background(), out, 5, nil, nil)
+	r.Close()
+	if again == nil || !strings.Contains(again.Error(), "not empty") {
+		t.Errorf("exporting into %s a second time: %v, want a refusal", out, again)
 	}
 	// Two are alive: the grandchild (0.9) first, then the immigrant.
 	if len(exported) != 2 || exported[0].ID != grandID || exported[1].ID != otherID || len(measured) != 4 || measured[3] != 2 {

@@ -71,6 +71,9 @@ mutation goes to stderr.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
+			if n < 0 {
+				return fmt.Errorf("--n %d: want 0 or more mutations", n)
+			}
 			if err := g.Validate(o.Bounds); err != nil {
 				return &exitError{code: 1, err: err}
 			}

@@ -57,12 +57,15 @@ finished in --out are not run again.`,
 				return err
 			}
 			runs := p.Runs()
-			var total time.Duration
+			// The runs in order, each on the first of Parallel slots to
+			// come free: the plan's length on the wall clock.
+			slots := make([]time.Duration, r.Parallel())
 			for _, run := range runs {
-				total += time.Duration(run.Config.Duration)
+				i := slices.Index(slots, slices.Min(slots))
+				slots[i] += time.Duration(run.Config.Duration)
 			}
 			fmt.Fprintf(w, "plan %s: %d runs (%d seeds x %d configurations), %d at a time on %d cores; about %v of run time\n",
-				p.Name, len(runs), len(p.Seeds), len(p.Configurations), r.Parallel(), cores, (total / time.Duration(r.Parallel())).Round(time.Second))
+				p.Name, len(runs), len(p.Seeds), len(p.Configurations), r.Parallel(), cores, slices.Max(slots).Round(time.Second))
 			if dryRun {
 				for _, run := range runs {
 					c := run.Config

@@ -46,6 +46,12 @@ meet (whether the islands stayed apart), and the lineage of the best.`,
 			if nodes < 1 || nodes > 64 {
 				return fmt.Errorf("--nodes %d: want 1 to 64", nodes)
 			}
+			if duration < 0 {
+				return fmt.Errorf("--duration %v: want 0 (until Ctrl-C) or more", duration)
+			}
+			if every <= 0 {
+				return fmt.Errorf("--every %v: want a positive interval", every)
+			}
 			exp, err := node.Preset(preset)
 			if expFile != "" {
 				exp, err = node.LoadExperiment(expFile)

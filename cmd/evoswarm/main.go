@@ -45,5 +45,27 @@ children with gorgonia, and gossips migrants to its peers over libp2p.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCmd(), newInitCmd(), newDaemonCmd(), newStatusCmd(), newLineageCmd(), newVerifyCmd(), newProgressCmd(), newEventsCmd(), newBootstrapCmd(), newLocalCmd(), newSwarmKeyCmd(), newExportCmd(), newEvalCmd(), newPredictCmd(), newDNACmd(), newTrainCmd(), newBenchCmd(), newPlotCmd(), newExperimentCmd(), newSimulateCmd())
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// (dna, bench, bootstrap, swarm-key, and the root) fail on a word that
+// names none of them: cobra would print the help and exit 0, so that
+// `evoswarm dna chek < g.json && echo valid` said valid. Without a word they
+// still print their help.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.NoArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q; see %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+		return cmd.Help()
+	}
 }

@@ -125,3 +125,36 @@ func TestHelpOnEveryVerb(t *testing.T) {
 		}
 	}
 }
+
+// TestBadArgumentsFail: a mistyped subcommand and nonsense flag values are
+// errors (exit status 1, a message naming the problem), not help with exit
+// status 0, a hang or a panic; and a refused simulation leaves the --csv
+// file it would have written as it was.
+func TestBadArgumentsFail(t *testing.T) {
+	keep := filepath.Join(t.TempDir(), "keep.csv")
+	if err := os.WriteFile(keep, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Join(t.TempDir(), "repo")
+	cases := [][]string{
+		{"dna", "chek"},
+		{"bench", "frob"},
+		{"bootstrap", "lst"},
+		{"frobnicate"},
+		{"progress", "--repo", repo, "--every", "0"},
+		{"progress", "--repo", repo, "--every", "-1"},
+		{"predict", "--model", repo, "--top", "-3", "x.png"},
+		{"simulate", "--nodes", "2", "--minutes", "-5", "--csv", keep},
+		{"simulate", "--nodes", "2", "--minutes", "1", "--sample", "-5"},
+		{"simulate", "--nodes", "2", "--minutes", "1", "--show", "-1"},
+	}
+	for _, args := range cases {
+		out, errOut, code := run(t, nil, args...)
+		if code != 1 || !strings.Contains(errOut, "evoswarm: ") || strings.Contains(errOut, "panic") {
+			t.Errorf("evoswarm %s: exit %d\nstdout: %.200s\nstderr: %.300s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	if b, _ := os.ReadFile(keep); string(b) != "precious\n" {
+		t.Errorf("a refused simulate --csv changed the file: %q", b)
+	}
+}

@@ -116,6 +116,9 @@ expects, scaled to its height and width by nearest neighbour, and
 normalised with the statistics the model was trained with.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if topK < 1 {
+				return fmt.Errorf("--top %d: want at least 1", topK)
+			}
 			c, err := node.OpenClassifier(modelDir)
 			if err != nil {
 				return err

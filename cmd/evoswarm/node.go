@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -71,7 +72,7 @@ loaded once to pin its identity. Refuses a directory that holds a repo.`,
 			fmt.Fprintf(w, "initialized evoswarm repo in %s\n", repo)
 			fmt.Fprintf(w, "peer ID:    %s\n", id)
 			fmt.Fprintf(w, "experiment: %s (preset %s, data %s)\n", exp.ID(), exp.Preset, set.Identity)
-			fmt.Fprintf(w, "start it with: evoswarm daemon --repo %s\n", repo)
+			fmt.Fprintf(w, "start it with: evoswarm daemon --repo %s\n", shellQuote(repo))
 			return nil
 		},
 	}
@@ -101,6 +102,12 @@ it. A full disk (less free space than --min-free) stops it with an error;
 nothing committed is lost, and it resumes when started again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if maxChildren < 0 {
+				return fmt.Errorf("--max-children %d: want 0 (no limit) or more", maxChildren)
+			}
+			if minFree < 0 {
+				return fmt.Errorf("--min-free %d: want 0 (the default, 256 MiB) or more bytes", minFree)
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
@@ -277,6 +284,9 @@ the first individual was born, the best validation accuracy by then, and how
 many individuals had been born. The daemon must be stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !(every > 0) || math.IsInf(every, 0) {
+				return fmt.Errorf("--every %v: want a positive number of minutes", every)
+			}
 			pts, err := node.ReadStopped(repo, (*node.StoppedRepo).Progress)
 			if err != nil {
 				return err
@@ -296,9 +306,7 @@ func printProgress(w io.Writer, pts []node.Point, every float64) {
 	for i, p := range pts {
 		if p.Minutes >= next || i == len(pts)-1 {
 			fmt.Fprintf(w, "%8.1f  %10.4f  %7d  %s\n", p.Minutes, p.Best, p.Trained, p.BestID[:12])
-			for next <= p.Minutes {
-				next += every
-			}
+			next = (math.Floor(p.Minutes/every) + 1) * every
 		}
 	}
 }
@@ -313,4 +321,15 @@ func diskFullHint(err error) error {
 		return fmt.Errorf("disk full: %s; free some space (or lower --min-free) and start the daemon again: nothing committed is lost", msg)
 	}
 	return err
+}
+
+// shellQuote returns s as one shell word: as is when it holds only
+// characters no shell treats specially, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=+,@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

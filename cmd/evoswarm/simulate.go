@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -52,7 +53,7 @@ The migration settings come from the experiment (--preset or --experiment)
 and may be overridden by the flags below. --emigrate-every 0 turns
 migration off: isolated islands.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			exp, err := node.Preset(preset)
 			if expFile != "" {
 				exp, err = node.LoadExperiment(expFile)
@@ -104,30 +105,47 @@ migration off: isolated islands.`,
 			if nodes < 1 || nodes > 100_000 {
 				return fmt.Errorf("--nodes %d: want 1 to 100,000", nodes)
 			}
+			if show < 0 {
+				return fmt.Errorf("--show %d: want 0 or more", show)
+			}
 			w := cmd.OutOrStdout()
 			var cw *csv.Writer
-			if csvFile != "" {
-				fh, err := os.Create(csvFile)
-				if err != nil {
-					return err
-				}
-				defer fh.Close()
-				cw = csv.NewWriter(fh)
-				defer cw.Flush()
-				cw.Write([]string{"minutes", "node", "trained", "sent", "gossip", "heard", "admitted", "accepted",
-					"remeasure_flops", "work_flops", "remeasure_share", "lineages", "distance", "best"})
-			}
-			printSimHeader(w, exp, cfg)
 			cfg.OnReport = func(r *sim.Report) {
 				printSimReport(w, r)
 				if cw != nil {
 					writeSimCSV(cw, r)
 				}
 			}
-			s, err := sim.New(cfg)
+			s, err := sim.New(cfg) // checks the settings before any file is touched
 			if err != nil {
 				return err
 			}
+			if csvFile != "" {
+				// Into a file beside it, renamed over it at the end: a run
+				// that fails leaves an existing file as it was.
+				fh, err := os.CreateTemp(filepath.Dir(csvFile), "."+filepath.Base(csvFile)+".*")
+				if err != nil {
+					return err
+				}
+				defer os.Remove(fh.Name())
+				defer fh.Close()
+				cw = csv.NewWriter(fh)
+				cw.Write([]string{"minutes", "node", "trained", "sent", "gossip", "heard", "admitted", "accepted",
+					"remeasure_flops", "work_flops", "remeasure_share", "lineages", "distance", "best"})
+				defer func() { // what the run wrote, interrupted or not
+					cw.Flush()
+					werr := cw.Error()
+					if werr == nil {
+						if werr = fh.Close(); werr == nil {
+							werr = os.Rename(fh.Name(), csvFile)
+						}
+					}
+					if werr != nil && err == nil {
+						err = fmt.Errorf("--csv %s: %w", csvFile, werr)
+					}
+				}()
+			}
+			printSimHeader(w, exp, cfg)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			last, runErr := s.Run(ctx)

@@ -73,6 +73,11 @@ func Figure1(w io.Writer, series []Series, opts Options) error {
 	if opts.Width < vg.Inch || opts.Height < vg.Inch {
 		return fmt.Errorf("report: figure size %v x %v is too small: give at least 1in each way", opts.Width, opts.Height)
 	}
+	// gonum/plot rasterises at 96 dots an inch: 100 inches a side is a
+	// 9,600-pixel square, 350 MiB of RGBA; more is a typo, not a figure.
+	if opts.Width > 100*vg.Inch || opts.Height > 100*vg.Inch {
+		return fmt.Errorf("report: figure size %v x %v is too large: give at most 100in each way", opts.Width, opts.Height)
+	}
 	wt, err := p.WriterTo(opts.Width, opts.Height, opts.Format)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)

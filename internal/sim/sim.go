@@ -183,6 +183,14 @@ func New(cfg Config) (*Sim, error) {
 		return nil, errors.New("sim: the virtual duration must be positive")
 	case cfg.Spread < 0 || cfg.Spread >= 1:
 		return nil, fmt.Errorf("sim: speed spread %v is outside [0, 1)", cfg.Spread)
+	case cfg.Children < 0:
+		return nil, fmt.Errorf("sim: %d children a node; want 0 (no limit) or more", cfg.Children)
+	case cfg.Reports < 0:
+		return nil, fmt.Errorf("sim: %d reports; want 1 or more", cfg.Reports)
+	case cfg.Sample < 0:
+		return nil, fmt.Errorf("sim: a sample of %d nodes; want 1 or more (0: 1,000)", cfg.Sample)
+	case cfg.MaxWall < 0:
+		return nil, fmt.Errorf("sim: a wall-time limit of %v; want 0 (none) or more", cfg.MaxWall)
 	}
 	if cfg.Reports < 1 {
 		cfg.Reports = 1
