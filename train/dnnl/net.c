@@ -47,6 +47,7 @@ typedef struct {
 	dnnl_exec_arg_t args[12];
 	int nargs;
 	dnnl_memory_t scratch; // this op's view of the pass's scratchpad
+	dnnl_stream_t strm;    // its pass's stream (not owned)
 } op;
 
 typedef struct {
@@ -121,6 +122,10 @@ typedef struct pass {
 	op **ops;
 	int nops, capops;
 	void *scratch;
+	// Its own stream, like its scratchpad: the inference lanes run their
+	// passes at once from several threads, and oneDNN does not promise
+	// that one stream may be used so.
+	dnnl_stream_t strm;
 } pass;
 
 struct esw_net {
@@ -247,7 +252,7 @@ static void arg(op *o, int a, dnnl_memory_t m) {
 }
 
 static int run(esw_net *n, op *o, const char *what) {
-	CHECK(dnnl_primitive_execute(o->prim, n->strm, o->nargs, o->args), what);
+	CHECK(dnnl_primitive_execute(o->prim, o->strm ? o->strm : n->strm, o->nargs, o->args), what);
 	return 0;
 }
 
@@ -265,6 +270,7 @@ static int track(esw_net *n, op *o) {
 		p->capops = c;
 	}
 	p->ops[p->nops++] = o;
+	o->strm = p->strm;
 	return 0;
 }
 
@@ -500,6 +506,7 @@ static void pass_free(esw_net *n, pass *p) {
 	tens_free(&p->x);
 	free(p->labels), free(p->pooled), free(p->logits), free(p->probs), free(p->dlogits), free(p->dpooled);
 	free(p->v), free(p->t), free(p->ops), free(p->scratch);
+	if (p->strm) dnnl_stream_destroy(p->strm);
 	free(p);
 }
 
@@ -826,6 +833,11 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 	}
 	p->batch = batch, p->train = train;
 	n->building = p;
+	if (dnnl_stream_create(&p->strm, n->eng, dnnl_stream_default_flags) != dnnl_success) {
+		p->strm = NULL;
+		seterr(n, "onednn: stream");
+		goto fail;
+	}
 	p->v = calloc(n->nvert, sizeof(vert_rt));
 	p->t = calloc(n->nterm + 1, sizeof(term_rt));
 	int C = n->v[n->out].c, K = n->classes;
