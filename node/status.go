@@ -217,6 +217,9 @@ func readStatus(s *store.Store, st *Status) error {
 // ran through; each step names its node. Where the chain is unknown, an
 // ancestor marked ChainUnknown ends it.
 func Lineage(s *store.Store, id dna.ID) ([]Ancestor, error) {
+	if id.IsZero() { // the walk's own end mark, never an individual
+		return nil, fmt.Errorf("node: individual %s is not in this repo", id.Short())
+	}
 	var steps []chainStep
 	err := s.View(func(tx *store.Tx) error {
 		var err error
