@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evoswarm/evoswarm/node"
 )
 
 func TestReadPlan(t *testing.T) {
@@ -199,19 +201,7 @@ func TestRunKeepsUnreadableFinishedRun(t *testing.T) {
 // preset changed between the run and the resume), and that the run is
 // kept.
 func TestRunRefusesAnotherExperiment(t *testing.T) {
-	p, err := ReadPlan(strings.NewReader(`{"seeds": [1], "duration": "1m", "configurations": [{"name": "a", "experiment": {"preset": "smoke"}}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &Runner{Plan: p, Out: t.TempDir(), Cores: 2}
-	run := p.Runs()[0]
-	exp, err := run.Config.experiment(run.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The data set's identity, as if loaded, so that the test needs no data.
-	r.identities = map[string]string{fmt.Sprintf("%s|%+v", exp.Data, exp.DatasetOptions()): "test-data"}
-	exp.DataIdentity = "test-data"
+	r, run, exp := oneRunPlan(t, `{"name": "a", "experiment": {"preset": "smoke"}}`, Env{})
 	dir := filepath.Join(r.Out, run.Dir())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -226,7 +216,7 @@ func TestRunRefusesAnotherExperiment(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, CurveFile), curve.Bytes(), 0o644)
-	_, err = r.run(t.Context(), run)
+	_, err := r.run(t.Context(), run)
 	if err == nil || !strings.Contains(err.Error(), "finished as experiment "+stale) || !strings.Contains(err.Error(), exp.ID()) {
 		t.Errorf("resuming a run of another experiment: %v; want a refusal naming both IDs", err)
 	}
@@ -240,12 +230,8 @@ func TestRunRefusesAnotherExperiment(t *testing.T) {
 // individuals) has its ensemble measured again when the plan is resumed,
 // and the figure is written into its run.json.
 func TestRunRedoesARepeatedEnsemble(t *testing.T) {
-	p, err := ReadPlan(strings.NewReader(`{"seeds": [1], "duration": "1m", "configurations": [{"name": "a", "experiment": {"preset": "smoke"}, "nodes": 2}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var asked []string
-	r := &Runner{Plan: p, Out: t.TempDir(), Cores: 2, Env: Env{
+	r, run, exp := oneRunPlan(t, `{"name": "a", "experiment": {"preset": "smoke"}, "nodes": 2}`, Env{
 		Ensemble: func(_ context.Context, repos []string, k int, dir string) (float64, error) {
 			asked = repos
 			for i, id := range []string{"a1", "b2", "c3"}[:k] {
@@ -259,14 +245,7 @@ func TestRunRedoesARepeatedEnsemble(t *testing.T) {
 			}
 			return 0.875, nil
 		},
-	}}
-	run := p.Runs()[0]
-	exp, err := run.Config.experiment(run.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.identities = map[string]string{fmt.Sprintf("%s|%+v", exp.Data, exp.DatasetOptions()): "test-data"}
-	exp.DataIdentity = "test-data"
+	})
 	dir := filepath.Join(r.Out, run.Dir())
 	for i, id := range []string{"a1", "a1", "b2"} {
 		d := filepath.Join(dir, EnsembleDir, strconv.Itoa(i+1))
@@ -304,4 +283,24 @@ func TestRunRedoesARepeatedEnsemble(t *testing.T) {
 	if _, err := r.run(t.Context(), run); err != nil || asked != nil {
 		t.Errorf("second resume: %v, ensemble asked again: %v", err, asked != nil)
 	}
+}
+
+// oneRunPlan is a runner for a plan of one configuration (config, a JSON
+// object) and seed 1, with env, the run, and its experiment; the data
+// set's identity is set as if loaded, so that no data is needed.
+func oneRunPlan(t *testing.T, config string, env Env) (*Runner, Run, *node.Experiment) {
+	t.Helper()
+	p, err := ReadPlan(strings.NewReader(`{"seeds": [1], "duration": "1m", "configurations": [` + config + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Plan: p, Out: t.TempDir(), Cores: 2, Env: env}
+	run := p.Runs()[0]
+	exp, err := run.Config.experiment(run.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.identities = map[string]string{fmt.Sprintf("%s|%+v", exp.Data, exp.DatasetOptions()): "test-data"}
+	exp.DataIdentity = "test-data"
+	return r, run, exp
 }
