@@ -59,19 +59,32 @@ func Init(dir string, e *Experiment) (peer.ID, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("node: creating repo: %w", err)
 	}
-	// An init that was interrupted left its identity (and config): keep
-	// them, so that finishing it does not change the node's peer ID.
-	if _, id, err := LoadIdentity(dir); err == nil {
-		if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, fs.ErrNotExist) {
-			if err := SaveConfig(dir, DefaultConfig()); err != nil {
-				return "", err
-			}
-		}
-		if err := atomicfile.Write(filepath.Join(dir, ExperimentFile), e.MarshalIndent(), 0o644); err != nil {
+	id, err := initIdentity(dir)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); errors.Is(err, fs.ErrNotExist) {
+		if err := SaveConfig(dir, DefaultConfig()); err != nil {
 			return "", err
 		}
+	}
+	// The experiment file is written last: its presence marks a complete repo.
+	if err := atomicfile.Write(filepath.Join(dir, ExperimentFile), e.MarshalIndent(), 0o644); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// initIdentity returns the peer ID of dir's identity: the one an
+// interrupted init left (so that finishing it keeps the node's peer ID),
+// else a new Ed25519 key written with mode 0600. An identity file that
+// does not read is refused, not replaced.
+func initIdentity(dir string) (peer.ID, error) {
+	_, id, err := LoadIdentity(dir)
+	if err == nil {
 		return id, nil
-	} else if _, serr := os.Stat(filepath.Join(dir, IdentityFile)); serr == nil {
+	}
+	if _, serr := os.Stat(filepath.Join(dir, IdentityFile)); serr == nil {
 		return "", fmt.Errorf("%w: %s holds an identity that does not read (%w); move it away to make a new one", ErrRepoExists, dir, err)
 	}
 	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
@@ -83,13 +96,6 @@ func Init(dir string, e *Experiment) (peer.ID, error) {
 		return "", err
 	}
 	if err := atomicfile.Write(filepath.Join(dir, IdentityFile), kb, 0o600); err != nil {
-		return "", err
-	}
-	if err := SaveConfig(dir, DefaultConfig()); err != nil {
-		return "", err
-	}
-	// The experiment file is written last: its presence marks a complete repo.
-	if err := atomicfile.Write(filepath.Join(dir, ExperimentFile), e.MarshalIndent(), 0o644); err != nil {
 		return "", err
 	}
 	return peer.IDFromPrivateKey(priv)
