@@ -68,6 +68,22 @@ func accuracy(v float64) string {
 	return strconv.FormatFloat(v, 'f', 6, 64)
 }
 
+// stored returns the points as curve.csv keeps them: every value rounded
+// to the CSV's precision. A fresh run's summary is built from these, so
+// that writing it again from the files gives the same text (a mean of
+// exactly 27.75% must not print 27.8% once and 27.7% after a reload).
+func stored(pts []Point) ([]Point, error) {
+	out := make([]Point, len(pts))
+	for i, p := range pts {
+		q, err := parsePoint(p.record(), len(curveHeader))
+		if err != nil {
+			return nil, fmt.Errorf("curve: point %d: %w", i, err)
+		}
+		out[i] = q
+	}
+	return out, nil
+}
+
 // parseAccuracy reads what accuracy wrote.
 func parseAccuracy(s string) (float64, error) {
 	if s == "" {

@@ -418,6 +418,9 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	if err := nodeBests(res.Points, times, recs); err != nil {
 		return Result{}, err
 	}
+	if res.Points, err = stored(res.Points); err != nil {
+		return Result{}, err
+	}
 	res.Mutations = mutationsOf(recs)
 	if res.Diversity, err = diversity(repos, samples[len(samples)-1].at); err != nil {
 		return Result{}, err
@@ -717,6 +720,9 @@ func (r *Runner) addNodeBests(dir string, res *Result) error {
 		times[i] = res.Started.Add(time.Duration(p.Seconds * float64(time.Second)))
 	}
 	if err := nodeBests(res.Points, times, recs); err != nil {
+		return err
+	}
+	if res.Points, err = stored(res.Points); err != nil {
 		return err
 	}
 	var buf bytes.Buffer
