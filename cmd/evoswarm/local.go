@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -91,9 +92,19 @@ meet (whether the islands stayed apart), and the lineage of the best.`,
 			defer func() {
 				stopAll(procs, out)
 			}()
+			// Existing repos are resumed only where they hold this very
+			// experiment: checked for every node before any starts, so a
+			// changed flag does not leave some nodes running the old
+			// experiment under the new one's name.
+			repos := make([]string, nodes)
+			for i := range repos {
+				repos[i] = filepath.Join(dir, fmt.Sprintf("node-%d", i))
+				if err := sameExperiment(repos[i], exp); err != nil {
+					return err
+				}
+			}
 			var bootstrap string
-			for i := range nodes {
-				repo := filepath.Join(dir, fmt.Sprintf("node-%d", i))
+			for i, repo := range repos {
 				if _, err := os.Stat(filepath.Join(repo, node.ExperimentFile)); err != nil {
 					if _, err := node.Init(repo, exp); err != nil {
 						return err
@@ -164,7 +175,7 @@ meet (whether the islands stayed apart), and the lineage of the best.`,
 	cmd.Flags().StringVar(&expFile, "experiment", "", "experiment JSON file (instead of a preset)")
 	cmd.Flags().StringVar(&dat, "data", "", "data set (overrides the experiment's)")
 	cmd.Flags().IntVar(&workers, "workers", 0, "workers per node (overrides the experiment's)")
-	cmd.Flags().StringVar(&dir, "dir", "", "directory for the nodes' repos (default: a new temporary one); existing repos there are resumed")
+	cmd.Flags().StringVar(&dir, "dir", "", "directory for the nodes' repos (default: a new temporary one); existing repos there are resumed if they hold the same experiment (their config.json is rewritten for 127.0.0.1)")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
 	cmd.Flags().DurationVar(&every, "every", 30*time.Second, "how often to print the status table")
 	return cmd
@@ -355,4 +366,21 @@ func printTable(w io.Writer, procs []*localNode) {
 		}
 		fmt.Fprintf(w, "%-5d %6d %8d %9.4f %10.3g %5d %5d %5d %5d\n", i, st.Alive, st.TrainedTotal, best, st.FLOPsTotal, st.MigrantsOut, st.Received, st.MigrantsIn, st.Peers)
 	}
+}
+
+// sameExperiment returns nil where repo holds no experiment yet or holds
+// exp, and a clear error where it holds another one.
+func sameExperiment(repo string, exp *node.Experiment) error {
+	if _, err := os.Stat(filepath.Join(repo, node.ExperimentFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	old, err := node.LoadRepoExperiment(repo)
+	if err != nil {
+		return err
+	}
+	if old.ID() != exp.ID() {
+		return fmt.Errorf("%s holds experiment %s (%s), not this run's %s (%s): resume it with the flags that made it "+
+			"(--preset, --experiment, --data, --workers), or give another --dir", repo, old.ID(), old.Preset, exp.ID(), exp.Preset)
+	}
+	return nil
 }

@@ -113,3 +113,23 @@ func TestLocalNodesStopWithTheirParent(t *testing.T) {
 		}
 	}
 }
+
+// A --dir whose repos hold another experiment is refused before any node
+// starts: the nodes would run the old experiment under the new one's name.
+func TestLocalRefusesAnotherExperimentsRepos(t *testing.T) {
+	needFashion(t)
+	dir := t.TempDir()
+	if _, errOut, code := run(t, nil, "init", "--repo", filepath.Join(dir, "node-0"), "--preset", "smoke"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+	out, errOut, code := run(t, nil, "local", "--nodes", "2", "--preset", "cpu-small", "--duration", "5s", "--dir", dir)
+	if code == 0 || !strings.Contains(errOut, "holds experiment") || !strings.Contains(errOut, "(smoke)") {
+		t.Fatalf("local over a smoke repo with --preset cpu-small: exit %d, want a refusal naming both experiments\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node-1")); !os.IsNotExist(err) {
+		t.Errorf("node-1 was made before the refusal: %v", err)
+	}
+	if strings.Contains(out, "node 0: peer") {
+		t.Errorf("a node started before the refusal:\n%s", out)
+	}
+}
