@@ -6,7 +6,7 @@
 #                            (scripts/local-swarm.sh)
 #
 # The main job needs a C compiler, the Fashion-MNIST data set, and for the
-# fast build oneDNN 2.x and OpenBLAS (scripts/fast-tags.sh falls back to a
+# fast build oneDNN (2.6 to 3.x) and OpenBLAS (scripts/fast-tags.sh falls back to a
 # slower build without them). The tests also use PyTorch (the reference the
 # training engine is checked against), Graphviz, patchelf and the CUDA build
 # SDK (the GPU build, scripts/cuda-sdk.sh), Node.js with onnxruntime-node

@@ -6,7 +6,7 @@
 #   scripts/experiment.sh --plan scripts/plans/inheritance.json --out DIR [--cores N] [--dry-run]
 #
 # Every argument goes to `evoswarm experiment`. Builds with $EVOSWARM_TAGS
-# (default: scripts/fast-tags.sh's, "dnnl openblas" where oneDNN 2.x is
+# (default: scripts/fast-tags.sh's, "dnnl openblas" where oneDNN 2.6-3.x is
 # installed; "" for the pure-Go build).
 # Run it on an otherwise idle machine: the runs share its cores. Network
 # traffic stays on 127.0.0.1. Needs the Fashion-MNIST data set

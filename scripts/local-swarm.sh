@@ -3,7 +3,7 @@
 # classifiers on Fashion-MNIST. Installs what it needs (scripts/deps.sh
 # --main: the data set from Debian, a C compiler, oneDNN, OpenBLAS), builds
 # the fastest build this machine supports (scripts/fast-tags.sh: -tags "dnnl
-# openblas", training on oneDNN, where oneDNN 2.x is installed), and runs
+# openblas", training on oneDNN, where oneDNN 2.6 to 3.x is installed), and runs
 # `evoswarm local`: N daemons over 127.0.0.1 exchanging migrants over libp2p.
 # Prints a status table every 30 s and, at the end, the best individual,
 # each node's best and where their lineages meet, and the best's lineage.

@@ -11,13 +11,13 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 go vet ./...
 # The fast build (scripts/fast-tags.sh: -tags "dnnl openblas" where oneDNN
-# 2.x is installed, as on Debian 12 and in CI): the oneDNN engine against
+# 2.6 to 3.x is installed, as on Debian 12 and 13 and in CI): the oneDNN engine against
 # the gorgonia engine and PyTorch, OpenBLAS's gradient checks, and a few
 # benchmark steps of each engine (no timing asserted), so both stay compiled
 # and exercised. Elsewhere, what of it the machine can build.
 fast=$(bash scripts/fast-tags.sh)
 if [[ " $fast " != *" dnnl "* && "${CI:-}" = true ]]; then
-  echo "test: CI needs the oneDNN build (libdnnl-dev 2.6 to 2.x); this machine builds -tags \"$fast\"" >&2
+  echo "test: CI needs the oneDNN build (libdnnl-dev 2.6 to 3.x); this machine builds -tags \"$fast\"" >&2
   exit 1
 fi
 if [ -n "$fast" ]; then

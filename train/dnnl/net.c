@@ -20,19 +20,134 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_version.h>
 
-/* Written against oneDNN 2.x (Debian 12's libdnnl-dev 2.6.3): 3.0 removed
- * the operation descriptors (dnnl_*_desc_init) used below, and releases
- * before 2.6 lack pieces of the API it uses. Say so, rather than fail on the
- * first missing symbol. */
-#if DNNL_VERSION_MAJOR != 2 || DNNL_VERSION_MINOR < 6
-#error "evoswarm's oneDNN engine (-tags dnnl) needs oneDNN 2.6 to 2.x; this is another version: build without the dnnl tag (scripts/fast-tags.sh picks the tags this machine supports)"
+/* Written against oneDNN 2.6 and later 2.x (Debian 12's libdnnl-dev 2.6.3)
+ * and 3.x (Debian 13's 3.7.2): the two APIs differ in how a primitive
+ * descriptor is made (2.x through an operation descriptor, 3.x in one call)
+ * and in what a memory descriptor is (a struct in 2.x, a handle to create
+ * and destroy in 3.x); the few functions below the #if hide both. Releases
+ * before 2.6 lack pieces of the API used here: say so, rather than fail on
+ * the first missing symbol. */
+#if DNNL_VERSION_MAJOR < 2 || (DNNL_VERSION_MAJOR == 2 && DNNL_VERSION_MINOR < 6) || DNNL_VERSION_MAJOR > 3
+#error "evoswarm's oneDNN engine (-tags dnnl) needs oneDNN 2.6 to 3.x; this is another version: build without the dnnl tag (scripts/fast-tags.sh picks the tags this machine supports)"
 #endif
+
+#if DNNL_VERSION_MAJOR >= 3
+// mdp points at a memory descriptor that something else owns (a memory
+// object or a primitive descriptor); mdesc is one we make and free.
+typedef const_dnnl_memory_desc_t mdp;
+typedef dnnl_memory_desc_t mdesc;
+#define MD(d) (d)
+static dnnl_status_t md_make(mdesc *d, int nd, const dnnl_dims_t dims, dnnl_format_tag_t tag) {
+	*d = NULL;
+	return dnnl_memory_desc_create_with_tag(d, nd, dims, dnnl_f32, tag);
+}
+static void md_free(mdesc *d) {
+	if (*d) dnnl_memory_desc_destroy(*d);
+	*d = NULL;
+}
+#else
+typedef const dnnl_memory_desc_t *mdp;
+typedef dnnl_memory_desc_t mdesc;
+#define MD(d) (&(d))
+static dnnl_status_t md_make(mdesc *d, int nd, const dnnl_dims_t dims, dnnl_format_tag_t tag) {
+	return dnnl_memory_desc_init_by_tag(d, nd, dims, dnnl_f32, tag);
+}
+static void md_free(mdesc *d) { (void)d; }
+#endif
+
+// md_of is the descriptor of a memory object, owned by it.
+static mdp md_of(const_dnnl_memory_t m) {
+	mdp d = NULL;
+	if (dnnl_memory_get_memory_desc(m, &d) != dnnl_success) return NULL;
+	return d;
+}
+
+// A convolution's primitive descriptor, either direction: what 2.x splits
+// into an operation descriptor and a primitive descriptor.
+enum { conv_fwd, conv_bwd_data, conv_bwd_weights };
+typedef struct {
+	int kind;
+	dnnl_prop_kind_t prop; // forward only
+	// src is the source (forward, backward weights) or its gradient
+	// (backward data); w the weights or their gradient; bias the bias (or
+	// NULL); dst the output or its gradient.
+	mdp src, w, bias, dst;
+	const dnnl_dim_t *strides, *padl, *padr;
+} convspec;
+
+static dnnl_status_t conv_pd(dnnl_engine_t eng, dnnl_primitive_desc_t *pd, const convspec *s,
+	const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr) {
+	*pd = NULL;
+#if DNNL_VERSION_MAJOR >= 3
+	const dnnl_dims_t nodil = {0, 0};
+	switch (s->kind) {
+	case conv_fwd:
+		return dnnl_convolution_forward_primitive_desc_create(pd, eng, s->prop, dnnl_convolution_direct, s->src, s->w,
+			s->bias, s->dst, s->strides, nodil, s->padl, s->padr, attr);
+	case conv_bwd_data:
+		return dnnl_convolution_backward_data_primitive_desc_create(pd, eng, dnnl_convolution_direct, s->src, s->w,
+			s->dst, s->strides, nodil, s->padl, s->padr, hint, attr);
+	default:
+		return dnnl_convolution_backward_weights_primitive_desc_create(pd, eng, dnnl_convolution_direct, s->src, s->w,
+			s->bias, s->dst, s->strides, nodil, s->padl, s->padr, hint, attr);
+	}
+#else
+	dnnl_convolution_desc_t cd;
+	dnnl_status_t st;
+	switch (s->kind) {
+	case conv_fwd:
+		st = dnnl_convolution_forward_desc_init(&cd, s->prop, dnnl_convolution_direct, s->src, s->w, s->bias, s->dst,
+			s->strides, s->padl, s->padr);
+		break;
+	case conv_bwd_data:
+		st = dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, s->src, s->w, s->dst, s->strides,
+			s->padl, s->padr);
+		break;
+	default:
+		st = dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, s->src, s->w, s->bias, s->dst,
+			s->strides, s->padl, s->padr);
+	}
+	if (st != dnnl_success) return st;
+	return dnnl_primitive_desc_create(pd, &cd, attr, eng, hint);
+#endif
+}
+
+// bn_pd makes a batch norm's primitive descriptor: forward (prop, src, dst)
+// or backward (prop dnnl_backward; src, its gradient dsrc, the output's
+// gradient ddst).
+static dnnl_status_t bn_pd(dnnl_engine_t eng, dnnl_primitive_desc_t *pd, dnnl_prop_kind_t prop, mdp src, mdp dst,
+	mdp dsrc, mdp ddst, float eps, unsigned flags, const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr) {
+	*pd = NULL;
+#if DNNL_VERSION_MAJOR >= 3
+	if (prop == dnnl_backward)
+		return dnnl_batch_normalization_backward_primitive_desc_create(pd, eng, prop, dsrc, ddst, src, eps, flags, hint,
+			attr);
+	(void)dsrc, (void)ddst;
+	return dnnl_batch_normalization_forward_primitive_desc_create(pd, eng, prop, src, dst, eps, flags, attr);
+#else
+	// 2.x: one layout for the data and one for its gradients.
+	dnnl_batch_normalization_desc_t bd;
+	dnnl_status_t st = prop == dnnl_backward ? dnnl_batch_normalization_backward_desc_init(&bd, prop, ddst, src, eps, flags)
+						 : dnnl_batch_normalization_forward_desc_init(&bd, prop, src, eps, flags);
+	(void)dst, (void)dsrc;
+	if (st != dnnl_success) return st;
+	return dnnl_primitive_desc_create(pd, &bd, attr, eng, hint);
+#endif
+}
+
+static dnnl_status_t relu_post_op(dnnl_post_ops_t po) {
+#if DNNL_VERSION_MAJOR >= 3
+	return dnnl_post_ops_append_eltwise(po, dnnl_eltwise_relu, 0.0f, 0.0f);
+#else
+	return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+#endif
+}
 
 extern void omp_set_num_threads(int);
 
 // A tensor: a buffer we own (or alias) with its oneDNN descriptor.
 typedef struct {
-	dnnl_memory_desc_t md;
+	mdp md; // mem's descriptor (or, in an alias, the aliased tensor's)
 	dnnl_memory_t mem;
 	float *p;
 	size_t n; // floats
@@ -197,27 +312,22 @@ static dnnl_format_tag_t tag_of(int blk) {
 	return blk == 16 ? dnnl_nChw16c : blk == 8 ? dnnl_nChw8c : dnnl_nchw;
 }
 
+static int tens_md(esw_net *n, tens *t, mdp md);
+
 // tens_init allocates an activation tensor of the given shape and layout.
 static int tens_init(esw_net *n, tens *t, int batch, int c, int h, int w, int blk) {
 	dnnl_dims_t d = {batch, c, h, w};
-	memset(t, 0, sizeof *t);
+	mdesc md = {0};
+	CHECK(md_make(&md, 4, d, tag_of(blk)), "activation descriptor");
+	int r = tens_md(n, t, MD(md));
+	md_free(&md);
 	t->blk = blk, t->c = c, t->h = h, t->w = w, t->batch = batch;
-	CHECK(dnnl_memory_desc_init_by_tag(&t->md, 4, d, dnnl_f32, tag_of(blk)), "activation descriptor");
-	t->n = dnnl_memory_desc_get_size(&t->md) / sizeof(float);
-	t->p = falloc(t->n);
-	if (!t->p) {
-		seterr(n, "onednn: out of memory (%zu floats)", t->n);
-		return -1;
-	}
-	t->owned = 1;
-	CHECK(dnnl_memory_create(&t->mem, &t->md, n->eng, t->p), "memory");
-	return 0;
+	return r;
 }
 
 // tens_md allocates a buffer for a descriptor oneDNN chose.
-static int tens_md(esw_net *n, tens *t, const dnnl_memory_desc_t *md) {
+static int tens_md(esw_net *n, tens *t, mdp md) {
 	memset(t, 0, sizeof *t);
-	t->md = *md;
 	t->n = dnnl_memory_desc_get_size(md) / sizeof(float);
 	t->p = falloc(t->n);
 	if (!t->p) {
@@ -226,6 +336,7 @@ static int tens_md(esw_net *n, tens *t, const dnnl_memory_desc_t *md) {
 	}
 	t->owned = 1;
 	CHECK(dnnl_memory_create(&t->mem, md, n->eng, t->p), "memory");
+	t->md = md_of(t->mem);
 	return 0;
 }
 
@@ -274,8 +385,7 @@ static int track(esw_net *n, op *o) {
 	return 0;
 }
 
-static int make_reorder(esw_net *n, op *o, dnnl_memory_t from, const dnnl_memory_desc_t *fmd,
-	dnnl_memory_t to, const dnnl_memory_desc_t *tmd);
+static int make_reorder(esw_net *n, op *o, dnnl_memory_t from, mdp fmd, dnnl_memory_t to, mdp tmd);
 
 // is_ref reports whether oneDNN picked a reference implementation: correct,
 // and hundreds of times slower than its JIT kernels.
@@ -288,12 +398,12 @@ static int is_ref(const_dnnl_primitive_desc_t pd) {
 // make_fast creates o from desc, or, when that has only a reference
 // implementation, from alt (the same primitive with its layouts left to
 // oneDNN).
-static int make_fast(esw_net *n, op *o, const void *desc, const void *alt, const_dnnl_primitive_desc_t hint,
+static int make_fast(esw_net *n, op *o, const convspec *desc, const convspec *alt, const_dnnl_primitive_desc_t hint,
 	const_dnnl_primitive_attr_t attr, const char *what) {
-	CHECK(dnnl_primitive_desc_create(&o->pd, desc, attr, n->eng, hint), what);
+	CHECK(conv_pd(n->eng, &o->pd, desc, hint, attr), what);
 	if (is_ref(o->pd)) {
 		dnnl_primitive_desc_t pd = NULL;
-		if (dnnl_primitive_desc_create(&pd, alt, attr, n->eng, hint) == dnnl_success) {
+		if (conv_pd(n->eng, &pd, alt, hint, attr) == dnnl_success) {
 			if (is_ref(pd)) {
 				dnnl_primitive_desc_destroy(pd);
 			} else {
@@ -308,25 +418,26 @@ static int make_fast(esw_net *n, op *o, const void *desc, const void *alt, const
 
 // adapt points *m at a buffer in the layout a primitive wants (md) when ours
 // (t) differs, with a reorder from ours (in) or to ours (!in).
-static int adapt(esw_net *n, const dnnl_memory_desc_t *md, tens *t, tens *buf, op *ro, int in, dnnl_memory_t *m) {
+static int adapt(esw_net *n, mdp md, tens *t, tens *buf, op *ro, int in, dnnl_memory_t *m) {
 	*m = t->mem;
-	if (dnnl_memory_desc_equal(md, &t->md)) return 0;
+	if (dnnl_memory_desc_equal(md, t->md)) return 0;
 	if (tens_md(n, buf, md)) return -1;
-	if (in ? make_reorder(n, ro, t->mem, &t->md, buf->mem, md) : make_reorder(n, ro, buf->mem, md, t->mem, &t->md)) return -1;
+	if (in ? make_reorder(n, ro, t->mem, t->md, buf->mem, md) : make_reorder(n, ro, buf->mem, md, t->mem, t->md)) return -1;
 	*m = buf->mem;
 	return 0;
 }
 
-static int make_prim(esw_net *n, op *o, const void *desc, const_dnnl_primitive_desc_t hint, const char *what) {
-	CHECK(dnnl_primitive_desc_create(&o->pd, desc, n->attr, n->eng, hint), what);
+// make_prim creates o's primitive from its descriptor, which made returned
+// (the status of making o->pd).
+static int make_prim(esw_net *n, op *o, dnnl_status_t made, const char *what) {
+	CHECK(made, what);
 	CHECK(dnnl_primitive_create(&o->prim, o->pd), what);
 	return track(n, o);
 }
 
 // make_reorder builds a reorder between two memories when their layouts
 // differ; it leaves o empty when they are the same.
-static int make_reorder(esw_net *n, op *o, dnnl_memory_t from, const dnnl_memory_desc_t *fmd,
-	dnnl_memory_t to, const dnnl_memory_desc_t *tmd) {
+static int make_reorder(esw_net *n, op *o, dnnl_memory_t from, mdp fmd, dnnl_memory_t to, mdp tmd) {
 	memset(o, 0, sizeof *o);
 	if (dnnl_memory_desc_equal(fmd, tmd)) return 0;
 	CHECK(dnnl_reorder_primitive_desc_create(&o->pd, fmd, n->eng, tmd, n->eng, n->attr), "reorder");
@@ -531,10 +642,12 @@ void esw_destroy(esw_net *n) {
 }
 
 static int vec_mem(esw_net *n, dnnl_memory_t *m, float *p, int c) {
-	dnnl_memory_desc_t md;
+	mdesc md = {0};
 	dnnl_dims_t d = {c};
-	CHECK(dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_x), "vector descriptor");
-	CHECK(dnnl_memory_create(m, &md, n->eng, p), "vector memory");
+	CHECK(md_make(&md, 1, d, dnnl_x), "vector descriptor");
+	dnnl_status_t st = dnnl_memory_create(m, MD(md), n->eng, p);
+	md_free(&md);
+	CHECK(st, "vector memory");
 	return 0;
 }
 
@@ -564,7 +677,7 @@ static int fold_attr(esw_net *n, dnnl_primitive_attr_t *attr) {
 	dnnl_post_ops_t po = NULL;
 	dnnl_status_t st = dnnl_primitive_attr_clone(&a, n->attr);
 	if (st == dnnl_success) st = dnnl_post_ops_create(&po);
-	if (st == dnnl_success) st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+	if (st == dnnl_success) st = relu_post_op(po);
 	if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(a, po);
 	if (po) dnnl_post_ops_destroy(po);
 	if (st != dnnl_success) {
@@ -596,8 +709,23 @@ static void fold_weights(const esw_net *n, int k, term_rt *tr, const esw_vertex 
 	}
 }
 
+// The descriptors a convolution's primitives are made from, freed once
+// they are made.
+typedef struct {
+	mdesc bias, wany, wplain, sany, dany;
+} convmds;
+
+static int build_conv_with(esw_net *n, pass *p, int k, int to, convmds *m);
+
 // build_conv makes term k's convolution primitives for pass p.
 static int build_conv(esw_net *n, pass *p, int k, int to) {
+	convmds m = {0};
+	int r = build_conv_with(n, p, k, to, &m);
+	md_free(&m.bias), md_free(&m.wany), md_free(&m.wplain), md_free(&m.sany), md_free(&m.dany);
+	return r;
+}
+
+static int build_conv_with(esw_net *n, pass *p, int k, int to, convmds *m) {
 	const esw_term *t = &n->t[k];
 	term_rt *tr = &p->t[k];
 	tens *src = p->v[t->src].val;
@@ -612,7 +740,7 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 	const esw_vertex *tv = &n->v[to];
 	tr->fold = !p->train && tv->bn && tv->nterms == 1 && vblk(n, tv->c) > 1 && t->c == tv->c && t->h == tv->h &&
 		t->w == tv->w && (size_t)n->psize[t->wparam] == (size_t)t->c * sv->c * t->kh * t->kw;
-	dnnl_memory_desc_t bmd, *bias = NULL;
+	mdp bias = NULL;
 	dnnl_primitive_attr_t attr = n->attr;
 	if (tr->fold) {
 		tr->wfold = falloc(n->psize[t->wparam]);
@@ -622,29 +750,24 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 			return -1;
 		}
 		dnnl_dims_t bd = {t->c};
-		CHECK(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x), "bias descriptor");
-		CHECK(dnnl_memory_create(&tr->bias, &bmd, n->eng, tr->bfold), "bias memory");
-		bias = &bmd;
+		CHECK(md_make(&m->bias, 1, bd, dnnl_x), "bias descriptor");
+		CHECK(dnnl_memory_create(&tr->bias, MD(m->bias), n->eng, tr->bfold), "bias memory");
+		bias = MD(m->bias);
 		if (fold_attr(n, &attr)) return -1;
 	}
 	// The evaluation pass never runs a backward pass: inference primitives.
 	dnnl_prop_kind_t prop = p->train ? dnnl_forward_training : dnnl_forward_inference;
-	dnnl_memory_desc_t wany, wplain;
-	CHECK(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
-	CHECK(dnnl_memory_desc_init_by_tag(&wplain, 4, wd, dnnl_f32, dnnl_oihw), "weights descriptor");
-	dnnl_memory_desc_t sany, dany;
+	dnnl_status_t st = md_make(&m->wany, 4, wd, dnnl_format_tag_any);
+	if (st == dnnl_success) st = md_make(&m->wplain, 4, wd, dnnl_oihw);
 	dnnl_dims_t sd = {p->batch, sv->c, sv->h, sv->w}, dd = {p->batch, t->c, t->h, t->w};
-	CHECK(dnnl_memory_desc_init_by_tag(&sany, 4, sd, dnnl_f32, dnnl_format_tag_any), "source descriptor");
-	CHECK(dnnl_memory_desc_init_by_tag(&dany, 4, dd, dnnl_f32, dnnl_format_tag_any), "output descriptor");
-	dnnl_convolution_desc_t cd, cdany;
-	dnnl_status_t st = dnnl_convolution_forward_desc_init(&cd, prop, dnnl_convolution_direct, &src->md, &wany, bias,
-		&tr->out.md, strides, padl, padr);
-	if (st == dnnl_success)
-		st = dnnl_convolution_forward_desc_init(&cdany, prop, dnnl_convolution_direct, &sany, &wany, bias, &dany,
-			strides, padl, padr);
+	if (st == dnnl_success) st = md_make(&m->sany, 4, sd, dnnl_format_tag_any);
+	if (st == dnnl_success) st = md_make(&m->dany, 4, dd, dnnl_format_tag_any);
+	mdp wany = MD(m->wany), wplain = MD(m->wplain), sany = MD(m->sany), dany = MD(m->dany);
+	convspec cd = {conv_fwd, prop, src->md, wany, bias, tr->out.md, strides, padl, padr};
+	convspec cdany = {conv_fwd, prop, sany, wany, bias, dany, strides, padl, padr};
 	int bad = st != dnnl_success;
 	if (bad)
-		seterr(n, "onednn: convolution descriptor: status %d", (int)st);
+		seterr(n, "onednn: convolution descriptors: status %d", (int)st);
 	else
 		bad = make_fast(n, &tr->fwd, &cd, &cdany, NULL, attr, "convolution forward");
 	if (attr != n->attr) dnnl_primitive_attr_destroy(attr);
@@ -654,14 +777,14 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 	if (adapt(n, dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_src_md, 0), src, &tr->fsrc, &tr->rw_fsrc, 1, &fsrc) ||
 		adapt(n, dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_dst_md, 0), &tr->out, &tr->fdst, &tr->rw_fdst, 0, &fdst))
 		return -1;
-	const dnnl_memory_desc_t *wfmd = dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_weights_md, 0);
-	CHECK(dnnl_memory_create(&tr->wplain, &wplain, n->eng, tr->fold ? tr->wfold : n->param[t->wparam]), "weights memory");
-	if (dnnl_memory_desc_equal(wfmd, &wplain)) {
+	mdp wfmd = dnnl_primitive_desc_query_md(tr->fwd.pd, dnnl_query_weights_md, 0);
+	CHECK(dnnl_memory_create(&tr->wplain, wplain, n->eng, tr->fold ? tr->wfold : n->param[t->wparam]), "weights memory");
+	if (dnnl_memory_desc_equal(wfmd, wplain)) {
 		tr->wf.mem = tr->wplain; // used directly; not ours to destroy
-		tr->wf.md = wplain;
+		tr->wf.md = md_of(tr->wplain);
 	} else {
 		if (tens_md(n, &tr->wf, wfmd)) return -1;
-		if (make_reorder(n, &tr->rw_fwd, tr->wplain, &wplain, tr->wf.mem, wfmd)) return -1;
+		if (make_reorder(n, &tr->rw_fwd, tr->wplain, wplain, tr->wf.mem, wfmd)) return -1;
 	}
 	arg(&tr->fwd, DNNL_ARG_SRC, fsrc);
 	arg(&tr->fwd, DNNL_ARG_WEIGHTS, tr->wf.mem);
@@ -681,58 +804,54 @@ static int build_conv(esw_net *n, pass *p, int k, int to) {
 		return -1;
 	}
 	if (grad_alloc(n, t->wparam)) return -1;
-	CHECK(dnnl_memory_create(&tr->dwplain, &wplain, n->eng, n->grad[t->wparam]), "weights memory");
+	CHECK(dnnl_memory_create(&tr->dwplain, wplain, n->eng, n->grad[t->wparam]), "weights memory");
 	// Backward weights chooses its own layouts for the source and the
 	// output gradient: with a plain source (the input image) the blocked
 	// ones have only a reference implementation, hundreds of times slower.
-	dnnl_convolution_desc_t bw;
-	CHECK(dnnl_convolution_backward_weights_desc_init(&bw, dnnl_convolution_direct, &sany, &wany, NULL,
-		      &dany, strides, padl, padr), "convolution backward-weights descriptor");
-	if (make_prim(n, &tr->bwdw, &bw, tr->fwd.pd, "convolution backward weights")) return -1;
+	convspec bw = {conv_bwd_weights, 0, sany, wany, NULL, dany, strides, padl, padr};
+	if (make_prim(n, &tr->bwdw, conv_pd(n->eng, &tr->bwdw.pd, &bw, tr->fwd.pd, n->attr), "convolution backward weights"))
+		return -1;
 	impl(p, &tr->bwdw);
-	const dnnl_memory_desc_t *bsmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_src_md, 0);
-	const dnnl_memory_desc_t *bdmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_diff_dst_md, 0);
+	mdp bsmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_src_md, 0);
+	mdp bdmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_diff_dst_md, 0);
 	dnnl_memory_t bsrc = src->mem, bdout = tr->dout.mem;
-	if (!dnnl_memory_desc_equal(bsmd, &src->md)) {
-		if (tens_md(n, &tr->bsrc, bsmd) || make_reorder(n, &tr->rw_bsrc, src->mem, &src->md, tr->bsrc.mem, bsmd)) return -1;
+	if (!dnnl_memory_desc_equal(bsmd, src->md)) {
+		if (tens_md(n, &tr->bsrc, bsmd) || make_reorder(n, &tr->rw_bsrc, src->mem, src->md, tr->bsrc.mem, bsmd)) return -1;
 		bsrc = tr->bsrc.mem;
 	}
-	if (!dnnl_memory_desc_equal(bdmd, &tr->dout.md)) {
-		if (tens_md(n, &tr->bdout, bdmd) || make_reorder(n, &tr->rw_bdout, tr->dout.mem, &tr->dout.md, tr->bdout.mem, bdmd)) return -1;
+	if (!dnnl_memory_desc_equal(bdmd, tr->dout.md)) {
+		if (tens_md(n, &tr->bdout, bdmd) || make_reorder(n, &tr->rw_bdout, tr->dout.mem, tr->dout.md, tr->bdout.mem, bdmd)) return -1;
 		bdout = tr->bdout.mem;
 	}
-	const dnnl_memory_desc_t *dwmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_diff_weights_md, 0);
-	if (dnnl_memory_desc_equal(dwmd, &wplain)) {
+	mdp dwmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_diff_weights_md, 0);
+	if (dnnl_memory_desc_equal(dwmd, wplain)) {
 		tr->dw.mem = tr->dwplain;
-		tr->dw.md = wplain;
+		tr->dw.md = md_of(tr->dwplain);
 	} else {
 		if (tens_md(n, &tr->dw, dwmd)) return -1;
-		if (make_reorder(n, &tr->rw_dw, tr->dw.mem, dwmd, tr->dwplain, &wplain)) return -1;
+		if (make_reorder(n, &tr->rw_dw, tr->dw.mem, dwmd, tr->dwplain, wplain)) return -1;
 	}
 	arg(&tr->bwdw, DNNL_ARG_SRC, bsrc);
 	arg(&tr->bwdw, DNNL_ARG_DIFF_DST, bdout);
 	arg(&tr->bwdw, DNNL_ARG_DIFF_WEIGHTS, tr->dw.mem);
 	if (!p->v[t->src].needgrad) return 0;
-	dnnl_convolution_desc_t bd, bdany;
-	CHECK(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src->md, &wany,
-		      &tr->out.md, strides, padl, padr), "convolution backward-data descriptor");
-	CHECK(dnnl_convolution_backward_data_desc_init(&bdany, dnnl_convolution_direct, &sany, &wany,
-		      &dany, strides, padl, padr), "convolution backward-data descriptor");
+	convspec bd = {conv_bwd_data, 0, src->md, wany, NULL, tr->out.md, strides, padl, padr};
+	convspec bdany = {conv_bwd_data, 0, sany, wany, NULL, dany, strides, padl, padr};
 	if (make_fast(n, &tr->bwdd, &bd, &bdany, tr->fwd.pd, n->attr, "convolution backward data")) return -1;
 	impl(p, &tr->bwdd);
-	const dnnl_memory_desc_t *wbmd = dnnl_primitive_desc_query_md(tr->bwdd.pd, dnnl_query_weights_md, 0);
-	if (dnnl_memory_desc_equal(wbmd, &wplain)) {
+	mdp wbmd = dnnl_primitive_desc_query_md(tr->bwdd.pd, dnnl_query_weights_md, 0);
+	if (dnnl_memory_desc_equal(wbmd, wplain)) {
 		tr->wb.mem = tr->wplain;
-		tr->wb.md = wplain;
+		tr->wb.md = md_of(tr->wplain);
 	} else if (dnnl_memory_desc_equal(wbmd, wfmd)) {
 		tr->wb.mem = tr->wf.mem;
-		tr->wb.md = *wfmd;
+		tr->wb.md = tr->wf.md;
 	} else {
 		if (tens_md(n, &tr->wb, wbmd)) return -1;
-		if (make_reorder(n, &tr->rw_bwdd, tr->wplain, &wplain, tr->wb.mem, wbmd)) return -1;
+		if (make_reorder(n, &tr->rw_bwdd, tr->wplain, wplain, tr->wb.mem, wbmd)) return -1;
 	}
-	CHECK(dnnl_memory_create(&tr->dsrc, &src->md, n->eng, p->v[t->src].dval.p), "memory");
-	tens target = {.md = src->md, .mem = tr->dsrc}; // its handle is set each step
+	CHECK(dnnl_memory_create(&tr->dsrc, src->md, n->eng, p->v[t->src].dval.p), "memory");
+	tens target = {.md = md_of(tr->dsrc), .mem = tr->dsrc}; // its handle is set each step
 	dnnl_memory_t bdd, bds;
 	if (adapt(n, dnnl_primitive_desc_query_md(tr->bwdd.pd, dnnl_query_diff_dst_md, 0), &tr->dout, &tr->bdd, &tr->rw_bdd, 1, &bdd) ||
 		adapt(n, dnnl_primitive_desc_query_md(tr->bwdd.pd, dnnl_query_diff_src_md, 0), &target, &tr->bds, &tr->rw_bds, 0, &bds))
@@ -768,13 +887,14 @@ static int build_bn(esw_net *n, pass *p, int i) {
 	if (vec_mem(n, &vr->scale, n->param[v->scale], v->c) || vec_mem(n, &vr->shift, n->param[v->shift], v->c))
 		return -1;
 	unsigned flags = dnnl_use_scale | dnnl_use_shift | dnnl_fuse_norm_relu;
-	dnnl_batch_normalization_desc_t bd;
 	if (!p->train) {
 		if (vec_mem(n, &vr->rmean, n->param[v->mean], v->c) || vec_mem(n, &vr->rvar, n->param[v->var], v->c))
 			return -1;
-		CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &x->md, n->eps,
-			      flags | dnnl_use_global_stats), "batch-norm descriptor");
-		if (make_prim(n, &vr->bnf, &bd, NULL, "batch norm inference")) return -1;
+		if (make_prim(n, &vr->bnf,
+			    bn_pd(n->eng, &vr->bnf.pd, dnnl_forward_inference, x->md, vr->bnout.md, NULL, NULL, n->eps,
+				    flags | dnnl_use_global_stats, NULL, n->attr),
+			    "batch norm inference"))
+			return -1;
 		impl(p, &vr->bnf);
 		arg(&vr->bnf, DNNL_ARG_SRC, x->mem);
 		arg(&vr->bnf, DNNL_ARG_DST, vr->bnout.mem);
@@ -784,13 +904,14 @@ static int build_bn(esw_net *n, pass *p, int i) {
 		arg(&vr->bnf, DNNL_ARG_VARIANCE, vr->rvar);
 		return 0;
 	}
-	CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_training, &x->md, n->eps, flags),
-		"batch-norm descriptor");
-	if (make_prim(n, &vr->bnf, &bd, NULL, "batch norm forward")) return -1;
+	if (make_prim(n, &vr->bnf,
+		    bn_pd(n->eng, &vr->bnf.pd, dnnl_forward_training, x->md, vr->bnout.md, NULL, NULL, n->eps, flags, NULL, n->attr),
+		    "batch norm forward"))
+		return -1;
 	impl(p, &vr->bnf);
-	const dnnl_memory_desc_t *mmd = dnnl_primitive_desc_query_md(vr->bnf.pd, dnnl_query_exec_arg_md, DNNL_ARG_MEAN);
-	const dnnl_memory_desc_t *vmd = dnnl_primitive_desc_query_md(vr->bnf.pd, dnnl_query_exec_arg_md, DNNL_ARG_VARIANCE);
-	const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(vr->bnf.pd, dnnl_query_exec_arg_md, DNNL_ARG_WORKSPACE);
+	mdp mmd = dnnl_primitive_desc_query_md(vr->bnf.pd, dnnl_query_exec_arg_md, DNNL_ARG_MEAN);
+	mdp vmd = dnnl_primitive_desc_query_md(vr->bnf.pd, dnnl_query_exec_arg_md, DNNL_ARG_VARIANCE);
+	mdp wmd = dnnl_primitive_desc_query_md(vr->bnf.pd, dnnl_query_exec_arg_md, DNNL_ARG_WORKSPACE);
 	if (!mmd || !vmd || !wmd) {
 		seterr(n, "onednn: batch norm: no mean, variance or workspace descriptor");
 		return -1;
@@ -807,17 +928,22 @@ static int build_bn(esw_net *n, pass *p, int i) {
 	if (grad_alloc(n, v->scale) || grad_alloc(n, v->shift)) return -1;
 	if (vec_mem(n, &vr->dscale, n->grad[v->scale], v->c) || vec_mem(n, &vr->dshift, n->grad[v->shift], v->c))
 		return -1;
-	dnnl_batch_normalization_desc_t bb;
-	CHECK(dnnl_batch_normalization_backward_desc_init(&bb, dnnl_backward, &vr->dval.md, &x->md, n->eps, flags),
-		"batch-norm backward descriptor");
-	if (make_prim(n, &vr->bnb, &bb, vr->bnf.pd, "batch norm backward")) return -1;
+	if (make_prim(n, &vr->bnb,
+		    bn_pd(n->eng, &vr->bnb.pd, dnnl_backward, x->md, NULL, vr->dpre.md, vr->dval.md, n->eps, flags, vr->bnf.pd,
+			    n->attr),
+		    "batch norm backward"))
+		return -1;
 	impl(p, &vr->bnb);
 	arg(&vr->bnb, DNNL_ARG_SRC, x->mem);
 	arg(&vr->bnb, DNNL_ARG_MEAN, vr->mean.mem);
 	arg(&vr->bnb, DNNL_ARG_VARIANCE, vr->var.mem);
 	arg(&vr->bnb, DNNL_ARG_DIFF_DST, vr->dval.mem);
 	arg(&vr->bnb, DNNL_ARG_SCALE, vr->scale);
+#if DNNL_VERSION_MAJOR < 3
+	// The shift plays no part in the gradients: 2.x wants it all the
+	// same, 3.x refuses it.
 	arg(&vr->bnb, DNNL_ARG_SHIFT, vr->shift);
+#endif
 	arg(&vr->bnb, DNNL_ARG_WORKSPACE, vr->ws.mem);
 	arg(&vr->bnb, DNNL_ARG_DIFF_SRC, vr->dpre.mem);
 	arg(&vr->bnb, DNNL_ARG_DIFF_SCALE, vr->dscale);
@@ -946,7 +1072,7 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 	}
 	size_t most = 0;
 	for (int k = 0; k < p->nops; k++) {
-		const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(p->ops[k]->pd, dnnl_query_scratchpad_md, 0);
+		mdp md = dnnl_primitive_desc_query_md(p->ops[k]->pd, dnnl_query_scratchpad_md, 0);
 		size_t sz = md ? dnnl_memory_desc_get_size(md) : 0;
 		most = sz > most ? sz : most;
 	}
@@ -958,7 +1084,7 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 		}
 		for (int k = 0; k < p->nops; k++) {
 			op *o = p->ops[k];
-			const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(o->pd, dnnl_query_scratchpad_md, 0);
+			mdp md = dnnl_primitive_desc_query_md(o->pd, dnnl_query_scratchpad_md, 0);
 			if (!md || dnnl_memory_desc_get_size(md) == 0) continue;
 			if (dnnl_memory_create(&o->scratch, md, n->eng, p->scratch) != dnnl_success) {
 				seterr(n, "onednn: scratchpad memory");
