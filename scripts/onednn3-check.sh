@@ -8,19 +8,34 @@
 # for the next run.
 #
 #   scripts/onednn3-check.sh [--dir DIR] [-- go test arguments]
+#   scripts/onednn3-check.sh [--dir DIR] --bench [--steps N] [--repeat K]
+#
+# --bench compares the two instead of testing: `evoswarm bench train` of the
+# fast build against this machine's oneDNN (2.6 on Debian 12) and of the
+# same build in the chroot (3.x), one thread, on the reference CNN and the
+# evolved genomes (scripts/bench/genomes/evolved), alternating, best of K
+# runs each, and prints training and evaluation images/s and the ratios
+# 3.x / 2.6. Run it on an otherwise idle machine.
 #
 # Default DIR: /var/tmp/evoswarm-trixie. What runs in the chroot is only
-# the tests: nothing is installed on this machine but debootstrap.
+# the tests or the benchmark: nothing is installed on this machine but
+# debootstrap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
 dir=/var/tmp/evoswarm-trixie
+bench=0
+steps=300
+repeat=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
+    --bench) bench=1; shift ;;
+    --steps) steps="$2"; shift 2 ;;
+    --repeat) repeat="$2"; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "onednn3-check.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -59,8 +74,42 @@ done
 
 ver=$(chroot "$dir" sh -c "printf '#include <oneapi/dnnl/dnnl_version.h>\nDNNL_VERSION_MAJOR DNNL_VERSION_MINOR DNNL_VERSION_PATCH\n' | gcc -E -P -x c - | tail -n 1" | tr ' ' .)
 echo "onednn3-check: oneDNN $ver in $dir, $(chroot "$dir" gcc --version | head -1)"
-chroot "$dir" env PATH="$goroot/bin:/usr/bin:/bin" HOME=/root GOMODCACHE="$modcache" GOCACHE=/tmp/gocache \
-  GOTOOLCHAIN=local GOPROXY=off \
-  bash -c 'cd "$0" && tags=$(bash scripts/fast-tags.sh) && echo "onednn3-check: fast-tags: $tags" &&
+in_chroot() {
+  chroot "$dir" env PATH="$goroot/bin:/usr/bin:/bin" HOME=/root GOMODCACHE="$modcache" GOCACHE=/tmp/gocache \
+    GOTOOLCHAIN=local GOPROXY=off "$@"
+}
+
+if [ $bench = 1 ]; then
+  tags=$(bash scripts/fast-tags.sh)
+  if [[ " $tags " != *" dnnl "* ]]; then
+    echo "onednn3-check: this machine has no oneDNN build to compare with" >&2
+    exit 1
+  fi
+  host_ver=$(printf '#include <oneapi/dnnl/dnnl_version.h>\nDNNL_VERSION_MAJOR DNNL_VERSION_MINOR DNNL_VERSION_PATCH\n' | gcc -E -P -x c - | tail -n 1 | tr ' ' .)
+  go build -tags "$tags" -o "$dir/tmp/evoswarm-host" ./cmd/evoswarm
+  in_chroot bash -c 'cd "$0" && go build -tags "dnnl openblas" -o /tmp/evoswarm-3 ./cmd/evoswarm' "$repo"
+  cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+  echo "onednn3-check --bench: oneDNN $host_ver (this machine) against $ver (chroot), $cpu, $steps steps, 1 thread, best of $repeat, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  printf '%-16s %12s %12s %7s %12s %12s %7s\n' network "train $host_ver" "train $ver" ratio "eval $host_ver" "eval $ver" ratio
+  field() { grep -o "\"$1\":[0-9.e+]*" | head -1 | cut -d: -f2; }
+  best() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+  for g in reference scripts/bench/genomes/evolved/*.json; do
+    gen=()
+    [ "$g" = reference ] || gen=(--genome "$repo/$g")
+    h_tr=() h_ev=() c_tr=() c_ev=()
+    for _ in $(seq "$repeat"); do
+      out=$("$dir/tmp/evoswarm-host" bench train "${gen[@]}" --steps "$steps" --threads 1 --json)
+      h_tr+=("$(field train_images_per_second <<<"$out")") h_ev+=("$(field eval_images_per_second <<<"$out")")
+      out=$(in_chroot /tmp/evoswarm-3 bench train "${gen[@]}" --steps "$steps" --threads 1 --json)
+      c_tr+=("$(field train_images_per_second <<<"$out")") c_ev+=("$(field eval_images_per_second <<<"$out")")
+    done
+    ht=$(best "${h_tr[@]}") ct=$(best "${c_tr[@]}") he=$(best "${h_ev[@]}") ce=$(best "${c_ev[@]}")
+    printf '%-16s %12.0f %12.0f %7.2f %12.0f %12.0f %7.2f\n' "$(basename "$g" .json)" "$ht" "$ct" "$(echo "$ct / $ht" | bc -l)" \
+      "$he" "$ce" "$(echo "$ce / $he" | bc -l)"
+  done
+  exit 0
+fi
+
+in_chroot bash -c 'cd "$0" && tags=$(bash scripts/fast-tags.sh) && echo "onednn3-check: fast-tags: $tags" &&
     if [[ " $tags " != *" dnnl "* ]]; then echo "onednn3-check: no oneDNN build in the chroot" >&2; exit 1; fi &&
     go vet -tags "$tags" ./train/dnnl/ && go test -count=1 -tags "$tags" "$@"' "$repo" "${args[@]}"
