@@ -24,7 +24,8 @@
  * and 3.x (Debian 13's 3.7.2): the two APIs differ in how a primitive
  * descriptor is made (2.x through an operation descriptor, 3.x in one call)
  * and in what a memory descriptor is (a struct in 2.x, a handle to create
- * and destroy in 3.x); the few functions below the #if hide both. Releases
+ * and destroy in 3.x); the few functions below the #if hide both. (The third
+ * difference, batch-norm backward's shift argument, is in build_bn.) Releases
  * before 2.6 lack pieces of the API used here: say so, rather than fail on
  * the first missing symbol. */
 #if DNNL_VERSION_MAJOR < 2 || (DNNL_VERSION_MAJOR == 2 && DNNL_VERSION_MINOR < 6) || DNNL_VERSION_MAJOR > 3
