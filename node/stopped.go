@@ -24,13 +24,20 @@ var ErrDiskFull = store.ErrDiskFull
 
 // OpenStopped opens the store of a repo whose daemon is not running, for
 // tools that read it (status, lineage, verify, progress). It refuses, with
-// a readable message, a repo that a daemon is using.
+// a readable message, a repo that a daemon is using. A repo whose daemon
+// has never run has no store yet; it reads as an empty one, kept in
+// memory, so that reading a repo never creates its store.
 func OpenStopped(dir string) (*store.Store, error) {
 	exp, err := LoadRepoExperiment(dir)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(filepath.Join(dir, StoreDir), store.Options{MinFreeBytes: -1, MaxValueBytes: maxValueBytes(exp)})
+	opts := store.Options{MinFreeBytes: -1, MaxValueBytes: maxValueBytes(exp)}
+	sdir := filepath.Join(dir, StoreDir)
+	if _, err := os.Stat(sdir); errors.Is(err, os.ErrNotExist) {
+		opts.InMemory = true
+	}
+	st, err := store.Open(sdir, opts)
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("another evoswarm daemon is using %s: ask it through its API, or stop it first", dir)
 	}
@@ -41,8 +48,8 @@ func OpenStopped(dir string) (*store.Store, error) {
 // it, for checking it (verify): Badger's recovery that writes (cutting the
 // newest value log at a damaged entry, deleting tables the MANIFEST does
 // not list) does not run, so what is checked is what is on disk. A store
-// that a crash left needing recovery, or that no daemon has created yet,
-// is opened as OpenStopped does, read-write.
+// that a crash left needing recovery is opened as OpenStopped does,
+// read-write; one that no daemon has created yet reads as empty.
 func OpenStoppedReadOnly(dir string) (*store.Store, error) {
 	if _, err := LoadRepoExperiment(dir); err != nil {
 		return nil, err

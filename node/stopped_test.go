@@ -112,7 +112,7 @@ func fillStopped(t *testing.T, dir string, g *dna.Genome, w []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := OpenStopped(dir)
+	st, err := store.Open(filepath.Join(dir, StoreDir), store.Options{MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +217,27 @@ func TestStoppedRepoReads(t *testing.T) {
 
 	if _, err := OpenStoppedRepo(t.TempDir()); !errors.Is(err, ErrNoRepo) {
 		t.Errorf("a directory with no repo: %v, want ErrNoRepo", err)
+	}
+}
+
+// TestNeverRunRepoReadsEmpty: the tools read a repo whose daemon has
+// never run as an empty population, and reading it does not create its
+// store (the daemon creates it, with its own options, when it first runs).
+func TestNeverRunRepoReadsEmpty(t *testing.T) {
+	dir, _ := testRepo(t)
+	st, err := RepoStatus(dir)
+	if err != nil || st.Running || st.Alive != 0 || st.Best != nil {
+		t.Errorf("status of a never-run repo: %+v, %v", st, err)
+	}
+	v, err := Verify(dir)
+	if err != nil || !v.OK || len(v.IDs) != 0 {
+		t.Errorf("verify of a never-run repo: %+v, %v", v, err)
+	}
+	if pts, err := ReadStopped(dir, (*StoppedRepo).Progress); err != nil || len(pts) != 0 {
+		t.Errorf("progress of a never-run repo: %+v, %v", pts, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, StoreDir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("reading a never-run repo created its store: %v", err)
 	}
 }
 

@@ -51,7 +51,7 @@ func decodePNG(t *testing.T, path string, wantW, wantH int) image.Image {
 // fitness rising, the first half dead, every fourth an immigrant.
 func fillRepo(t *testing.T, repo string, n int, tag byte) {
 	t.Helper()
-	st, err := node.OpenStopped(repo)
+	st, err := store.Open(filepath.Join(repo, node.StoreDir), store.Options{MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
