@@ -22,13 +22,12 @@ func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
 // evalLanes is how many inference passes of cfg.EvalBatch images may run
 // at once (the oneDNN engine's lanes, one a thread), at most want:
 // EstimateMemory counts one, and each more must fit in what the budget
-// leaves, counted twice over for the blocked layouts' channel padding (17
-// channels take the room of 32).
+// leaves.
 func evalLanes(g *dna.Genome, r *dna.Resolved, cfg *Config, want int) int {
 	if want <= 1 {
 		return want
 	}
-	lane := 2 * 4 * activationFloats(g, r) * int64(cfg.EvalBatch)
+	lane := 4 * activationFloats(g, r) * int64(cfg.EvalBatch)
 	spare := cfg.MemoryBudget - EstimateMemory(g, r, cfg)
 	if lane <= 0 || spare <= 0 {
 		return 1
@@ -37,24 +36,25 @@ func evalLanes(g *dna.Genome, r *dna.Resolved, cfg *Config, want int) int {
 }
 
 // activationFloats is the floats per image of every node's output (and
-// batch norm's saved inputs) in g's network.
+// batch norm's saved inputs) in g's network, as the engine that pads most
+// stores them (paddedSize).
 func activationFloats(g *dna.Genome, r *dna.Resolved) int64 {
 	var act int64
 	for j, e := range g.Edges {
 		to := g.VertexIndex(e.To)
 		if e.Type == dna.Conv {
-			act += r.EdgeShape[j].Size()
+			act += paddedSize(r.EdgeShape[j])
 		}
 		if r.EdgeShape[j] != r.VertexShape[to] {
-			act += r.VertexShape[to].Size()
+			act += paddedSize(r.VertexShape[to])
 		}
 	}
 	for i, v := range g.Vertices {
 		if len(r.In[i]) > 1 {
-			act += r.VertexShape[i].Size()
+			act += paddedSize(r.VertexShape[i])
 		}
 		if v.Type == dna.BNReLU {
-			act += 2 * r.VertexShape[i].Size() // output and saved xhat
+			act += 2 * paddedSize(r.VertexShape[i]) // output and saved xhat
 		}
 	}
 	act += int64(g.Input.H*g.Input.W*g.Input.C) + int64(g.Classes)*4
@@ -73,4 +73,20 @@ func workspaceFloats(g *dna.Genome, r *dna.Resolved, batch, threads int) int64 {
 		n += int64(k.WorkspaceFloats())
 	}
 	return n
+}
+
+// paddedSize is the floats per image of an activation of shape s in the
+// layout that takes the most room: the oneDNN engine's blocked layouts
+// (train/dnnl/net.c, vblk) round the channels up to a multiple of the
+// block, 8 with AVX2 and 16 with AVX-512, except that fewer channels than
+// a block stay plain. 17 channels take the room of 32 with AVX-512, 12 of
+// 16 with AVX2; the gorgonia and CUDA engines pad nothing.
+func paddedSize(s dna.Shape) int64 {
+	c := s.C
+	for _, blk := range []int{8, 16} {
+		if s.C >= blk {
+			c = max(c, (s.C+blk-1)/blk*blk)
+		}
+	}
+	return int64(s.H) * int64(s.W) * int64(c)
 }

@@ -211,6 +211,27 @@ func TestEstimateMemoryGrows(t *testing.T) {
 	}
 }
 
+// TestEstimateMemoryCountsPadding: the estimate counts activations as the
+// oneDNN engine's blocked layouts hold them, channels rounded up to the
+// block (8 with AVX2, 16 with AVX-512) from one block on: 17 channels take
+// the room of 32, 12 of 16, and 4 stay 4.
+func TestEstimateMemoryCountsPadding(t *testing.T) {
+	for _, c := range []struct{ ch, room int }{{4, 4}, {8, 8}, {12, 16}, {16, 16}, {17, 32}, {32, 32}, {36, 48}} {
+		s := dna.Shape{H: 7, W: 5, C: c.ch}
+		if got, want := paddedSize(s), int64(7*5*c.room); got != want {
+			t.Errorf("%v: %d floats an image, want %d", s, got, want)
+		}
+	}
+	in := dna.Shape{H: 28, W: 28, C: 1}
+	act := func(ch int) int64 {
+		g := chain(in, 10, 0.1, []convSpec{{ch, 3, 3, 0, true}})
+		return activationFloats(g, mustResolve(t, g))
+	}
+	if a17, a32, a16 := act(17), act(32), act(16); a17 != a32 || a16 >= a17 {
+		t.Errorf("activations an image: 16 channels %d, 17 %d, 32 %d; want 17 as 32, and 16 fewer", a16, a17, a32)
+	}
+}
+
 // poisonFC sets every classifier weight of w to the largest float32: a
 // finite value (a child inherits it; one that is not finite would start
 // afresh), whose first forward pass overflows, so training diverges at
