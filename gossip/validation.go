@@ -26,7 +26,7 @@ const (
 	ReasonStale       = "stale"            // sent more than MaxAge ago
 	ReasonFuture      = "future"           // sent more than MaxClockSkew ahead
 	ReasonOrigin      = "origin"           // origin and signer disagree with the relayed flag
-	ReasonGenome      = "genome"           // the genome does not decode
+	ReasonGenome      = "genome"           // the genome does not decode, resolve, evolve or fit the data set
 	ReasonBounds      = "out-of-bounds"    // the genome is outside the experiment's Bounds
 	ReasonLineage     = "lineage"          // the lineage contradicts the genome
 	ReasonReplay      = "replay"           // announced before (see replayKey)
@@ -199,6 +199,9 @@ func (v *validator) checkGenome(a *Announcement) (string, error) {
 	if (v.input != dna.Shape{} && a.Genome.Input != v.input) || (v.classes > 0 && a.Genome.Classes != v.classes) {
 		return ReasonGenome, fmt.Errorf("genome expects %v images and %d classes; this swarm's data set has %v and %d",
 			a.Genome.Input, a.Genome.Classes, v.input, v.classes)
+	}
+	if err := a.Genome.CheckEvolvable(); err != nil {
+		return ReasonGenome, err
 	}
 	if len(a.Lineage) > 0 && a.Lineage[0].ID != a.Genome.Parent {
 		return ReasonLineage, fmt.Errorf("lineage starts at %s, but the genome's parent is %s", a.Lineage[0].ID.Short(), a.Genome.Parent.Short())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,6 +81,16 @@ func TestValidatorCheck(t *testing.T) {
 			g, _ := base(t).Genome.MarshalBinary()
 			b[len(b)-len(g)] = 'X' // the genome's magic
 			return b
+		}, ReasonGenome},
+		{"frozen input", func(t *testing.T) []byte {
+			a := base(t)
+			a.Genome.Vertices[slices.IndexFunc(a.Genome.Vertices, func(v dna.Vertex) bool { return v.ID == a.Genome.InputVertex })].OutputsMutable = false
+			return encode(t, a)
+		}, ReasonGenome},
+		{"frozen output", func(t *testing.T) []byte {
+			a := base(t)
+			a.Genome.Vertices[slices.IndexFunc(a.Genome.Vertices, func(v dna.Vertex) bool { return v.ID == a.Genome.OutputVertex })].InputsMutable = false
+			return encode(t, a)
 		}, ReasonGenome},
 		{"out of bounds", func(t *testing.T) []byte {
 			a := base(t)

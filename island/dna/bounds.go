@@ -82,6 +82,25 @@ const (
 // experiment's Bounds.
 var ErrOutOfBounds = errors.New("genome exceeds the resource bounds")
 
+// CheckEvolvable reports a genome that evolution from the initial genome
+// cannot produce through its mutability flags: every mutation leaves the
+// input vertex's inputs and the output vertex's outputs as the only
+// immutable ends, so any other vertex with a frozen side came from
+// elsewhere (a hand-edited file, or a peer freezing a lineage against
+// structural mutation). Validate does not require it, so that genome
+// files written by hand still load; the swarm does.
+func (g *Genome) CheckEvolvable() error {
+	for _, v := range g.Vertices {
+		in := v.InputsMutable || v.ID == g.InputVertex
+		out := v.OutputsMutable || v.ID == g.OutputVertex
+		if !in || !out {
+			return fmt.Errorf("dna: vertex %d has immutable %s, which only the input's inputs and the output's outputs may have",
+				v.ID, map[bool]string{true: "outputs", false: "inputs"}[in])
+		}
+	}
+	return nil
+}
+
 // Validate checks that g is structurally sound, that every shape resolves,
 // and that it is within b. The error names the vertex or edge and the value.
 func (g *Genome) Validate(b Bounds) error {

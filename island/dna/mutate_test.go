@@ -3,6 +3,7 @@ package dna
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +34,9 @@ func TestMutationChains(t *testing.T) {
 			}
 			if err := child.Validate(o.Bounds); err != nil {
 				t.Fatalf("chain %d step %d: %s made an invalid child: %v", c, step, ch.Kind, err)
+			}
+			if err := child.CheckEvolvable(); err != nil { // what peers' genomes are held to
+				t.Fatalf("chain %d step %d: %s made a child CheckEvolvable refuses: %v", c, step, ch.Kind, err)
 			}
 			if child.Parent != g.ID() || child.Mutation != ch.Kind {
 				t.Fatalf("chain %d step %d: lineage is parent %s mutation %s, want %s %s", c, step, child.Parent.Short(), child.Mutation, g.ID().Short(), ch.Kind)
@@ -295,5 +299,48 @@ func TestAlterLearningRateRange(t *testing.T) {
 	}
 	if lo < 0.5 || hi > 2 || lo > 0.55 || hi < 1.9 {
 		t.Errorf("ratios span [%g, %g], want about [0.5, 2]", lo, hi)
+	}
+}
+
+// TestCheckEvolvable: a genome with an immutable side anywhere but the
+// input's inputs and the output's outputs is refused, naming the vertex;
+// the initial genome and a mixed evolved one pass (and every chain of
+// TestMutationChains does).
+func TestCheckEvolvable(t *testing.T) {
+	for name, g := range map[string]*Genome{"initial": Initial(mnist, 10, 0.1), "mixed": mutMixedGenome(t)} {
+		if err := g.CheckEvolvable(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, tc := range []struct {
+		vertex  uint32
+		inputs  bool // freeze the inputs, else the outputs
+		message string
+	}{
+		{8, true, "vertex 8 has immutable inputs"},
+		{8, false, "vertex 8 has immutable outputs"},
+	} {
+		g := mutMixedGenome(t)
+		for i := range g.Vertices {
+			if g.Vertices[i].ID == tc.vertex {
+				if tc.inputs {
+					g.Vertices[i].InputsMutable = false
+				} else {
+					g.Vertices[i].OutputsMutable = false
+				}
+			}
+		}
+		if err := g.CheckEvolvable(); err == nil || !strings.Contains(err.Error(), tc.message) {
+			t.Errorf("%s: %v", tc.message, err)
+		}
+	}
+	g := Initial(mnist, 10, 0.1)
+	for i := range g.Vertices {
+		if g.Vertices[i].ID == g.OutputVertex {
+			g.Vertices[i].InputsMutable = false
+		}
+	}
+	if err := g.CheckEvolvable(); err == nil {
+		t.Error("the output vertex with immutable inputs: no error")
 	}
 }
