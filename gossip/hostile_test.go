@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -297,5 +298,53 @@ func TestHostilePeers(t *testing.T) {
 		if hooked[reason] != n*uint64(len(honest)) {
 			t.Errorf("OnReject saw %d rejections as %s, want %d", hooked[reason], reason, n*uint64(len(honest)))
 		}
+	}
+}
+
+// A genome with frozen vertices (rule 10b, which nodes of older versions
+// do not check and so forward) is ignored, not rejected: it is counted
+// under "genome" and never delivered, the OnReject hook (rejections, which
+// cost the delivering peer score) is not called, and its signer is
+// penalised instead.
+func TestFrozenGenomeIgnored(t *testing.T) {
+	var hooked atomic.Uint64
+	onReject := func(c *Config) { c.OnReject = func(string, peer.ID) { hooked.Add(1) } }
+	honest := []*Swarm{newSwarm(t, onReject), newSwarm(t, onReject)}
+	connect(t, honest[1], honest[0])
+	for _, s := range honest {
+		waitTopicPeers(t, s, 1)
+	}
+	r := newRogue(t, DefaultMaxMessageSize)
+	r.join(t, honest)
+
+	frozen := r.announcement(t)
+	for i, v := range frozen.Genome.Vertices {
+		if v.ID == frozen.Genome.InputVertex {
+			frozen.Genome.Vertices[i].OutputsMutable = false
+		}
+	}
+	if err := r.publish(t, encodeAnn(t, frozen)); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range honest {
+		waitFor(t, 10*time.Second, "the frozen genome to be counted", func() bool { return s.Rejections()[ReasonGenome] == 1 })
+		waitFor(t, 5*time.Second, "the signer to be penalised", func() bool { return s.Score(r.id) <= -FrozenGenomePenalty+30 })
+		select {
+		case m := <-s.Migrants():
+			t.Errorf("honest %d delivered the frozen genome %s", i, m.Announcement.Genome.ID().Short())
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	if n := hooked.Load(); n != 0 {
+		t.Errorf("OnReject called %d times for an ignored announcement", n)
+	}
+
+	// The same rogue's valid migrant still gets through.
+	valid := r.announcement(t)
+	if err := r.publish(t, encodeAnn(t, valid)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range honest {
+		recvFrom(t, s, map[peer.ID]dna.ID{r.id: valid.Genome.ID()}, 10*time.Second)
 	}
 }

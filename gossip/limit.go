@@ -24,6 +24,11 @@ const (
 	// BadReplyPenalty is what a peer loses for a lineage answer that breaks
 	// the protocol (ErrBadLineage): 20 of them get it banned.
 	BadReplyPenalty = 250
+	// FrozenGenomePenalty is what the signer of an announcement loses when
+	// its genome freezes vertices evolution leaves mutable (rule 10b of
+	// docs/protocol.md, which honest evoswarm nodes never break): 20 of
+	// them get it banned.
+	FrozenGenomePenalty = 250
 )
 
 // Limit reasons, as counted by Abuse.

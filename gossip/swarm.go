@@ -110,6 +110,9 @@ func New(ctx context.Context, cfg Config) (*Swarm, error) {
 		s.abuse.counts[LimitAnnounceRate].Add(1)
 		s.Penalize(signer, OverLimitPenalty, "announcements over the rate limit")
 	}
+	s.val.frozen = func(signer peer.ID) {
+		s.Penalize(signer, FrozenGenomePenalty, "announced a genome with frozen vertices")
+	}
 	for _, ai := range boot {
 		s.book.bonus[ai.ID] = BootstrapScoreBonus
 	}

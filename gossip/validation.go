@@ -39,6 +39,13 @@ func Reasons() []string {
 		ReasonLineage, ReasonReplay}
 }
 
+// errFrozen marks a genome that Genome.CheckEvolvable refuses. The rule
+// came after wire version 1 shipped: nodes that predate it accept and
+// forward such announcements, so the validator ignores them (a rejection
+// would cost those honest forwarders score) and penalises the signer
+// instead; Publish refuses them like any invalid announcement.
+var errFrozen = errors.New("frozen vertices")
+
 // ErrInvalid is wrapped by Publish's errors for an announcement that peers
 // would reject; the message names the reason.
 var ErrInvalid = errors.New("invalid announcement")
@@ -61,6 +68,9 @@ type validator struct {
 	// signer; limited is told of each one over it.
 	announceLimit *rateBook
 	limited       func(signer peer.ID)
+	// frozen, when set, is told of the signer of each announcement
+	// ignored for errFrozen.
+	frozen func(signer peer.ID)
 	// remembered, when set, is told of each entry added to the replay
 	// cache by a peer's announcement (to save it).
 	remembered func(key [32]byte, at time.Time)
@@ -107,6 +117,14 @@ func (v *validator) validate(self peer.ID) func(context.Context, peer.ID, *pubsu
 			}
 		}
 		a, reason, err := v.check(msg.GetData(), msg.GetFrom(), time.Now())
+		if reason != "" && errors.Is(err, errFrozen) {
+			v.counts[reason].Add(1)
+			v.log.Debug("ignored migrant", "reason", reason, "from", from, "signer", msg.GetFrom(), "err", err)
+			if v.frozen != nil {
+				v.frozen(msg.GetFrom())
+			}
+			return pubsub.ValidationIgnore
+		}
 		if reason != "" {
 			v.reject(reason, from, msg.GetFrom(), err)
 			return pubsub.ValidationReject
@@ -201,7 +219,7 @@ func (v *validator) checkGenome(a *Announcement) (string, error) {
 			a.Genome.Input, a.Genome.Classes, v.input, v.classes)
 	}
 	if err := a.Genome.CheckEvolvable(); err != nil {
-		return ReasonGenome, err
+		return ReasonGenome, fmt.Errorf("%w: %w", errFrozen, err)
 	}
 	if len(a.Lineage) > 0 && a.Lineage[0].ID != a.Genome.Parent {
 		return ReasonLineage, fmt.Errorf("lineage starts at %s, but the genome's parent is %s", a.Lineage[0].ID.Short(), a.Genome.Parent.Short())
