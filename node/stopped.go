@@ -26,7 +26,8 @@ var ErrDiskFull = store.ErrDiskFull
 // tools that read it (status, lineage, verify, progress). It refuses, with
 // a readable message, a repo that a daemon is using. A repo whose daemon
 // has never run has no store yet; it reads as an empty one, kept in
-// memory, so that reading a repo never creates its store.
+// memory, so that reading a repo never creates its store (and what is
+// written to that one is lost: the store is for reading only).
 func OpenStopped(dir string) (*store.Store, error) {
 	exp, err := LoadRepoExperiment(dir)
 	if err != nil {

@@ -87,7 +87,7 @@ func (s oneDNNStepper) TrainStep(x []float32, labels []int32) (float64, error) {
 }
 
 func compareEngines(g *dna.Genome, data *dataset.Set, cfg Config, steps int, seed uint64, other func(*dna.Resolved, *Weights, *rand.Rand) (stepper, error)) (*Agreement, error) {
-	r, err := check(g, data, &cfg)
+	r, err := check(g, data, &cfg, forTraining)
 	if err != nil {
 		return nil, err
 	}

@@ -8,9 +8,22 @@ import (
 	"github.com/evoswarm/evoswarm/train/dataset"
 )
 
+// purpose is what a network is built for, which decides the memory
+// estimate checked against the budget: a training network's
+// (EstimateMemory) or a forward-only one's (EstimateInferenceMemory), so
+// that an individual trained within the budget can always be evaluated,
+// exported and re-measured.
+type purpose int
+
+const (
+	forTraining purpose = iota
+	forInference
+)
+
 // check validates the config, the genome against the bounds and the data,
-// and the memory estimate against the budget, before anything is built.
-func check(g *dna.Genome, data *dataset.Set, cfg *Config) (*dna.Resolved, error) {
+// and the memory estimate for use against the budget, before anything is
+// built.
+func check(g *dna.Genome, data *dataset.Set, cfg *Config, use purpose) (*dna.Resolved, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -23,13 +36,13 @@ func check(g *dna.Genome, data *dataset.Set, cfg *Config) (*dna.Resolved, error)
 	if data.Train.N < cfg.BatchSize {
 		return nil, fmt.Errorf("train: training split has %d images, fewer than a batch of %d", data.Train.N, cfg.BatchSize)
 	}
-	return resolveWithin(g, cfg)
+	return resolveWithin(g, cfg, use)
 }
 
 // resolveWithin validates the config and the genome against the bounds,
 // resolves its shapes and checks its memory estimate against the budget,
 // before anything is allocated.
-func resolveWithin(g *dna.Genome, cfg *Config) (*dna.Resolved, error) {
+func resolveWithin(g *dna.Genome, cfg *Config, use purpose) (*dna.Resolved, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -40,7 +53,11 @@ func resolveWithin(g *dna.Genome, cfg *Config) (*dna.Resolved, error) {
 	if err != nil {
 		return nil, err
 	}
-	if need := EstimateMemory(g, r, cfg); need > cfg.MemoryBudget {
+	need := EstimateMemory(g, r, cfg)
+	if use == forInference {
+		need = EstimateInferenceMemory(g, r, cfg)
+	}
+	if need > cfg.MemoryBudget {
 		return nil, fmt.Errorf("%w: about %d MiB, the budget is %d MiB", ErrMemoryBudget, need>>20, cfg.MemoryBudget>>20)
 	}
 	return r, nil

@@ -26,7 +26,7 @@ type Network struct {
 // w lacks a tensor or has one of the wrong shape, or if g is over the
 // bounds or the memory budget.
 func NewNetwork(g *dna.Genome, w *Weights, cfg Config) (*Network, error) {
-	r, err := resolveWithin(g, &cfg)
+	r, err := resolveWithin(g, &cfg, forTraining)
 	if err != nil {
 		return nil, err
 	}

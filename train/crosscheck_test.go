@@ -172,7 +172,7 @@ func crossCheckNet(t *testing.T, g *dna.Genome, w *Weights, cfg Config, engine s
 		}
 		return networkStepper{net}
 	}
-	r, err := resolveWithin(g, &cfg)
+	r, err := resolveWithin(g, &cfg, forTraining)
 	if err != nil {
 		t.Fatal(err)
 	}

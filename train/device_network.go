@@ -37,11 +37,16 @@ type DeviceNetwork struct {
 // NewDeviceNetwork builds g's network on dev with every tensor taken from w,
 // like NewNetwork. The caller must hold dev (Begin) while using it.
 func NewDeviceNetwork(g *dna.Genome, w *Weights, cfg Config, dev device.Device) (*DeviceNetwork, error) {
-	r, err := resolveWithin(g, &cfg)
+	r, err := resolveWithin(g, &cfg, forTraining)
 	if err != nil {
 		return nil, err
 	}
-	n, err := newDeviceNetwork(g, r, w, &cfg, dev, rand.New(rand.NewPCG(0, 0)))
+	return openDeviceNetwork(g, r, w, &cfg, dev)
+}
+
+// openDeviceNetwork is NewDeviceNetwork for a genome already checked.
+func openDeviceNetwork(g *dna.Genome, r *dna.Resolved, w *Weights, cfg *Config, dev device.Device) (*DeviceNetwork, error) {
+	n, err := newDeviceNetwork(g, r, w, cfg, dev, rand.New(rand.NewPCG(0, 0)))
 	if err != nil {
 		return nil, err
 	}

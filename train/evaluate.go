@@ -18,7 +18,7 @@ func Evaluate(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set,
 			acc, err = 0, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
 		}
 	}()
-	r, err := check(g, data, &cfg)
+	r, err := check(g, data, &cfg, forInference)
 	if err != nil {
 		return 0, err
 	}
@@ -41,7 +41,7 @@ func Predict(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, 
 			pred, err = nil, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
 		}
 	}()
-	r, err := check(g, data, &cfg)
+	r, err := check(g, data, &cfg, forInference)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,8 @@ func EvaluateOn(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Se
 			acc, err = 0, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
 		}
 	}()
-	if _, err := check(g, data, &cfg); err != nil {
+	r, err := check(g, data, &cfg, forInference)
+	if err != nil {
 		return 0, err
 	}
 	if !w.finite() {
@@ -75,7 +76,7 @@ func EvaluateOn(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Se
 		return 0, fmt.Errorf("train: %s: %w", dev.Name(), err)
 	}
 	defer end()
-	net, err := NewDeviceNetwork(g, w, cfg, dev)
+	net, err := openDeviceNetwork(g, r, w, &cfg, dev)
 	if err != nil {
 		return 0, err
 	}

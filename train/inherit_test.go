@@ -551,7 +551,7 @@ func TestEvalLanes(t *testing.T) {
 	r := mustResolve(t, g)
 	cfg := smallConfig(0)
 	base := EstimateMemory(g, r, &cfg)
-	lane := 4 * activationFloats(g, r) * int64(cfg.EvalBatch)
+	lane := 4 * (activationFloats(g, r)*int64(cfg.EvalBatch) + 2*g.Params())
 	for _, tc := range []struct {
 		budget     int64
 		want, got1 int

@@ -19,15 +19,29 @@ func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
 	return 4 * (train + eval + ws + params)
 }
 
+// EstimateInferenceMemory estimates the bytes of g's network built for
+// forward passes only (Evaluate, Predict, export): what EstimateMemory
+// counts less the training batch's activations, gradients and workspace
+// (the engines build a training pass on the first step only). It is below
+// EstimateMemory for every genome, so whatever trained within a budget
+// can be evaluated within it.
+func EstimateInferenceMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
+	act := activationFloats(g, r) * int64(cfg.EvalBatch)
+	ws := workspaceFloats(g, r, cfg.EvalBatch, cfg.CPUThreads())
+	return 4 * (act + ws + 3*g.Params())
+}
+
 // evalLanes is how many inference passes of cfg.EvalBatch images may run
 // at once (the oneDNN engine's lanes, one a thread), at most want:
 // EstimateMemory counts one, and each more must fit in what the budget
-// leaves.
+// leaves: its activations, and two copies of the parameters (a lane folds
+// batch norm into its own convolution weights and reorders them into its
+// kernels' layout).
 func evalLanes(g *dna.Genome, r *dna.Resolved, cfg *Config, want int) int {
 	if want <= 1 {
 		return want
 	}
-	lane := 4 * activationFloats(g, r) * int64(cfg.EvalBatch)
+	lane := 4 * (activationFloats(g, r)*int64(cfg.EvalBatch) + 2*g.Params())
 	spare := cfg.MemoryBudget - EstimateMemory(g, r, cfg)
 	if lane <= 0 || spare <= 0 {
 		return 1

@@ -135,7 +135,7 @@ func TestOneDNNDivergenceIsFitnessZero(t *testing.T) {
 // default configuration), seeded alike in every test.
 func defaultOneDNNEngine(t *testing.T, g *dna.Genome, cfg *Config) *oneDNNEngine {
 	t.Helper()
-	r, err := resolveWithin(g, cfg)
+	r, err := resolveWithin(g, cfg, forTraining)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestOneDNNLanes(t *testing.T) {
 		t.Helper()
 		cfg := smallConfig(0)
 		cfg.Threads = threads
-		r, err := resolveWithin(g, &cfg)
+		r, err := resolveWithin(g, &cfg, forTraining)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -82,7 +82,7 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 		}
 	}()
 	built := time.Now()
-	r, err := check(g, data, &cfg)
+	r, err := check(g, data, &cfg, forTraining)
 	if err != nil {
 		return nil, err
 	}

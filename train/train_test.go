@@ -211,6 +211,41 @@ func TestEstimateMemoryGrows(t *testing.T) {
 	}
 }
 
+// TestInferenceWithinTrainingBudget: evaluation is checked against the
+// forward-only estimate, so a network the budget is too small to train
+// can still be evaluated and used for prediction (an individual trained
+// under an older, smaller estimate stays exportable), while training it
+// is refused.
+func TestInferenceWithinTrainingBudget(t *testing.T) {
+	data := quadrants(t, 200)
+	cfg := smallConfig(2)
+	cfg.EvalBatch = 10000 // estimates above Validate's 1 MiB floor
+	g := skipNet(t)
+	res, err := Train(context.Background(), g, nil, data, cfg, RunOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mustResolve(t, g)
+	infer, full := EstimateInferenceMemory(g, r, &cfg), EstimateMemory(g, r, &cfg)
+	if !(0 < infer && infer < full) {
+		t.Fatalf("estimates: inference %d, training %d bytes; want 0 < inference < training", infer, full)
+	}
+	cfg.MemoryBudget = (infer + full) / 2
+	if _, err := Train(context.Background(), g, res.Weights, data, cfg, RunOptions{Seed: 1}); !errors.Is(err, ErrMemoryBudget) {
+		t.Errorf("training with a budget between the two estimates: %v, want ErrMemoryBudget", err)
+	}
+	if _, err := Evaluate(context.Background(), g, res.Weights, data, data.Val, cfg); err != nil {
+		t.Errorf("evaluating with a budget between the two estimates: %v", err)
+	}
+	if _, err := Predict(context.Background(), g, res.Weights, data, data.Val, cfg); err != nil {
+		t.Errorf("predicting with a budget between the two estimates: %v", err)
+	}
+	cfg.MemoryBudget = infer - 1
+	if _, err := Evaluate(context.Background(), g, res.Weights, data, data.Val, cfg); !errors.Is(err, ErrMemoryBudget) {
+		t.Errorf("evaluating over the inference estimate: %v, want ErrMemoryBudget", err)
+	}
+}
+
 // TestEstimateMemoryCountsPadding: the estimate counts activations as the
 // oneDNN engine's blocked layouts hold them, channels rounded up to the
 // block (8 with AVX2, 16 with AVX-512) from one block on: 17 channels take
