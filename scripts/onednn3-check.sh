@@ -9,6 +9,7 @@
 #
 #   scripts/onednn3-check.sh [--dir DIR] [-- go test arguments]
 #   scripts/onednn3-check.sh [--dir DIR] --bench [--steps N] [--repeat K]
+#   scripts/onednn3-check.sh [--dir DIR] --kernels GENOME [--steps N]
 #
 # --bench compares the two instead of testing: `evoswarm bench train` of the
 # fast build against this machine's oneDNN (2.6 on Debian 12) and of the
@@ -16,6 +17,12 @@
 # evolved genomes (scripts/bench/genomes/evolved), alternating, best of K
 # runs each, and prints training and evaluation images/s and the ratios
 # 3.x / 2.6. Run it on an otherwise idle machine.
+#
+# --kernels runs GENOME (a genome JSON file) for N steps (default 100) on
+# each build with ONEDNN_VERBOSE=1 and prints, for each, the time oneDNN
+# reports per primitive summed over the run (ms, executions, primitive,
+# implementation, propagation, shape), largest first: which kernels each
+# version picks, and where a difference between them comes from.
 #
 # Default DIR: /var/tmp/evoswarm-trixie. What runs in the chroot is only
 # the tests or the benchmark: nothing is installed on this machine but
@@ -26,20 +33,29 @@ repo=$PWD
 
 dir=/var/tmp/evoswarm-trixie
 bench=0
-steps=300
+kernels=""
+steps=""
 repeat=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
     --bench) bench=1; shift ;;
+    --kernels) kernels="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --repeat) repeat="$2"; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "onednn3-check.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 args=("$@")
+if [ -n "$kernels" ]; then
+  [ -f "$kernels" ] || { echo "onednn3-check.sh: --kernels $kernels: no such genome file" >&2; exit 2; }
+  kernels=$(realpath "$kernels")
+  case "$kernels" in "$repo"/*) ;; *) echo "onednn3-check.sh: --kernels: the genome must be inside this checkout (the chroot sees only it)" >&2; exit 2 ;; esac
+  steps=${steps:-100}
+fi
+steps=${steps:-300}
 [ ${#args[@]} -gt 0 ] || args=(./train/...)
 
 if [ "$(id -u)" != 0 ]; then
@@ -79,7 +95,7 @@ in_chroot() {
     GOTOOLCHAIN=local GOPROXY=off "$@"
 }
 
-if [ $bench = 1 ]; then
+if [ $bench = 1 ] || [ -n "$kernels" ]; then
   tags=$(bash scripts/fast-tags.sh)
   if [[ " $tags " != *" dnnl "* ]]; then
     echo "onednn3-check: this machine has no oneDNN build to compare with" >&2
@@ -89,6 +105,23 @@ if [ $bench = 1 ]; then
   go build -tags "$tags" -o "$dir/tmp/evoswarm-host" ./cmd/evoswarm
   in_chroot bash -c 'cd "$0" && go build -tags "dnnl openblas" -o /tmp/evoswarm-3 ./cmd/evoswarm' "$repo"
   cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+  if [ -n "$kernels" ]; then
+    # Sum the exec lines of ONEDNN_VERBOSE (2.x: onednn_verbose,exec,cpu,...;
+    # 3.x: onednn_verbose,primitive,exec,cpu,...; the time is the last field).
+    agg() {
+      awk -F, '/^onednn_verbose/ && /,exec,/ {
+        k = 0; for (i = 1; i <= NF; i++) if ($i == "cpu") { k = i; break }
+        if (!k) next
+        key = $(k+1) " " $(k+2) " " $(k+3) " " $(NF-1); t[key] += $NF; c[key]++; tot += $NF
+      } END { for (x in t) printf "%9.1f ms %6d  %s\n", t[x], c[x], x; printf "%9.1f ms total\n", tot }' | sort -rn
+    }
+    echo "onednn3-check --kernels: $(basename "$kernels"), $steps steps, 1 thread, $cpu, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "== oneDNN $host_ver (this machine)"
+    ONEDNN_VERBOSE=1 "$dir/tmp/evoswarm-host" bench train --genome "$kernels" --steps "$steps" --threads 1 2>&1 | agg
+    echo "== oneDNN $ver (chroot)"
+    in_chroot env ONEDNN_VERBOSE=1 /tmp/evoswarm-3 bench train --genome "$kernels" --steps "$steps" --threads 1 2>&1 | agg
+    exit 0
+  fi
   echo "onednn3-check --bench: oneDNN $host_ver (this machine) against $ver (chroot), $cpu, $steps steps, 1 thread, best of $repeat, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   printf '%-16s %12s %12s %7s %12s %12s %7s\n' network "train $host_ver" "train $ver" ratio "eval $host_ver" "eval $ver" ratio
   field() { grep -o "\"$1\":[0-9.e+]*" | head -1 | cut -d: -f2; }
