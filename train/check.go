@@ -53,11 +53,11 @@ func resolveWithin(g *dna.Genome, cfg *Config, use purpose) (*dna.Resolved, erro
 	if err != nil {
 		return nil, err
 	}
-	need := EstimateMemory(g, r, cfg)
+	estimate := EstimateMemory
 	if use == forInference {
-		need = EstimateInferenceMemory(g, r, cfg)
+		estimate = EstimateInferenceMemory
 	}
-	if need > cfg.MemoryBudget {
+	if need := estimate(g, r, cfg); need > cfg.MemoryBudget {
 		return nil, fmt.Errorf("%w: about %d MiB, the budget is %d MiB", ErrMemoryBudget, need>>20, cfg.MemoryBudget>>20)
 	}
 	return r, nil

@@ -11,20 +11,16 @@ import (
 // parameters (values, gradients, velocities), and the evaluation graph's
 // activations. The data set is not counted.
 func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
-	act := activationFloats(g, r)
-	train := 2 * act * int64(cfg.BatchSize) // values and gradients
-	eval := act * int64(cfg.EvalBatch)
-	ws := workspaceFloats(g, r, cfg.BatchSize, cfg.CPUThreads()) + workspaceFloats(g, r, cfg.EvalBatch, cfg.CPUThreads())
-	params := 3 * g.Params()
-	return 4 * (train + eval + ws + params)
+	train := 2 * activationFloats(g, r) * int64(cfg.BatchSize) // values and gradients
+	ws := workspaceFloats(g, r, cfg.BatchSize, cfg.CPUThreads())
+	return EstimateInferenceMemory(g, r, cfg) + 4*(train+ws)
 }
 
 // EstimateInferenceMemory estimates the bytes of g's network built for
 // forward passes only (Evaluate, Predict, export): what EstimateMemory
 // counts less the training batch's activations, gradients and workspace
-// (the engines build a training pass on the first step only). It is below
-// EstimateMemory for every genome, so whatever trained within a budget
-// can be evaluated within it.
+// (the engines build a training pass on the first step only), so that
+// whatever trained within a budget can be evaluated within it.
 func EstimateInferenceMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
 	act := activationFloats(g, r) * int64(cfg.EvalBatch)
 	ws := workspaceFloats(g, r, cfg.EvalBatch, cfg.CPUThreads())
