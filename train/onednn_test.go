@@ -6,6 +6,8 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -34,6 +36,12 @@ func TestOneDNNAgreesWithGorgonia(t *testing.T) {
 		// A real run's genome whose input passes through a one-channel
 		// BN-ReLU: our plain-layout BN loops, not oneDNN's.
 		{"60m-best", inputBN(t), quad, 0},
+		// The same with the first convolution (our loops' backward data
+		// into the one-channel BN-ReLU) changed: two blocks of output
+		// channels, the second partial, and 25 taps (two vectors of 16);
+		// and output channels in a plain layout.
+		{"60m-best-20ch-5x5", inputBNConv(t, 20, 5, 5, 0), quad, 0},
+		{"60m-best-8ch-3x5", inputBNConv(t, 8, 3, 5, 1), quad, 0},
 		// Sums computed in place: a convolution's output takes the
 		// one-channel input's skip, and the output vertex sums in place
 		// of a BN-ReLU value read by nothing else, whose gradient is its
@@ -206,6 +214,60 @@ func inputBN(t *testing.T) *dna.Genome {
 	return evolvedSmall(t, "60m-best.json")
 }
 
+// TestOneDNNAgreesOnAVX2 runs the agreement tests again in a child
+// process with oneDNN limited to AVX2, as on a machine without AVX-512:
+// activations in blocks of 8 channels instead of 16, and plain below 8.
+// (oneDNN reads ONEDNN_MAX_CPU_ISA once, when it starts.)
+func TestOneDNNAgreesOnAVX2(t *testing.T) {
+	if os.Getenv("ONEDNN_MAX_CPU_ISA") != "" {
+		t.Skip("already limited to ONEDNN_MAX_CPU_ISA=" + os.Getenv("ONEDNN_MAX_CPU_ISA"))
+	}
+	if testing.Short() {
+		t.Skip("short")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^(TestOneDNNAgreesWithGorgonia|TestOneDNNAgreesOnEvolvedSweep)$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "ONEDNN_MAX_CPU_ISA=AVX2", "ONEDNN_VERBOSE=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("with ONEDNN_MAX_CPU_ISA=AVX2: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: TestOneDNNAgreesOnEvolvedSweep") {
+		t.Fatalf("with ONEDNN_MAX_CPU_ISA=AVX2 the sweep did not run:\n%s", out)
+	}
+}
+
+// inputBNConv is inputBN with its first convolution (the one that reads
+// the one-channel BN-ReLU vertex) given c output channels, an fh x fw
+// filter and the stride 2^strideLog2.
+func inputBNConv(t *testing.T, c, fh, fw, strideLog2 int) *dna.Genome {
+	t.Helper()
+	g := inputBN(t)
+	r, err := g.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for i := range g.Edges {
+		e := &g.Edges[i]
+		if e.Type != dna.Conv {
+			continue
+		}
+		for v := range g.Vertices {
+			if g.Vertices[v].ID == e.From && r.VertexShape[v].C == 1 {
+				e.Channels, e.FilterH, e.FilterW, e.StrideLog2 = c, fh, fw, strideLog2
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatal("60m-best has no convolution from a one-channel vertex")
+	}
+	if err := g.Validate(dna.DefaultBounds()); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // evolvedSmall is a genome of the evolved benchmark set on 12x12 images
 // of 4 classes.
 func evolvedSmall(t *testing.T, name string) *dna.Genome {
@@ -280,7 +342,7 @@ func TestOneDNNAgreesOnEvolvedSweep(t *testing.T) {
 	o.Bounds.MaxParams = 50_000
 	o.Bounds.MaxFLOPs = 10_000_000
 	o.Bounds.MaxChannels = 32
-	var conv, bn, grad int
+	var conv, bn, grad, plain, ours int
 	for seed := uint64(100); seed < 160; seed++ {
 		// Half the genomes grow blocks of channels (a BN-ReLU value of a
 		// whole block is oneDNN's; a narrower one is our plain loops').
@@ -304,10 +366,26 @@ func TestOneDNNAgreesOnEvolvedSweep(t *testing.T) {
 		}
 		c, b, d := inPlaceCases(t, g)
 		conv, bn, grad = conv+b2i(c), bn+b2i(b), grad+b2i(d)
+		e := defaultOneDNNEngine(t, g, &cfg)
+		impls, err := e.net.Impls(cfg.BatchSize, true)
+		e.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours += strings.Count(impls, "evoswarm:plain_bwd_data")
+		if strings.Contains(impls, "evoswarm:plain_bwd_data") {
+			plain++
+		}
 	}
-	t.Logf("of 60 genomes, %d sum in a convolution's output, %d in a BN-ReLU value, %d share a gradient", conv, bn, grad)
+	t.Logf("of 60 genomes, %d sum in a convolution's output, %d in a BN-ReLU value, %d share a gradient; "+
+		"%d run %d convolutions' backward data by our loops", conv, bn, grad, plain, ours)
 	if conv == 0 || bn == 0 || grad == 0 {
 		t.Error("the sweep misses one of the in-place cases")
+	}
+	// Backward data into a plain source of few channels (plain_bwd_data)
+	// must be among what the sweep checks against the reference.
+	if plain < 5 {
+		t.Errorf("only %d genomes of the sweep run backward data by our loops", plain)
 	}
 }
 

@@ -192,6 +192,11 @@ typedef struct {
 	op rw_fsrc, rw_fdst, rw_bdd, rw_bds;
 	dnnl_memory_t dwplain;
 	dnnl_memory_t dsrc; // diff_src of bwdd (its handle is set per step)
+	// Backward data into a plain source of few channels by our loops
+	// (plain_bwd_data), not oneDNN's: cwt holds the weights as taps x
+	// output channels, cols a sample's per-pixel tap sums.
+	int cbwd, ctaps;
+	float *cwt, *cols;
 	// Inference: a convolution that alone feeds a BN-ReLU vertex runs with
 	// the batch norm folded into its weights and a bias, and the ReLU as
 	// its post-op, writing the vertex's value in one primitive.
@@ -604,7 +609,7 @@ static void pass_free(esw_net *n, pass *p) {
 		if (tr->dwplain) dnnl_memory_destroy(tr->dwplain);
 		if (tr->dsrc) dnnl_memory_destroy(tr->dsrc);
 		if (tr->bias) dnnl_memory_destroy(tr->bias);
-		free(tr->wfold), free(tr->bfold);
+		free(tr->wfold), free(tr->bfold), free(tr->cwt), free(tr->cols);
 	}
 	for (int i = 0; p->v && i < n->nvert; i++) {
 		vert_rt *vr = &p->v[i];
@@ -652,9 +657,16 @@ static int vec_mem(esw_net *n, dnnl_memory_t *m, float *p, int c) {
 	return 0;
 }
 
+static void impl_name(pass *p, const char *s);
+
 static void impl(pass *p, const op *o) {
 	const char *s = NULL;
 	if (!o->pd || dnnl_primitive_desc_query(o->pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success || !s) return;
+	impl_name(p, s);
+}
+
+// impl_name adds s to the pass's list of implementations.
+static void impl_name(pass *p, const char *s) {
 	size_t l = strlen(p->impls);
 	if (l + strlen(s) + 2 < sizeof p->impls) {
 		if (l) strcat(p->impls, ",");
@@ -717,6 +729,12 @@ typedef struct {
 } convmds;
 
 static int build_conv_with(esw_net *n, pass *p, int k, int to, convmds *m);
+
+// The most taps (source channels x kernel height x width) for which
+// plain_bwd_data runs a convolution's backward data instead of oneDNN.
+#ifndef PLAIN_BWD_MAX_TAPS // -DPLAIN_BWD_MAX_TAPS=0 turns it off, to compare
+#define PLAIN_BWD_MAX_TAPS 64
+#endif
 
 // build_conv makes term k's convolution primitives for pass p.
 static int build_conv(esw_net *n, pass *p, int k, int to) {
@@ -836,6 +854,22 @@ static int build_conv_with(esw_net *n, pass *p, int k, int to, convmds *m) {
 	arg(&tr->bwdw, DNNL_ARG_DIFF_DST, bdout);
 	arg(&tr->bwdw, DNNL_ARG_DIFF_WEIGHTS, tr->dw.mem);
 	if (!p->v[t->src].needgrad) return 0;
+	int taps = sv->c * t->kh * t->kw;
+	if (src->blk == 1 && taps <= PLAIN_BWD_MAX_TAPS) {
+		// See plain_bwd_data.
+		int lanes = (taps + 15) / 16 * 16, oblk = tr->dout.blk;
+		size_t ocpad = (size_t)(t->c + oblk - 1) / oblk * oblk;
+		tr->cbwd = 1;
+		tr->ctaps = taps;
+		tr->cwt = falloc(ocpad * lanes);
+		tr->cols = falloc((size_t)t->h * t->w * lanes);
+		if (!tr->cwt || !tr->cols) {
+			seterr(n, "onednn: out of memory");
+			return -1;
+		}
+		impl_name(p, "evoswarm:plain_bwd_data");
+		return 0;
+	}
 	convspec bd = {conv_bwd_data, 0, src->md, wany, NULL, tr->out.md, strides, padl, padr};
 	convspec bdany = {conv_bwd_data, 0, sany, wany, NULL, dany, strides, padl, padr};
 	if (make_fast(n, &tr->bwdd, &bd, &bdany, tr->fwd.pd, n->attr, "convolution backward data")) return -1;
@@ -1269,6 +1303,110 @@ static void bn_plain_bwd(const esw_net *n, pass *p, int i) {
 	}
 }
 
+// plain_bwd_data is a convolution's backward data into a plain (NCHW)
+// source of few channels: the input image's one channel after a BN-ReLU,
+// say. oneDNN runs it as a scatter over the source's pixels; 2.6's kernel
+// took 0.40 ms a step for 60m-best's first convolution (50 x 1 x 28 x 28
+// from 16 channels, 3x3, stride 2) and 3.7's brgconv_strided 0.97 ms, a
+// third and then half of the whole step. It is two loops here: for each
+// output pixel the sums over output channels for every tap (a pixel's
+// gradient vector times the weights as a channels x taps matrix, the taps
+// padded to whole vectors of 16), then each tap's sum added into the
+// source pixel it came from. That is 0.09 ms on the same shape
+// (docs/performance.md). Summation order is fixed: deterministic.
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+// One copy per instruction set, chosen when the library loads: the vector
+// type below is 16 lanes wide in AVX-512, two halves in AVX2, four
+// quarters otherwise. Each lane's operations are the same in every copy
+// (no fused multiply-add in ISO C mode), so the results are too.
+#define VCLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VCLONES
+#endif
+typedef float v16 __attribute__((vector_size(64)));
+
+// tap_sums adds, for each of np pixels, sum_j g[p*gs + j] * w[j] (j < nj,
+// w[j] a row of 16 taps) into cols[p*cs : p*cs+16], or stores it (first).
+VCLONES
+static void tap_sums(const float *restrict g, size_t gs, int np, int nj, const float *restrict w, size_t ws,
+	float *restrict cols, size_t cs, int first) {
+	v16 wr[16];
+	if (nj == 16) {
+		for (int j = 0; j < 16; j++) memcpy(&wr[j], w + j * ws, sizeof(v16));
+		for (int p = 0; p < np; p++) {
+			const float *gp = g + p * gs;
+			// Four chains, so that each add does not wait on the last.
+			v16 a0 = gp[0] * wr[0], a1 = gp[1] * wr[1], a2 = gp[2] * wr[2], a3 = gp[3] * wr[3];
+			for (int j = 4; j < 16; j += 4) {
+				a0 += gp[j] * wr[j], a1 += gp[j + 1] * wr[j + 1];
+				a2 += gp[j + 2] * wr[j + 2], a3 += gp[j + 3] * wr[j + 3];
+			}
+			v16 a = (a0 + a1) + (a2 + a3), c;
+			if (!first) memcpy(&c, cols + p * cs, sizeof c), a += c;
+			memcpy(cols + p * cs, &a, sizeof a);
+		}
+		return;
+	}
+	if (nj == 8) {
+		for (int j = 0; j < 8; j++) memcpy(&wr[j], w + j * ws, sizeof(v16));
+		for (int p = 0; p < np; p++) {
+			const float *gp = g + p * gs;
+			v16 a0 = gp[0] * wr[0], a1 = gp[1] * wr[1], a2 = gp[2] * wr[2], a3 = gp[3] * wr[3];
+			a0 += gp[4] * wr[4], a1 += gp[5] * wr[5], a2 += gp[6] * wr[6], a3 += gp[7] * wr[7];
+			v16 a = (a0 + a1) + (a2 + a3), c;
+			if (!first) memcpy(&c, cols + p * cs, sizeof c), a += c;
+			memcpy(cols + p * cs, &a, sizeof a);
+		}
+		return;
+	}
+	for (int p = 0; p < np; p++) {
+		const float *gp = g + p * gs;
+		v16 a = {0}, c, r;
+		for (int j = 0; j < nj; j++) memcpy(&r, w + j * ws, sizeof r), a += gp[j] * r;
+		if (!first) memcpy(&c, cols + p * cs, sizeof c), a += c;
+		memcpy(cols + p * cs, &a, sizeof a);
+	}
+}
+
+static void plain_bwd_data(const esw_net *n, pass *p, int k, float *dsrc) {
+	const esw_term *t = &n->t[k];
+	term_rt *tr = &p->t[k];
+	const esw_vertex *sv = &n->v[t->src];
+	const tens *g = &tr->dout;
+	int taps = tr->ctaps, lanes = (taps + 15) / 16 * 16, ob = g->blk, ocb = (t->c + ob - 1) / ob;
+	int OH = t->h, OW = t->w, H = sv->h, W = sv->w, S = t->stride, KH = t->kh, KW = t->kw;
+	int pt = (KH - 1) / 2, pl = (KW - 1) / 2, np = OH * OW;
+	// The weights (OIHW: an output channel's row is its taps) as rows of
+	// lanes, one per output channel; the padding stays zero.
+	const float *w = n->param[t->wparam];
+	for (int o = 0; o < t->c; o++) memcpy(tr->cwt + (size_t)o * lanes, w + (size_t)o * taps, taps * sizeof(float));
+	memset(dsrc, 0, (size_t)p->batch * sv->c * H * W * sizeof(float));
+	for (int b = 0; b < p->batch; b++) {
+		for (int cb = 0; cb < ocb; cb++) {
+			// A block of ob output channels: pixel p's at g + p*ob (ob 8 or
+			// 16), or, plain (ob 1), channel cb's plane.
+			int nj = t->c - cb * ob < ob ? t->c - cb * ob : ob;
+			const float *gb = g->p + ((size_t)b * ocb + cb) * np * ob;
+			for (int v = 0; v < lanes; v += 16)
+				tap_sums(gb, ob, np, nj, tr->cwt + (size_t)cb * ob * lanes + v, lanes, tr->cols + v, lanes, cb == 0);
+		}
+		for (int ci = 0; ci < sv->c; ci++)
+			for (int ky = 0; ky < KH; ky++)
+				for (int oy = 0; oy < OH; oy++) {
+					int iy = oy * S + ky - pt;
+					if (iy < 0 || iy >= H) continue;
+					float *row = dsrc + (((size_t)b * sv->c + ci) * H + iy) * W;
+					for (int kx = 0; kx < KW; kx++) {
+						const float *c = tr->cols + (size_t)oy * OW * lanes + (ci * KH + ky) * KW + kx;
+						int ox0 = 0, ox1 = OW;
+						while (ox0 < OW && ox0 * S + kx - pl < 0) ox0++;
+						while (ox1 > ox0 && (ox1 - 1) * S + kx - pl >= W) ox1--;
+						for (int ox = ox0; ox < ox1; ox++) row[ox * S + kx - pl] += c[(size_t)ox * lanes];
+					}
+				}
+	}
+}
+
 // pool_block sums hw runs of blk contiguous values lane by lane into
 // acc[0:blk]. The block sizes are constants in their loops, so the
 // compiler keeps the sums in registers; with blk a variable it kept them
@@ -1506,12 +1644,16 @@ int esw_step(esw_net *n, int batch, float lr, double *loss) {
 				return -1;
 			n->gset[t->wparam] = 1;
 			if (!sr->needgrad) continue;
-			if (run_opt(n, &tr->rw_bwdd, "weights reorder")) return -1;
 			float *target = sr->dset ? sr->dscratch.p : sr->dval.p;
-			CHECK(dnnl_memory_set_data_handle(tr->dsrc, target), "memory handle");
-			if (run_opt(n, &tr->rw_bdd, "gradient reorder") || run(n, &tr->bwdd, "convolution backward data") ||
-				run_opt(n, &tr->rw_bds, "gradient reorder"))
-				return -1;
+			if (tr->cbwd) {
+				plain_bwd_data(n, p, k, target);
+			} else {
+				if (run_opt(n, &tr->rw_bwdd, "weights reorder")) return -1;
+				CHECK(dnnl_memory_set_data_handle(tr->dsrc, target), "memory handle");
+				if (run_opt(n, &tr->rw_bdd, "gradient reorder") || run(n, &tr->bwdd, "convolution backward data") ||
+					run_opt(n, &tr->rw_bds, "gradient reorder"))
+					return -1;
+			}
 			if (sr->dset) add(sr->dval.p, sr->dscratch.p, sr->dval.n);
 			sr->dset = 1;
 		}
