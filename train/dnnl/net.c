@@ -1219,9 +1219,6 @@ int esw_impls(esw_net *n, int batch, int train, char *out, int outlen) {
 	return 0;
 }
 
-// BN-ReLU over a plain (NCHW) vertex: y = max(0, g*(x-m)/sqrt(v+eps) + b)
-// with the batch's mean and biased variance when training (summed in
-// double, two passes), the running ones when evaluating.
 int esw_folded(esw_net *n, int batch) {
 	pass *p = get_pass(n, batch, 0);
 	if (!p) return -1;
@@ -1230,6 +1227,30 @@ int esw_folded(esw_net *n, int batch) {
 	return k;
 }
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+// One copy of a function per instruction set, chosen when the library
+// loads, for the loops below that the compiler vectorises: AVX-512, AVX2,
+// or the baseline's SSE2. Each lane's operations are the same in every
+// copy (and no multiply-add is fused, in ISO C mode), so are the results.
+#define VCLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VCLONES
+#endif
+typedef float v16 __attribute__((vector_size(64)));
+
+// Sums over a plane in double run in DLANES lanes, element k in lane
+// k % DLANES, added together in a fixed order at the end: the lanes are
+// independent, so the compiler vectorises them without reordering any one
+// sum, where a single running sum is one scalar add after another.
+#define DLANES 8
+static inline double lanes_total(const double *a) {
+	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+// BN-ReLU over a plain (NCHW) vertex: y = max(0, g*(x-m)/sqrt(v+eps) + b)
+// with the batch's mean and biased variance when training (summed in
+// double, two passes), the running ones when evaluating.
+VCLONES
 static void bn_plain_fwd(const esw_net *n, pass *p, int i) {
 	const esw_vertex *v = &n->v[i];
 	vert_rt *vr = &p->v[i];
@@ -1240,20 +1261,29 @@ static void bn_plain_fwd(const esw_net *n, pass *p, int i) {
 	for (int c = 0; c < v->c; c++) {
 		float m, var;
 		if (p->train) {
-			double s = 0;
+			double s[DLANES] = {0}, q[DLANES] = {0};
 			for (int b = 0; b < p->batch; b++) {
 				const float *xs = x + ((size_t)b * v->c + c) * HW;
-				for (size_t k = 0; k < HW; k++) s += xs[k];
+				size_t k = 0;
+				for (; k + DLANES <= HW; k += DLANES)
+					for (int j = 0; j < DLANES; j++) s[j] += xs[k + j];
+				for (; k < HW; k++) s[k % DLANES] += xs[k];
 			}
-			double md = s / cnt, q = 0;
+			double md = lanes_total(s) / cnt;
 			for (int b = 0; b < p->batch; b++) {
 				const float *xs = x + ((size_t)b * v->c + c) * HW;
-				for (size_t k = 0; k < HW; k++) {
+				size_t k = 0;
+				for (; k + DLANES <= HW; k += DLANES)
+					for (int j = 0; j < DLANES; j++) {
+						double d = xs[k + j] - md;
+						q[j] += d * d;
+					}
+				for (; k < HW; k++) {
 					double d = xs[k] - md;
-					q += d * d;
+					q[k % DLANES] += d * d;
 				}
 			}
-			m = (float)md, var = (float)(q / cnt);
+			m = (float)md, var = (float)(lanes_total(q) / cnt);
 			vr->mean.p[c] = m, vr->var.p[c] = var;
 		} else {
 			m = n->param[v->mean][c], var = n->param[v->var][c];
@@ -1273,6 +1303,7 @@ static void bn_plain_fwd(const esw_net *n, pass *p, int i) {
 // bn_plain_bwd: the gradient of bn_plain_fwd's training form. With
 // dy' = dy where y > 0, xh = (x-m)/s: dshift = sum dy', dscale = sum dy'*xh,
 // dx = g/(s*N) * (N*dy' - dshift - xh*dscale).
+VCLONES
 static void bn_plain_bwd(const esw_net *n, pass *p, int i) {
 	const esw_vertex *v = &n->v[i];
 	vert_rt *vr = &p->v[i];
@@ -1282,15 +1313,22 @@ static void bn_plain_bwd(const esw_net *n, pass *p, int i) {
 	double cnt = (double)p->batch * HW;
 	for (int c = 0; c < v->c; c++) {
 		float m = vr->mean.p[c], is = 1.0f / sqrtf(vr->var.p[c] + n->eps);
-		double sb = 0, sg = 0;
+		double sbl[DLANES] = {0}, sgl[DLANES] = {0};
 		for (int b = 0; b < p->batch; b++) {
-			size_t o = ((size_t)b * v->c + c) * HW;
-			for (size_t k = 0; k < HW; k++) {
+			size_t o = ((size_t)b * v->c + c) * HW, k = 0;
+			for (; k + DLANES <= HW; k += DLANES)
+				for (int j = 0; j < DLANES; j++) {
+					float d = y[o + k + j] > 0 ? dy[o + k + j] : 0;
+					sbl[j] += d;
+					sgl[j] += d * ((x[o + k + j] - m) * is);
+				}
+			for (; k < HW; k++) {
 				float d = y[o + k] > 0 ? dy[o + k] : 0;
-				sb += d;
-				sg += d * ((x[o + k] - m) * is);
+				sbl[k % DLANES] += d;
+				sgl[k % DLANES] += d * ((x[o + k] - m) * is);
 			}
 		}
+		double sb = lanes_total(sbl), sg = lanes_total(sgl);
 		dg[c] = (float)sg, db[c] = (float)sb;
 		float f = g[c] * is, mb = (float)(sb / cnt), mg = (float)(sg / cnt);
 		for (int b = 0; b < p->batch; b++) {
@@ -1314,16 +1352,6 @@ static void bn_plain_bwd(const esw_net *n, pass *p, int i) {
 // padded to whole vectors of 16), then each tap's sum added into the
 // source pixel it came from. That is 0.09 ms on the same shape
 // (docs/performance.md). Summation order is fixed: deterministic.
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-// One copy per instruction set, chosen when the library loads: the vector
-// type below is 16 lanes wide in AVX-512, two halves in AVX2, four
-// quarters otherwise. Each lane's operations are the same in every copy
-// (no fused multiply-add in ISO C mode), so the results are too.
-#define VCLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define VCLONES
-#endif
-typedef float v16 __attribute__((vector_size(64)));
 
 // tap_sums adds, for each of np pixels, sum_j g[p*gs + j] * w[j] (j < nj,
 // w[j] a row of 16 taps) into cols[p*cs : p*cs+16], or stores it (first).
