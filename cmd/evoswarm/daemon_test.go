@@ -146,6 +146,69 @@ func TestSecondDaemonRefused(t *testing.T) {
 	}
 }
 
+// TestDaemonOutlivesItsLogReader: a daemon whose stdout and stderr are
+// pipes to a reader that is gone (the `evoswarm local` that started it was
+// killed; `evoswarm daemon | head`) still stops cleanly on SIGTERM: the log
+// line it writes then fails, and must not kill it with SIGPIPE halfway
+// through its shutdown, leaving daemon.json behind.
+func TestDaemonOutlivesItsLogReader(t *testing.T) {
+	needFashion(t)
+	repo := initRepo(t, "smoke")
+	cmd := exec.Command(binary(t), "daemon", "--repo", repo, "--log-level", "info")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	go func() { // drain stderr until the test closes it
+		buf := make([]byte, 4096)
+		for {
+			if _, err := errPipe.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	lines := bufio.NewScanner(out)
+	ready := false
+	deadline := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
+	for !ready && lines.Scan() {
+		ready = lines.Text() == "ready"
+	}
+	deadline.Stop()
+	if !ready {
+		t.Fatal("daemon exited before it was ready")
+	}
+	daemonFile := filepath.Join(repo, node.DaemonFile)
+	if _, err := os.Stat(daemonFile); err != nil {
+		t.Fatalf("a running daemon has no %s: %v", node.DaemonFile, err)
+	}
+	// The reader goes away; the daemon's next line at info level ("shutting
+	// down") meets a closed pipe.
+	out.Close()
+	errPipe.Close()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon stopped with %v, want a clean exit", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("daemon still running a minute after SIGTERM")
+	}
+	if _, err := os.Stat(daemonFile); !os.IsNotExist(err) {
+		t.Errorf("%s left behind after a clean stop: %v", node.DaemonFile, err)
+	}
+}
+
 // TestKillNineRestarts is the short crash drill CI runs
 // (scripts/crash-test.sh runs 20 kills): a daemon killed with SIGKILL at a
 // random moment restarts with every individual it had reported, none

@@ -131,6 +131,11 @@ nothing committed is lost, and it resumes when started again.`,
 			sigs := make(chan os.Signal, 2)
 			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(sigs)
+			// A log line to a reader that is gone (the `evoswarm local` that
+			// started this daemon was killed, and with it the pipes of our
+			// stdout and stderr) fails instead of killing the daemon with
+			// SIGPIPE, so that it still stops cleanly.
+			signal.Ignore(syscall.SIGPIPE)
 			go func() {
 				s := <-sigs
 				log.Info("shutting down; a second signal forces it", "signal", s.String())
