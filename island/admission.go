@@ -136,6 +136,8 @@ type AdmissionStats struct {
 	Admitted     int64 `json:"admitted"`      // tickets: weights fetched and re-measured, or tried
 	Refunded     int64 `json:"refunded"`      // tickets given back unspent (weights unreachable, or bogus)
 	Bogus        int64 `json:"bogus"`         // of them, the sender's fault: weights or genome that do not fit
+	Unreachable  int64 `json:"unreachable"`   // of them, weights the sender did not serve in time (Admission.Unreachable)
+	PassedOver   int64 `json:"passed_over"`   // times a waiting candidate was skipped, its sender backing off
 	Diverse      int64 `json:"diverse"`       // admissions for novelty
 	Remeasured   int64 `json:"remeasured"`
 	// RemeasureFLOPs is what re-measuring cost; WorkFLOPs what the
@@ -181,9 +183,25 @@ type Admission struct {
 	window    [WorkWindow]float64
 	windowAt  int
 	overclaim map[string]float64
+	unreach   map[string]backoff // senders whose weights did not come, passed over until
 	sigs      map[dna.ID]Signature
 	st        AdmissionStats
 }
+
+// backoff is a sender's run of failed fetches: n in a row, passed over
+// until until.
+type backoff struct {
+	n     int
+	until time.Time
+}
+
+// UnreachableBackoff is how long a sender's announcements are passed over
+// after its weights could not be fetched; it doubles with each failure in
+// a row, up to UnreachableMaxBackoff.
+const (
+	UnreachableBackoff    = time.Minute
+	UnreachableMaxBackoff = 32 * time.Minute
+)
 
 const recentAdmitted = 1024
 
@@ -201,7 +219,7 @@ func NewAdmission(self string, p AdmissionPolicy, nb *Neighbourhood) (*Admission
 	return &Admission{
 		self: self, p: p, nb: nb, wake: make(chan struct{}, 1),
 		pool: map[string]*Candidate{}, recent: map[dna.ID]bool{},
-		overclaim: map[string]float64{}, sigs: map[dna.ID]Signature{},
+		overclaim: map[string]float64{}, unreach: map[string]backoff{}, sigs: map[dna.ID]Signature{},
 	}, nil
 }
 
@@ -333,9 +351,16 @@ func (a *Admission) Next(now time.Time, residents func() ([]Resident, error)) (T
 	if !a.p.Bounded() {
 		var first *Candidate
 		for _, c := range a.pool {
+			if a.backingOff(c, now) {
+				continue
+			}
 			if first == nil || c.Heard.Before(first.Heard) || c.Heard.Equal(first.Heard) && c.From < first.From {
 				first = c
 			}
+		}
+		if first == nil {
+			a.mu.Unlock()
+			return Ticket{}, false, nil
 		}
 		t := a.take(first, false, 0)
 		a.mu.Unlock()
@@ -371,7 +396,7 @@ func (a *Admission) Next(now time.Time, residents func() ([]Resident, error)) (T
 	}
 	var eligible []*Candidate
 	for _, c := range a.pool {
-		if !alive[c.ID] && a.claim(c) > bar {
+		if !alive[c.ID] && a.claim(c) > bar && !a.backingOff(c, now) {
 			eligible = append(eligible, c)
 		}
 	}
@@ -416,6 +441,17 @@ func (a *Admission) Next(now time.Time, residents func() ([]Resident, error)) (T
 		}
 	}
 	return a.take(eligible[0], false, 0), true, nil
+}
+
+// backingOff reports whether c's sender is passed over at now, its
+// weights not having come lately, and counts it. Call with a.mu held.
+func (a *Admission) backingOff(c *Candidate, now time.Time) bool {
+	b, ok := a.unreach[c.From]
+	if !ok || !now.Before(b.until) {
+		return false
+	}
+	a.st.PassedOver++
+	return true
 }
 
 // claim is c's claimed fitness less its sender's last measured overclaim.
@@ -492,6 +528,7 @@ func (a *Admission) Release(t Ticket, spent bool, measured float64) {
 		a.signal()
 		return
 	}
+	delete(a.unreach, t.From) // its weights came
 	a.st.Remeasured++
 	a.st.RemeasureFLOPs += t.Cost
 	if !math.IsNaN(measured) {
@@ -521,6 +558,42 @@ func (a *Admission) Bogus(t Ticket) {
 	if len(a.overclaim) > 4096 {
 		clear(a.overclaim) // a bound; honest senders lose nothing
 	}
+}
+
+// Unreachable gives back a ticket whose weights its sender did not serve:
+// no answer, a stream that stalled or broke, every attempt of the fetch.
+// The budget is refunded as for any failed fetch, and the sender's
+// announcements are passed over for UnreachableBackoff at now, twice that
+// after a second failure in a row, and so on up to UnreachableMaxBackoff;
+// a fetch from it that succeeds ends this. A sender that never serves
+// its weights (gone, overloaded, or stalling on purpose) would otherwise
+// keep the admitters waiting on it, each for the fetch's whole timeout,
+// with the highest claim in the pool. Nothing is charged to its peer
+// score: an honest peer can go away between its announcement and the
+// fetch.
+func (a *Admission) Unreachable(t Ticket, now time.Time) {
+	a.Release(t, false, math.NaN())
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.st.Unreachable++
+	b := a.unreach[t.From]
+	d := UnreachableBackoff
+	for i := 0; i < b.n && d < UnreachableMaxBackoff; i++ {
+		d *= 2
+	}
+	b.n++
+	b.until = now.Add(min(d, UnreachableMaxBackoff))
+	if len(a.unreach) >= 4096 {
+		for from, o := range a.unreach { // a bound: drop those already over
+			if !now.Before(o.until) {
+				delete(a.unreach, from)
+			}
+		}
+		if len(a.unreach) >= 4096 {
+			clear(a.unreach)
+		}
+	}
+	a.unreach[t.From] = b
 }
 
 // Stats returns the running totals and the budget's state at now.

@@ -233,6 +233,102 @@ func TestAdmissionBogus(t *testing.T) {
 	}
 }
 
+// TestAdmissionUnreachable: a sender whose weights do not come has its
+// ticket refunded and its announcements passed over, however high their
+// claim, for a minute, then two after a second failure in a row; others
+// are admitted meanwhile, and a fetch from it that succeeds ends it. Under
+// the bounded policy and "everyone hears everything" alike.
+func TestAdmissionUnreachable(t *testing.T) {
+	for _, p := range []AdmissionPolicy{{Every: 1, ValImages: 100, Burst: 5}, {}} {
+		t.Run(fmt.Sprintf("bounded=%v", p.Bounded()), func(t *testing.T) {
+			a := everyone(t, p)
+			for range 5 {
+				a.Worked(1e9)
+			}
+			at := func(d time.Duration) time.Time { return t0.Add(d) }
+			next := func(d time.Duration) (string, bool) {
+				t.Helper()
+				tk, ok, err := a.Next(at(d), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tk.From, ok
+			}
+			a.Heard(cand(t, "staller", 1, 0.99), at(0))
+			tk, ok, _ := a.Next(at(0), nil)
+			if !ok || tk.From != "staller" {
+				t.Fatalf("admitted %q (%v), want the only candidate", tk.From, ok)
+			}
+			a.Unreachable(tk, at(0))
+			if st := a.Stats(at(0)); st.Unreachable != 1 || st.Refunded != 1 || st.Remeasured != 0 {
+				t.Errorf("after unserved weights: %+v; want unreachable 1, refunded 1, nothing re-measured", st)
+			}
+			// Its next announcement waits; a lower claim from another goes first.
+			a.Heard(cand(t, "staller", 2, 0.99), at(time.Second))
+			a.Heard(cand(t, "honest", 3, 0.5), at(time.Second))
+			if from, ok := next(2 * time.Second); !ok || from != "honest" {
+				t.Fatalf("admitted %q (%v), want the other sender while the staller backs off", from, ok)
+			}
+			if from, ok := next(59 * time.Second); ok {
+				t.Fatalf("admitted %q within the staller's first minute", from)
+			}
+			if a.Stats(at(59*time.Second)).PassedOver == 0 {
+				t.Error("the staller's waiting announcement was not counted as passed over")
+			}
+			tk, ok, _ = a.Next(at(61*time.Second), nil)
+			if !ok || tk.From != "staller" {
+				t.Fatalf("admitted %q (%v) after the minute, want the staller again", tk.From, ok)
+			}
+			// A second failure in a row: two minutes.
+			a.Unreachable(tk, at(61*time.Second))
+			a.Heard(cand(t, "staller", 4, 0.99), at(62*time.Second))
+			if from, ok := next(61*time.Second + 119*time.Second); ok {
+				t.Fatalf("admitted %q within the staller's second backoff of two minutes", from)
+			}
+			tk, ok, _ = a.Next(at(61*time.Second+121*time.Second), nil)
+			if !ok || tk.From != "staller" {
+				t.Fatalf("admitted %q (%v) after two minutes, want the staller", tk.From, ok)
+			}
+			// Served: the backoff is over, and a later failure starts again at a minute.
+			a.Release(tk, true, 0.9)
+			a.Heard(cand(t, "staller", 5, 0.99), at(200*time.Second))
+			tk, ok, _ = a.Next(at(200*time.Second), nil)
+			if !ok || tk.From != "staller" {
+				t.Fatalf("admitted %q (%v) right after a served fetch, want the staller", tk.From, ok)
+			}
+			a.Unreachable(tk, at(200*time.Second))
+			a.Heard(cand(t, "staller", 6, 0.99), at(201*time.Second))
+			if _, ok := next(259 * time.Second); ok {
+				t.Fatal("admitted within a minute of a new failure")
+			}
+			if from, ok := next(261 * time.Second); !ok || from != "staller" {
+				t.Fatalf("admitted %q (%v) a minute after a first failure in a new run, want the staller", from, ok)
+			}
+		})
+	}
+}
+
+// TestAdmissionUnreachableBackoffCap: the backoff doubles up to
+// UnreachableMaxBackoff and no further.
+func TestAdmissionUnreachableBackoffCap(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{})
+	now := t0
+	for i := range 10 {
+		a.Heard(cand(t, "gone", uint64(100+i), 0.9), now)
+		tk, ok, _ := a.Next(now, nil)
+		if !ok {
+			t.Fatalf("failure %d: nothing admitted at the end of the backoff", i)
+		}
+		a.Unreachable(tk, now)
+		want := min(UnreachableBackoff<<i, UnreachableMaxBackoff)
+		a.Heard(cand(t, "gone", uint64(200+i), 0.9), now)
+		if _, ok, _ := a.Next(now.Add(want-time.Second), nil); ok {
+			t.Fatalf("failure %d: admitted before its backoff of %v ended", i+1, want)
+		}
+		now = now.Add(want)
+	}
+}
+
 // TestAdmissionOneCopy: the same individual announced by two senders is
 // admitted once; the other copy is dropped as a duplicate.
 func TestAdmissionOneCopy(t *testing.T) {

@@ -176,6 +176,11 @@ var (
 	descBogus = prometheus.NewDesc("evoswarm_admission_bogus_total",
 		"Admissions refunded as the sender's fault (its sender penalised): weights that did not match their announcement, "+
 			"did not decode or do not fit the genome, or a genome that does not fit the data set.", nil, nil)
+	descUnreachable = prometheus.NewDesc("evoswarm_admission_unreachable_total",
+		"Admissions refunded because the sender did not serve the weights in time (no answer, a stalled or broken stream); "+
+			"its announcements are then passed over for a while, doubling with each failure in a row.", nil, nil)
+	descPassedOver = prometheus.NewDesc("evoswarm_admission_passed_over_total",
+		"Times a waiting announcement was skipped because its sender is backing off after unserved weights.", nil, nil)
 	descRemeasureFLOPs = prometheus.NewDesc("evoswarm_admission_remeasure_flops_total",
 		"FLOPs spent re-measuring admitted immigrants since the daemon started.", nil, nil)
 	descWorkFLOPs = prometheus.NewDesc("evoswarm_admission_work_flops_total",
@@ -209,7 +214,7 @@ type collector struct {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTrained, descKilled, descAbandoned, descErrors, descFLOPs, descBest,
 		descAlive, descTraining, descSent, descAccepted, descReceived, descDropped, descRejected, descPenalized, descPeers,
-		descHeard, descIgnored, descAdmitted, descRefunded, descBogus, descRemeasureFLOPs, descWorkFLOPs, descWorked, descShare,
+		descHeard, descIgnored, descAdmitted, descRefunded, descBogus, descUnreachable, descPassedOver, descRemeasureFLOPs, descWorkFLOPs, descWorked, descShare,
 		descLimitShare, descLimitEvery, descCredit, descFLOPsCredit, descWaiting, descNeighbours, descKnown} {
 		ch <- d
 	}
@@ -234,6 +239,8 @@ func collectAdmission(ch chan<- prometheus.Metric, adm *island.Admission) {
 	counter(descAdmitted, float64(st.Diverse), "novelty")
 	counter(descRefunded, float64(st.Refunded))
 	counter(descBogus, float64(st.Bogus))
+	counter(descUnreachable, float64(st.Unreachable))
+	counter(descPassedOver, float64(st.PassedOver))
 	counter(descRemeasureFLOPs, st.RemeasureFLOPs)
 	counter(descWorkFLOPs, st.WorkFLOPs)
 	counter(descWorked, float64(st.Trained))

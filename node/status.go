@@ -120,6 +120,8 @@ func (a *AdmissionStatus) add(o *AdmissionStatus) {
 	s.Admitted += t.Admitted
 	s.Refunded += t.Refunded
 	s.Bogus += t.Bogus
+	s.Unreachable += t.Unreachable
+	s.PassedOver += t.PassedOver
 	s.Diverse += t.Diverse
 	s.Remeasured += t.Remeasured
 	s.RemeasureFLOPs += t.RemeasureFLOPs

@@ -204,10 +204,17 @@ func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received
 	}
 	w, err := x.sw.FetchWeights(ctx, r.From, r.ID, r.WeightsDigest, int(r.WeightsSize))
 	if err != nil {
-		if errors.Is(err, gossip.ErrDigestMismatch) || errors.Is(err, gossip.ErrSizeMismatch) {
+		switch {
+		case errors.Is(err, gossip.ErrDigestMismatch) || errors.Is(err, gossip.ErrSizeMismatch):
 			x.bogus(t, r, "served weights for %s that do not match their announcement")
-		} else {
+		case ctx.Err() != nil || errors.Is(err, gossip.ErrWeightsNotFound):
+			// Stopping; or the sender answered that it no longer holds
+			// them (the individual died there meanwhile).
 			x.adm.Release(t, false, math.NaN())
+		default:
+			// No answer in time: its announcements wait a while
+			// (island.Admission.Unreachable).
+			x.adm.Unreachable(t, time.Now())
 		}
 		return island.Migrant{}, fmt.Errorf("fetching weights: %w", err)
 	}

@@ -266,7 +266,7 @@ function renderAdmission(a) {
     ["budget", budget.join("; ")],
     ["heard", String(a.heard) + " (" + a.waiting + " waiting)"],
     ["not admitted", ignored + ": " + a.not_neighbour + " not from a neighbour, " + a.replaced + " replaced, " + a.expired + " expired, " + (a.overflow + a.duplicate) + " other"],
-    ["admitted", net + " (" + (a.admitted - a.diverse) + " by claim, " + a.diverse + " for novelty" + (a.refunded ? ", " + a.refunded + " refunded" + (a.bogus ? " (" + a.bogus + " bogus)" : "") : "") + ")"],
+    ["admitted", net + " (" + (a.admitted - a.diverse) + " by claim, " + a.diverse + " for novelty" + (a.refunded ? ", " + a.refunded + " refunded" + (a.bogus || a.unreachable ? " (" + [a.bogus ? a.bogus + " bogus" : "", a.unreachable ? a.unreachable + " unreachable" : ""].filter(Boolean).join(", ") + ")" : "") : "") + ")"],
     ["re-measured", a.remeasured + ", " + si(a.remeasure_flops, "FLOP") + " (" + pct(a.remeasure_share) + " of " + si(a.remeasure_flops + a.work_flops, "FLOP") + ")"],
   ]);
 }
