@@ -88,15 +88,18 @@ func workspaceFloats(g *dna.Genome, r *dna.Resolved, batch, threads int) int64 {
 // paddedSize is the floats per image of an activation of shape s in the
 // layout that takes the most room: the oneDNN engine's blocked layouts
 // (train/dnnl/net.c, vblk) round the channels up to a multiple of the
-// block, 8 with AVX2 and 16 with AVX-512, except that fewer channels than
-// a block stay plain. 17 channels take the room of 32 with AVX-512, 12 of
-// 16 with AVX2; the gorgonia and CUDA engines pad nothing.
+// block, 8 with AVX2 and 16 with AVX-512, except that fewer than 8
+// channels stay plain. 17 channels take the room of 32 with AVX-512, 12 of
+// 16 with either, 8 of 16 with AVX-512; the gorgonia and CUDA engines pad
+// nothing.
 func paddedSize(s dna.Shape) int64 {
 	c := s.C
-	for _, blk := range []int{8, 16} {
-		if s.C >= blk {
-			c = max(c, (s.C+blk-1)/blk*blk)
-		}
+	if s.C >= plainBelow {
+		c = (s.C + 15) / 16 * 16 // the larger of the two roundings
 	}
 	return int64(s.H) * int64(s.W) * int64(c)
 }
+
+// plainBelow is net.c's PLAIN_BELOW: activations of fewer channels stay
+// plain NCHW in the oneDNN engine.
+const plainBelow = 8

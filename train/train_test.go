@@ -248,10 +248,10 @@ func TestInferenceWithinTrainingBudget(t *testing.T) {
 
 // TestEstimateMemoryCountsPadding: the estimate counts activations as the
 // oneDNN engine's blocked layouts hold them, channels rounded up to the
-// block (8 with AVX2, 16 with AVX-512) from one block on: 17 channels take
-// the room of 32, 12 of 16, and 4 stay 4.
+// block (8 with AVX2, 16 with AVX-512) from 8 channels on: 17 channels
+// take the room of 32, 12 and 8 of 16, and 4 and 7 stay as they are.
 func TestEstimateMemoryCountsPadding(t *testing.T) {
-	for _, c := range []struct{ ch, room int }{{4, 4}, {8, 8}, {12, 16}, {16, 16}, {17, 32}, {32, 32}, {36, 48}} {
+	for _, c := range []struct{ ch, room int }{{4, 4}, {7, 7}, {8, 16}, {12, 16}, {16, 16}, {17, 32}, {32, 32}, {36, 48}} {
 		s := dna.Shape{H: 7, W: 5, C: c.ch}
 		if got, want := paddedSize(s), int64(7*5*c.room); got != want {
 			t.Errorf("%v: %d floats an image, want %d", s, got, want)

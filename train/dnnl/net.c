@@ -308,11 +308,19 @@ static float *falloc(size_t n) {
 	} while (0)
 
 // vblk is the layout of an activation of c channels: blocked, except where
-// fewer channels than a block would leave most of every block padding (the
-// one-channel BN-ReLU that evolution often puts on the input image), which
-// stays plain NCHW: an eighth of the memory traffic and no reorder before a
-// convolution, whose kernels read a plain one-channel source directly.
-static int vblk(const esw_net *n, int c) { return c < n->blk ? 1 : n->blk; }
+// fewer than PLAIN_BELOW channels (and fewer than a block) would leave most
+// of every block padding (the one-channel BN-ReLU that evolution often puts
+// on the input image), which stays plain NCHW: an eighth of the memory
+// traffic and no reorder before a convolution, whose kernels read a plain
+// one-channel source directly. From 8 channels up a block of 16 wins
+// although half of it may be padding: oneDNN runs its blocked JIT kernels
+// where over a plain layout it has only its GEMM convolution, and real
+// children with 10-15-channel convolutions trained 1.13-1.64x faster
+// (docs/performance.md). With AVX2 the block is 8: nothing changes there.
+#ifndef PLAIN_BELOW // -DPLAIN_BELOW=16 gives the layouts before, to compare
+#define PLAIN_BELOW 8
+#endif
+static int vblk(const esw_net *n, int c) { return c < (n->blk < PLAIN_BELOW ? n->blk : PLAIN_BELOW) ? 1 : n->blk; }
 
 static dnnl_format_tag_t tag_of(int blk) {
 	return blk == 16 ? dnnl_nChw16c : blk == 8 ? dnnl_nChw8c : dnnl_nchw;
