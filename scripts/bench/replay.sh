@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
     --old) old="$2"; shift 2 ;;
     --new) new="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     --*) echo "replay.sh: unknown argument $1" >&2; exit 2 ;;
     *) break ;;
   esac
