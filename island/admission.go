@@ -184,6 +184,7 @@ type Admission struct {
 	windowAt  int
 	overclaim map[string]float64
 	unreach   map[string]backoff // senders whose weights did not come, passed over until
+	inflight  map[string]int     // tickets out, by sender: one fetch from a sender at a time
 	sigs      map[dna.ID]Signature
 	st        AdmissionStats
 }
@@ -219,7 +220,8 @@ func NewAdmission(self string, p AdmissionPolicy, nb *Neighbourhood) (*Admission
 	return &Admission{
 		self: self, p: p, nb: nb, wake: make(chan struct{}, 1),
 		pool: map[string]*Candidate{}, recent: map[dna.ID]bool{},
-		overclaim: map[string]float64{}, unreach: map[string]backoff{}, sigs: map[dna.ID]Signature{},
+		overclaim: map[string]float64{}, unreach: map[string]backoff{}, inflight: map[string]int{},
+		sigs: map[dna.ID]Signature{},
 	}, nil
 }
 
@@ -443,9 +445,15 @@ func (a *Admission) Next(now time.Time, residents func() ([]Resident, error)) (T
 	return a.take(eligible[0], false, 0), true, nil
 }
 
-// backingOff reports whether c's sender is passed over at now, its
-// weights not having come lately, and counts it. Call with a.mu held.
+// backingOff reports whether c's sender is passed over at now: a fetch
+// from it is under way, or its weights did not come lately (counted).
+// Call with a.mu held.
 func (a *Admission) backingOff(c *Candidate, now time.Time) bool {
+	if a.inflight[c.From] > 0 {
+		// One fetch from a sender at a time: a sender that stalls one
+		// fetch does not tie up the other admitters meanwhile.
+		return true
+	}
 	b, ok := a.unreach[c.From]
 	if !ok || !now.Before(b.until) {
 		return false
@@ -488,6 +496,7 @@ func (a *Admission) take(c *Candidate, diverse bool, novelty float64) Ticket {
 			a.recentQ = a.recentQ[1:]
 		}
 	}
+	a.inflight[c.From]++
 	t := Ticket{Candidate: *c, Diverse: diverse, Novelty: novelty}
 	if c.Genome != nil {
 		t.Cost = float64(c.Genome.FLOPs()) * float64(a.p.ValImages)
@@ -517,6 +526,14 @@ func (a *Admission) take(c *Candidate, diverse bool, novelty float64) Ticket {
 func (a *Admission) Release(t Ticket, spent bool, measured float64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.release(t, spent, measured)
+}
+
+// release is Release with a.mu held.
+func (a *Admission) release(t Ticket, spent bool, measured float64) {
+	if a.inflight[t.From]--; a.inflight[t.From] <= 0 {
+		delete(a.inflight, t.From)
+	}
 	if !spent {
 		a.st.Refunded++
 		if a.p.Every > 0 {
@@ -550,9 +567,9 @@ func (a *Admission) Release(t Ticket, spent bool, measured float64) {
 // and the sender's whole claim is remembered as its overclaim, discounted
 // from its later claims until it measures honestly again.
 func (a *Admission) Bogus(t Ticket) {
-	a.Release(t, false, math.NaN())
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.release(t, false, math.NaN())
 	a.st.Bogus++
 	a.overclaim[t.From] = t.Claimed
 	if len(a.overclaim) > 4096 {
@@ -572,9 +589,9 @@ func (a *Admission) Bogus(t Ticket) {
 // score: an honest peer can go away between its announcement and the
 // fetch.
 func (a *Admission) Unreachable(t Ticket, now time.Time) {
-	a.Release(t, false, math.NaN())
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.release(t, false, math.NaN())
 	a.st.Unreachable++
 	b := a.unreach[t.From]
 	d := UnreachableBackoff

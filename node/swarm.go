@@ -207,7 +207,7 @@ func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received
 		switch {
 		case errors.Is(err, gossip.ErrDigestMismatch) || errors.Is(err, gossip.ErrSizeMismatch):
 			x.bogus(t, r, "served weights for %s that do not match their announcement")
-		case ctx.Err() != nil || errors.Is(err, gossip.ErrWeightsNotFound):
+		case ctx.Err() != nil || errors.Is(err, gossip.ErrClosed) || errors.Is(err, gossip.ErrWeightsNotFound):
 			// Stopping; or the sender answered that it no longer holds
 			// them (the individual died there meanwhile).
 			x.adm.Release(t, false, math.NaN())

@@ -190,8 +190,8 @@ func TestUnreachableSenderIsPassedOver(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	st := adm.Stats(time.Now())
-	if got := stall.n.Load(); got != 1 {
-		t.Errorf("the staller was asked for weights %d times within its backoff, want 1", got)
+	if got := stall.n.Load(); got > 1 {
+		t.Errorf("the staller was asked for weights %d times within its backoff, want at most 1", got)
 	}
 	if st.Unreachable != 1 || st.PassedOver == 0 || served.n.Load() != 3 {
 		t.Errorf("unreachable %d, passed over %d, honest fetches %d; want 1, some, 3", st.Unreachable, st.PassedOver, served.n.Load())

@@ -1239,8 +1239,12 @@ int esw_folded(esw_net *n, int batch) {
 // One copy of a function per instruction set, chosen when the library
 // loads, for the loops below that the compiler vectorises: AVX-512, AVX2,
 // or the baseline's SSE2. Each lane's operations are the same in every
-// copy (and no multiply-add is fused, in ISO C mode), so are the results.
+// copy, and no multiply-add is fused (GCC contracts none in ISO C mode,
+// -std=c11; clang would by default, hence the pragma), so are the results.
 #define VCLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 #else
 #define VCLONES
 #endif
