@@ -26,7 +26,8 @@ import (
 //
 // Which announcements: only those from the island's neighbourhood (its
 // Topology's in-neighbours) are considered; at most one per sender waits
-// (the higher claim), at most Pool in all, none longer than MaxWait. When
+// (the higher claim), at most Pool in all (the lowest claim makes room, a
+// sender's that is passed over first), none longer than MaxWait. When
 // the budget allows an admission, the candidates are those not already
 // alive here whose claim (less the sender's last measured overclaim)
 // exceeds the median fitness of the local population, so that the budget
@@ -270,14 +271,26 @@ func (a *Admission) Heard(c Candidate, now time.Time) bool {
 			return false
 		}
 	} else if len(a.pool) >= a.p.Pool {
+		// The pool is full: the lowest claim leaves, but first one of a
+		// sender whose weights did not come lately, which could not be
+		// admitted before its backoff ends anyway.
 		var low *Candidate
+		lowShunned := false
 		for _, w := range a.pool {
-			if low == nil || w.Claimed < low.Claimed || w.Claimed == low.Claimed && w.Heard.Before(low.Heard) {
-				low = w
+			sh := a.shunned(w.From, now)
+			if low != nil {
+				if sh != lowShunned {
+					if !sh {
+						continue
+					}
+				} else if !(w.Claimed < low.Claimed || w.Claimed == low.Claimed && w.Heard.Before(low.Heard)) {
+					continue
+				}
 			}
+			low, lowShunned = w, sh
 		}
 		a.st.Overflow++
-		if c.Claimed <= low.Claimed {
+		if !lowShunned && c.Claimed <= low.Claimed {
 			return false
 		}
 		delete(a.pool, low.From)
@@ -454,12 +467,19 @@ func (a *Admission) backingOff(c *Candidate, now time.Time) bool {
 		// fetch does not tie up the other admitters meanwhile.
 		return true
 	}
-	b, ok := a.unreach[c.From]
-	if !ok || !now.Before(b.until) {
+	if !a.shunned(c.From, now) {
 		return false
 	}
 	a.st.PassedOver++
 	return true
+}
+
+// shunned reports whether from's weights did not come lately, so that its
+// announcements are passed over at now (backingOff, without counting).
+// Call with a.mu held.
+func (a *Admission) shunned(from string, now time.Time) bool {
+	b, ok := a.unreach[from]
+	return ok && now.Before(b.until)
 }
 
 // claim is c's claimed fitness less its sender's last measured overclaim.

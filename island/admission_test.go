@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -326,6 +327,56 @@ func TestAdmissionUnreachableBackoffCap(t *testing.T) {
 			t.Fatalf("failure %d: admitted before its backoff of %v ended", i+1, want)
 		}
 		now = now.Add(want)
+	}
+}
+
+// TestAdmissionFullPoolDropsUnreachableFirst: when the pool is full, the
+// announcement of a sender whose weights did not come makes room before
+// any other, even for a lower claim; otherwise the lowest claim does.
+func TestAdmissionFullPoolDropsUnreachableFirst(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, ValImages: 100, Burst: 5, Pool: 2})
+	for range 5 {
+		a.Worked(1e9)
+	}
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	a.Heard(cand(t, "staller", 1, 0.99), at(0))
+	tk, ok, err := a.Next(at(0), nil)
+	if err != nil || !ok || tk.From != "staller" {
+		t.Fatalf("admitted %q (%v, %v), want the only candidate", tk.From, ok, err)
+	}
+	a.Unreachable(tk, at(0))
+	if !a.Heard(cand(t, "staller", 2, 0.99), at(1)) || !a.Heard(cand(t, "mid", 3, 0.7), at(1)) {
+		t.Fatal("an announcement into a pool with room did not wait")
+	}
+	// Full: a lower claim than both still takes the staller's place.
+	if !a.Heard(cand(t, "low", 4, 0.6), at(2)) {
+		t.Fatal("the full pool kept the unreachable sender's announcement over a new one")
+	}
+	// Full again, nobody passed over: the lowest claim makes room for a
+	// higher one, and a claim lower than every waiting one is turned away.
+	if a.Heard(cand(t, "lower", 5, 0.5), at(3)) {
+		t.Error("a claim lower than every waiting one took a place in the full pool")
+	}
+	if !a.Heard(cand(t, "high", 6, 0.8), at(3)) {
+		t.Error("a claim higher than the lowest waiting one was turned away")
+	}
+	var got []string
+	for range 3 {
+		tk, ok, err := a.Next(at(4), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		got = append(got, tk.From)
+		a.Release(tk, true, 0.5)
+	}
+	if want := []string{"high", "mid"}; !slices.Equal(got, want) {
+		t.Errorf("admitted %v from the full pool, want %v", got, want)
+	}
+	if st := a.Stats(at(4)); st.Overflow != 3 {
+		t.Errorf("overflow %d, want 3", st.Overflow)
 	}
 }
 
