@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/train/dataset"
@@ -18,6 +19,8 @@ func Evaluate(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set,
 			acc, err = 0, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
 		}
 	}()
+	runtime.LockOSThread() // see Train
+	defer runtime.UnlockOSThread()
 	r, err := check(g, data, &cfg, forInference)
 	if err != nil {
 		return 0, err
@@ -41,6 +44,8 @@ func Predict(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, 
 			pred, err = nil, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
 		}
 	}()
+	runtime.LockOSThread() // see Train
+	defer runtime.UnlockOSThread()
 	r, err := check(g, data, &cfg, forInference)
 	if err != nil {
 		return nil, err

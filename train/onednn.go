@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 
 	"github.com/evoswarm/evoswarm/island/dna"
@@ -160,6 +161,8 @@ func (e *oneDNNEngine) predict(ctx context.Context, data *dataset.Set, split *da
 	var wg sync.WaitGroup
 	for l := range lanes {
 		wg.Go(func() {
+			runtime.LockOSThread() // a lane may have a team of its own: see Train
+			defer runtime.UnlockOSThread()
 			// A panic here would escape Evaluate's and Predict's recover,
 			// which covers only their own goroutine, and end the node.
 			defer func() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/evoswarm/evoswarm/island/dna"
@@ -81,6 +82,13 @@ func Train(ctx context.Context, g *dna.Genome, parent *Weights, data *dataset.Se
 			res, err = nil, fmt.Errorf("train: genome %s: internal error: %v", g.ID().Short(), p)
 		}
 	}()
+	// One OS thread for the whole run. OpenMP keeps a team of worker
+	// threads per calling thread: a goroutine that moved between OS
+	// threads from one step to the next would leave the last thread's
+	// workers spinning beside the new team's, and at two threads a small
+	// network then trained at anything from half to full speed.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	built := time.Now()
 	r, err := check(g, data, &cfg, forTraining)
 	if err != nil {
