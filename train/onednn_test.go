@@ -3,11 +3,13 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +245,69 @@ func TestOneDNNAgreesOnAVX2(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "oneDNN runs avx2") {
 		t.Fatalf("the child process did not run oneDNN's AVX2 kernels:\n%s", out)
+	}
+}
+
+// TestOneDNNChannelsLast: a network trains channels-last where oneDNN's
+// blocks of 16 would add 40% or more to its convolutions' arithmetic (a
+// real child with 35-channel convolutions at 28x28: 1.84x), not where
+// they add less (8m-largest: 16 -> 36 channels, 1.33x) or its channels
+// fill the blocks (60m-best), and never with blocks of 8;
+// EVOSWARM_ONEDNN_LAYOUT decides instead where it is set
+// (TestOneDNNAgreesChannelsLast).
+func TestOneDNNChannelsLast(t *testing.T) {
+	env := os.Getenv("EVOSWARM_ONEDNN_LAYOUT")
+	avx512 := strings.HasPrefix(dnnl.ISA(), "avx512")
+	cases := evolvedGenomes(t)
+	b, err := os.ReadFile(filepath.Join("..", "scripts", "bench", "genomes", "sample", "s22.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cases["s22.json"], err = dna.DecodeJSON(bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"s22.json": avx512, "8m-largest.json": false, "60m-best.json": false, "15m-median.json": false} {
+		switch env {
+		case "nhwc":
+			want = true
+		case "blocked":
+			want = false
+		}
+		cfg := DefaultConfig()
+		e := defaultOneDNNEngine(t, cases[name], &cfg)
+		got := e.net.ChannelsLast()
+		e.close()
+		layout := map[bool]string{true: "nhwc", false: "blocked"}
+		t.Logf("oneDNN layout of %s: %s (oneDNN runs %s)", name, layout[got], dnnl.ISA())
+		if got != want {
+			t.Errorf("%s: layout %s, want %s (EVOSWARM_ONEDNN_LAYOUT=%q, oneDNN runs %s)", name, layout[got], layout[want], env, dnnl.ISA())
+		}
+	}
+}
+
+// TestOneDNNAgreesChannelsLast runs the agreement tests again in a child
+// process with every network channels-last, as the networks whose channel
+// counts pad much run: our batch norm over NHWC, oneDNN's NHWC
+// convolutions, and our own loops indexing one block of all channels.
+func TestOneDNNAgreesChannelsLast(t *testing.T) {
+	if os.Getenv("EVOSWARM_ONEDNN_LAYOUT") != "" {
+		t.Skip("already EVOSWARM_ONEDNN_LAYOUT=" + os.Getenv("EVOSWARM_ONEDNN_LAYOUT"))
+	}
+	if testing.Short() {
+		t.Skip("short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^(TestOneDNNAgreesWithGorgonia|TestOneDNNAgreesOnEvolvedSweep|TestOneDNNNoReferenceKernels|TestOneDNNFoldsBatchNorm|TestOneDNNLanes|TestOneDNNChannelsLast)$", "-test.v", "-test.count=1", "-test.timeout=9m")
+	cmd.Env = append(os.Environ(), "EVOSWARM_ONEDNN_LAYOUT=nhwc", "ONEDNN_VERBOSE=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("with EVOSWARM_ONEDNN_LAYOUT=nhwc: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--- PASS: TestOneDNNAgreesOnEvolvedSweep", "--- PASS: TestOneDNNAgreesWithGorgonia", "oneDNN layout of 60m-best.json: nhwc"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("with EVOSWARM_ONEDNN_LAYOUT=nhwc, no %q in the child's output:\n%s", want, out)
+		}
 	}
 }
 

@@ -24,3 +24,4 @@ func (*Net) LaneInput(int, int, int, int) ([]float32, error)   { return nil, Err
 func (*Net) LaneForward(int, int, int, int) ([]float32, error) { return nil, ErrDisabled }
 func (*Net) Impls(int, bool) (string, error)                   { return "", ErrDisabled }
 func (*Net) Folded(int) (int, error)                           { return 0, ErrDisabled }
+func (*Net) ChannelsLast() bool                                { return false }

@@ -174,6 +174,12 @@ func (n *Net) LaneForward(batch, classes, lane, lanes int) ([]float32, error) {
 // before are invalid after it.
 func (n *Net) Release(train bool) { C.esw_release(n.c, b2i(train)) }
 
+// ChannelsLast reports whether the network trains with its activations
+// channels-last (NHWC) rather than in oneDNN's channel blocks: it does
+// where blocks of 16 would add 40% or more to its convolutions'
+// arithmetic (or as EVOSWARM_ONEDNN_LAYOUT=nhwc|blocked says).
+func (n *Net) ChannelsLast() bool { return C.esw_channels_last(n.c) != 0 }
+
 // Folded is how many BN-ReLU vertices the inference pass of a batch size
 // runs folded into their one convolution (a bias and a ReLU post-op),
 // building the pass if needed.

@@ -222,7 +222,8 @@ typedef struct {
 	int reader, readby; // the last term that reads the value, and its vertex
 	int first;     // a sum's term whose value already is prev (computed in place), or -1
 	int dset;      // dval written this step
-	int cbn;       // BN-ReLU by our loops (a plain vertex), not oneDNN's
+	int cbn;       // BN-ReLU by our loops (a plain or NHWC vertex), not oneDNN's
+	double *cacc;  // their per-channel sums (NHWC: 2 x c doubles, then 4 x c floats)
 	int folded;    // BN-ReLU folded into its one convolution (inference)
 } vert_rt;
 
@@ -259,6 +260,8 @@ struct esw_net {
 	int out, fcw, fcb, classes;
 	float momentum, decay, bnm, eps;
 	int blk;
+	int nhwc;                 // the pass being built is channels-last
+	int nhwc_train, nhwc_eval; // which passes are (choose_nhwc)
 	int threads;
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
@@ -320,23 +323,34 @@ static float *falloc(size_t n) {
 #ifndef PLAIN_BELOW // -DPLAIN_BELOW=16 gives the layouts before, to compare
 #define PLAIN_BELOW 8
 #endif
-static int vblk(const esw_net *n, int c) { return c < (n->blk < PLAIN_BELOW ? n->blk : PLAIN_BELOW) ? 1 : n->blk; }
+// In a network whose blocks would pad much (choose_nhwc) every activation
+// is channels-last instead: "blk" is then the channel count, one block of
+// all of them, which the loops below index the same way.
+static int vblk(const esw_net *n, int c) {
+	if (n->nhwc) return c;
+	return c < (n->blk < PLAIN_BELOW ? n->blk : PLAIN_BELOW) ? 1 : n->blk;
+}
 
-static dnnl_format_tag_t tag_of(int blk) {
+static dnnl_format_tag_t tag_of(const esw_net *n, int blk) {
+	if (n->nhwc) return dnnl_nhwc;
 	return blk == 16 ? dnnl_nChw16c : blk == 8 ? dnnl_nChw8c : dnnl_nchw;
 }
 
 static int tens_md(esw_net *n, tens *t, mdp md);
 
 // tens_init allocates an activation tensor of the given shape and layout.
-static int tens_init(esw_net *n, tens *t, int batch, int c, int h, int w, int blk) {
+static int tens_init_tag(esw_net *n, tens *t, int batch, int c, int h, int w, int blk, dnnl_format_tag_t tag) {
 	dnnl_dims_t d = {batch, c, h, w};
 	mdesc md = {0};
-	CHECK(md_make(&md, 4, d, tag_of(blk)), "activation descriptor");
+	CHECK(md_make(&md, 4, d, tag), "activation descriptor");
 	int r = tens_md(n, t, MD(md));
 	md_free(&md);
 	t->blk = blk, t->c = c, t->h = h, t->w = w, t->batch = batch;
 	return r;
+}
+
+static int tens_init(esw_net *n, tens *t, int batch, int c, int h, int w, int blk) {
+	return tens_init_tag(n, t, batch, c, h, w, blk, tag_of(n, blk));
 }
 
 // tens_md allocates a buffer for a descriptor oneDNN chose.
@@ -552,6 +566,9 @@ static void malloc_setup(void) {
 	if (!getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")) dnnl_set_primitive_cache_capacity(64);
 }
 
+static int choose_nhwc(const esw_net *n, int *eval);
+static size_t nhwc_scratch(int C);
+
 esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm,
 	const int32_t *param_size, const int32_t *param_flags, int nparam,
 	int out_vertex, int fc_w, int fc_b, int classes,
@@ -586,6 +603,7 @@ esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm
 	n->momentum = momentum, n->decay = decay, n->bnm = bn_momentum, n->eps = bn_eps;
 	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
 	n->blk = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
+	n->nhwc_train = choose_nhwc(n, &n->nhwc_eval);
 	if (dnnl_engine_create(&n->eng, dnnl_cpu, 0) != dnnl_success ||
 		dnnl_stream_create(&n->strm, n->eng, dnnl_stream_default_flags) != dnnl_success ||
 		dnnl_primitive_attr_create(&n->attr) != dnnl_success ||
@@ -624,6 +642,7 @@ static void pass_free(esw_net *n, pass *p) {
 		tens_free(&vr->pre), tens_free(&vr->bnout), tens_free(&vr->mean), tens_free(&vr->var);
 		tens_free(&vr->ws), tens_free(&vr->dval), tens_free(&vr->dpre), tens_free(&vr->dscratch);
 		op_free(&vr->bnf), op_free(&vr->bnb);
+		free(vr->cacc);
 		dnnl_memory_t ms[] = {vr->scale, vr->shift, vr->rmean, vr->rvar, vr->dscale, vr->dshift};
 		for (int k = 0; k < 6; k++)
 			if (ms[k]) dnnl_memory_destroy(ms[k]);
@@ -744,6 +763,43 @@ static int build_conv_with(esw_net *n, pass *p, int k, int to, convmds *m);
 #define PLAIN_BWD_MAX_TAPS 64
 #endif
 
+// The least blocked / real convolution arithmetic at which a network runs
+// channels-last (choose_nhwc), in hundredths.
+#ifndef NHWC_WASTE
+#define NHWC_WASTE 140
+#endif
+
+// choose_nhwc decides the layout of a network's training pass, and of its
+// inference passes in *eval. Blocks of 16 pad an activation of 35 channels
+// to 48, and a convolution from 35 to 35 channels then computes 1.88 times
+// its arithmetic; oneDNN's channels-last kernels pad nothing, but they do
+// about 0.7 of the blocked kernels' work a second, its channels-last
+// batch norm is slow for such channel counts (ours runs instead), and a
+// network mixing layouts pays reorders. So a network trains channels-last
+// as a whole where its blocks would add NHWC_WASTE/100 or more to its
+// convolutions' arithmetic; it evaluates blocked, where the folded
+// batch norm leaves the convolutions alone and they ran 5-25% slower
+// channels-last (docs/performance.md). With blocks of 8 (AVX2) the padding
+// is smaller: always blocked. EVOSWARM_ONEDNN_LAYOUT=nhwc (both passes) or
+// =blocked decides instead, for tests and measurement.
+static int choose_nhwc(const esw_net *n, int *eval) {
+	const char *e = getenv("EVOSWARM_ONEDNN_LAYOUT");
+	*eval = e && strcmp(e, "nhwc") == 0;
+	if (*eval) return 1;
+	if ((e && strcmp(e, "blocked") == 0) || n->blk != 16) return 0;
+	double real = 0, padded = 0;
+	for (int k = 0; k < n->nterm; k++) {
+		const esw_term *t = &n->t[k];
+		if (!t->conv) continue;
+		int ic = n->v[t->src].c, icp = vblk(n, ic) > 1 ? (ic + 15) / 16 * 16 : ic;
+		int ocp = vblk(n, t->c) > 1 ? (t->c + 15) / 16 * 16 : t->c;
+		double taps = (double)t->h * t->w * t->kh * t->kw;
+		real += taps * ic * t->c;
+		padded += taps * icp * ocp;
+	}
+	return real > 0 && padded * 100 >= NHWC_WASTE * real;
+}
+
 // build_conv makes term k's convolution primitives for pass p.
 static int build_conv(esw_net *n, pass *p, int k, int to) {
 	convmds m = {0};
@@ -835,8 +891,11 @@ static int build_conv_with(esw_net *n, pass *p, int k, int to, convmds *m) {
 	// Backward weights chooses its own layouts for the source and the
 	// output gradient: with a plain source (the input image) the blocked
 	// ones have only a reference implementation, hundreds of times slower.
+	// Channels-last, it takes ours as they are where it has a kernel for them.
 	convspec bw = {conv_bwd_weights, 0, sany, wany, NULL, dany, strides, padl, padr};
-	if (make_prim(n, &tr->bwdw, conv_pd(n->eng, &tr->bwdw.pd, &bw, tr->fwd.pd, n->attr), "convolution backward weights"))
+	convspec bwl = {conv_bwd_weights, 0, src->md, wany, NULL, tr->dout.md, strides, padl, padr};
+	if (n->nhwc ? make_fast(n, &tr->bwdw, &bwl, &bw, tr->fwd.pd, n->attr, "convolution backward weights")
+				: make_prim(n, &tr->bwdw, conv_pd(n->eng, &tr->bwdw.pd, &bw, tr->fwd.pd, n->attr), "convolution backward weights"))
 		return -1;
 	impl(p, &tr->bwdw);
 	mdp bsmd = dnnl_primitive_desc_query_md(tr->bwdw.pd, dnnl_query_src_md, 0);
@@ -911,11 +970,20 @@ static int build_bn(esw_net *n, pass *p, int i) {
 	tens *x = vr->prev;
 	if (tens_init(n, &vr->bnout, p->batch, v->c, v->h, v->w, vblk(n, v->c))) return -1;
 	vr->val = &vr->bnout;
-	if (vblk(n, v->c) == 1) {
+	if (vblk(n, v->c) == 1 || n->nhwc) {
 		// oneDNN's batch norm over a plain layout is a generic loop, slower
 		// on the one-channel input vertex than the blocked kernel over
-		// eight times the data; ours is a few vectorised passes.
+		// eight times the data; ours is a few vectorised passes. Over
+		// channels-last, 2.6's is a generic loop too for most channel
+		// counts (8x slower than blocked for 19 or 35 channels).
 		vr->cbn = 1;
+		if (vblk(n, v->c) > 1) {
+			vr->cacc = malloc(nhwc_scratch(v->c));
+			if (!vr->cacc) {
+				seterr(n, "onednn: out of memory");
+				return -1;
+			}
+		}
 		if (p->train) {
 			vr->mean.p = falloc(v->c), vr->var.p = falloc(v->c);
 			vr->mean.owned = vr->var.owned = 1;
@@ -995,6 +1063,7 @@ static int build_bn(esw_net *n, pass *p, int i) {
 }
 
 static pass *build_pass(esw_net *n, int batch, int train) {
+	n->nhwc = train ? n->nhwc_train : n->nhwc_eval; // what vblk and tag_of build
 	pass *p = calloc(1, sizeof *p);
 	if (!p) {
 		seterr(n, "onednn: out of memory");
@@ -1021,7 +1090,9 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 		goto fail;
 	}
 	const esw_vertex *in = &n->v[0];
-	if (tens_init(n, &p->x, batch, in->c, in->h, in->w, 1)) goto fail;
+	// The input is plain NCHW, as Go writes it; of one channel that is the
+	// same bytes as NHWC, so a channels-last network reads it as such.
+	if (tens_init_tag(n, &p->x, batch, in->c, in->h, in->w, 1, n->nhwc && in->c == 1 ? dnnl_nhwc : dnnl_nchw)) goto fail;
 	p->v[0].val = &p->x;
 	// Which vertices need a gradient, and how many terms read each.
 	for (int i = 1; i < n->nvert; i++) {
@@ -1227,6 +1298,8 @@ int esw_impls(esw_net *n, int batch, int train, char *out, int outlen) {
 	return 0;
 }
 
+int esw_channels_last(const esw_net *n) { return n->nhwc_train; }
+
 int esw_folded(esw_net *n, int batch) {
 	pass *p = get_pass(n, batch, 0);
 	if (!p) return -1;
@@ -1310,6 +1383,198 @@ static void bn_plain_fwd(const esw_net *n, pass *p, int i) {
 			}
 		}
 	}
+}
+
+// bn_nhwc_fwd is bn_plain_fwd over a channels-last vertex: the same
+// arithmetic, each channel's sums in double. Its loops run over the
+// tensor as one flat array in blocks of L = lcm(C, 16) values (L/C whole
+// pixels), each block against per-channel parameters repeated to length
+// L: every inner loop is whole vectors, where a loop over one pixel's C
+// channels left a scalar tail of C % 16 at every pixel. A channel's sum is
+// kept as L/C partial sums, one per pixel position in the block, added in
+// a fixed order at the end.
+static int nhwc_period(int C) {
+	int L = C;
+	while (L % 16) L += C;
+	return L;
+}
+
+// nhwc_scratch is the bytes a channels-last BN-ReLU vertex of C channels
+// needs beyond its statistics: 2 doubles a channel, then 8 doubles and 5
+// floats a block position.
+static size_t nhwc_scratch(int C) {
+	size_t L = nhwc_period(C);
+	return 2 * sizeof(double) * C + (8 * sizeof(double) + 5 * sizeof(float)) * L;
+}
+
+// The sums run over four blocks at a time into four sets of partial sums
+// (acc[0:4L]): a partial sum lives in memory, and one set would make every
+// block wait on the last one's stores.
+#define NHWC_WAYS 4
+
+// nhwc_fold adds the NHWC_WAYS * L/C partial sums of each channel into
+// s[0:C], in a fixed order.
+static void nhwc_fold(const double *acc, int C, int L, double *s) {
+	for (int c = 0; c < C; c++) {
+		double t = 0;
+		for (int r = c; r < L; r += C)
+			t += (acc[r] + acc[L + r]) + (acc[2 * L + r] + acc[3 * L + r]);
+		s[c] = t;
+	}
+}
+
+VCLONES
+static void nhwc_sums(const float *restrict x, size_t n, int L, double *restrict acc) {
+	double *restrict a1 = acc + L, *restrict a2 = acc + 2 * L, *restrict a3 = acc + 3 * L;
+	for (int j = 0; j < NHWC_WAYS * L; j++) acc[j] = 0;
+	size_t e = 0;
+	for (; e + NHWC_WAYS * L <= n; e += NHWC_WAYS * L) {
+		const float *x0 = x + e, *x1 = x0 + L, *x2 = x1 + L, *x3 = x2 + L;
+		for (int j = 0; j < L; j++) acc[j] += x0[j], a1[j] += x1[j], a2[j] += x2[j], a3[j] += x3[j];
+	}
+	for (; e + L <= n; e += L)
+		for (int j = 0; j < L; j++) acc[j] += x[e + j];
+	for (int j = 0; e + j < n; j++) acc[j] += x[e + j];
+}
+
+VCLONES
+static void nhwc_sqdev(const float *restrict x, size_t n, int L, const double *restrict m, double *restrict acc) {
+	double *restrict a1 = acc + L, *restrict a2 = acc + 2 * L, *restrict a3 = acc + 3 * L;
+	for (int j = 0; j < NHWC_WAYS * L; j++) acc[j] = 0;
+	size_t e = 0;
+	for (; e + NHWC_WAYS * L <= n; e += NHWC_WAYS * L) {
+		const float *x0 = x + e, *x1 = x0 + L, *x2 = x1 + L, *x3 = x2 + L;
+		for (int j = 0; j < L; j++) {
+			double d0 = x0[j] - m[j], d1 = x1[j] - m[j], d2 = x2[j] - m[j], d3 = x3[j] - m[j];
+			acc[j] += d0 * d0, a1[j] += d1 * d1, a2[j] += d2 * d2, a3[j] += d3 * d3;
+		}
+	}
+	for (; e + L <= n; e += L)
+		for (int j = 0; j < L; j++) {
+			double d = x[e + j] - m[j];
+			acc[j] += d * d;
+		}
+	for (int j = 0; e + j < n; j++) {
+		double d = x[e + j] - m[j];
+		acc[j] += d * d;
+	}
+}
+
+VCLONES
+static void nhwc_affine_relu(const float *restrict x, size_t n, int L, const float *restrict a, const float *restrict o,
+	float *restrict y) {
+	size_t e = 0;
+	for (; e + L <= n; e += L)
+		for (int j = 0; j < L; j++) {
+			float t = a[j] * x[e + j] + o[j];
+			y[e + j] = t > 0 ? t : 0;
+		}
+	for (int j = 0; e + j < n; j++) {
+		float t = a[j] * x[e + j] + o[j];
+		y[e + j] = t > 0 ? t : 0;
+	}
+}
+
+static void bn_nhwc_fwd(const esw_net *n, pass *p, int i) {
+	const esw_vertex *v = &n->v[i];
+	vert_rt *vr = &p->v[i];
+	const float *x = vr->prev->p, *g = n->param[v->scale], *bt = n->param[v->shift];
+	const int C = v->c, L = nhwc_period(C);
+	const size_t np = (size_t)p->batch * v->h * v->w, ne = np * C;
+	double *s = vr->cacc, *q = s + C, *acc = q + C, *md = acc + NHWC_WAYS * L;
+	float *a = (float *)(acc + 8 * L), *o = a + L;
+	const float *m, *var;
+	if (p->train) {
+		double cnt = (double)np;
+		nhwc_sums(x, ne, L, acc);
+		nhwc_fold(acc, C, L, s);
+		for (int c = 0; c < C; c++) s[c] /= cnt;
+		for (int j = 0; j < L; j++) md[j] = s[j % C];
+		nhwc_sqdev(x, ne, L, md, acc);
+		nhwc_fold(acc, C, L, q);
+		for (int c = 0; c < C; c++) vr->mean.p[c] = (float)s[c], vr->var.p[c] = (float)(q[c] / cnt);
+		m = vr->mean.p, var = vr->var.p;
+	} else {
+		m = n->param[v->mean], var = n->param[v->var];
+	}
+	for (int j = 0; j < L; j++) {
+		int c = j % C;
+		a[j] = g[c] / sqrtf(var[c] + n->eps), o[j] = bt[c] - a[j] * m[c];
+	}
+	nhwc_affine_relu(x, ne, L, a, o, vr->bnout.p);
+}
+
+// The ReLU's mask as a factor (1 or 0), not a select: GCC keeps a select
+// that feeds a double sum as a branch, and does not vectorise it. The
+// value differs only where the incoming gradient is not finite.
+VCLONES
+static void nhwc_grad_sums(const float *restrict x, const float *restrict y, const float *restrict dy, size_t n, int L,
+	const float *restrict m, const float *restrict is, double *restrict sb, double *restrict sg) {
+	for (int j = 0; j < NHWC_WAYS * L; j++) sb[j] = 0, sg[j] = 0;
+	size_t e = 0;
+	for (; e + NHWC_WAYS * L <= n; e += NHWC_WAYS * L)
+		for (int w = 0; w < NHWC_WAYS; w++) {
+			const float *xw = x + e + w * L, *yw = y + e + w * L, *gw = dy + e + w * L;
+			double *restrict bw = sb + w * L, *restrict cw = sg + w * L;
+			for (int j = 0; j < L; j++) {
+				float d = gw[j] * (float)(yw[j] > 0);
+				bw[j] += d;
+				cw[j] += d * ((xw[j] - m[j]) * is[j]);
+			}
+		}
+	for (; e + L <= n; e += L)
+		for (int j = 0; j < L; j++) {
+			float d = dy[e + j] * (float)(y[e + j] > 0);
+			sb[j] += d;
+			sg[j] += d * ((x[e + j] - m[j]) * is[j]);
+		}
+	for (int j = 0; e + j < n; j++) {
+		float d = dy[e + j] * (float)(y[e + j] > 0);
+		sb[j] += d;
+		sg[j] += d * ((x[e + j] - m[j]) * is[j]);
+	}
+}
+
+VCLONES
+static void nhwc_grad_in(const float *restrict x, const float *restrict y, const float *restrict dy, size_t n, int L,
+	const float *restrict m, const float *restrict is, const float *restrict f, const float *restrict mb,
+	const float *restrict mg, float *restrict dx) {
+	size_t e = 0;
+	for (; e + L <= n; e += L)
+		for (int j = 0; j < L; j++) {
+			float d = dy[e + j] * (float)(y[e + j] > 0);
+			dx[e + j] = f[j] * (d - mb[j] - (x[e + j] - m[j]) * is[j] * mg[j]);
+		}
+	for (int j = 0; e + j < n; j++) {
+		float d = dy[e + j] * (float)(y[e + j] > 0);
+		dx[e + j] = f[j] * (d - mb[j] - (x[e + j] - m[j]) * is[j] * mg[j]);
+	}
+}
+
+// bn_nhwc_bwd is bn_plain_bwd over a channels-last vertex.
+static void bn_nhwc_bwd(const esw_net *n, pass *p, int i) {
+	const esw_vertex *v = &n->v[i];
+	vert_rt *vr = &p->v[i];
+	const float *x = vr->prev->p, *y = vr->bnout.p, *dy = vr->dval.p, *g = n->param[v->scale];
+	float *dg = n->grad[v->scale], *db = n->grad[v->shift];
+	const int C = v->c, L = nhwc_period(C);
+	const size_t np = (size_t)p->batch * v->h * v->w, ne = np * C;
+	double cnt = (double)np;
+	double *sb = vr->cacc, *sg = sb + C, *ab = sg + C, *ag = ab + NHWC_WAYS * L;
+	float *m = (float *)(ab + 8 * L), *is = m + L, *f = is + L, *mb = f + L, *mg = mb + L;
+	for (int j = 0; j < L; j++) {
+		int c = j % C;
+		m[j] = vr->mean.p[c], is[j] = 1.0f / sqrtf(vr->var.p[c] + n->eps);
+	}
+	nhwc_grad_sums(x, y, dy, ne, L, m, is, ab, ag);
+	nhwc_fold(ab, C, L, sb);
+	nhwc_fold(ag, C, L, sg);
+	for (int c = 0; c < C; c++) dg[c] = (float)sg[c], db[c] = (float)sb[c];
+	for (int j = 0; j < L; j++) {
+		int c = j % C;
+		f[j] = g[c] * is[j], mb[j] = (float)(sb[c] / cnt), mg[j] = (float)(sg[c] / cnt);
+	}
+	nhwc_grad_in(x, y, dy, ne, L, m, is, f, mb, mg, vr->dpre.p);
 }
 
 // bn_plain_bwd: the gradient of bn_plain_fwd's training form. With
@@ -1504,7 +1769,9 @@ static int forward(esw_net *n, pass *p) {
 				if (k != first) accumulate(p->t[k].val, sum);
 		}
 		if (v->bn && !vr->folded) {
-			if (vr->cbn)
+			if (vr->cbn && vr->cacc)
+				bn_nhwc_fwd(n, p, i);
+			else if (vr->cbn)
 				bn_plain_fwd(n, p, i);
 			else if (run(n, &vr->bnf, "batch norm"))
 				return -1;
@@ -1529,6 +1796,13 @@ static int forward(esw_net *n, pass *p) {
 	float inv = 1.0f / HW;
 	int ob = o->blk, ocb = (C + ob - 1) / ob;
 	float acc[16];
+	if (ob > 16) { // channels-last: one block of all C channels, summed straight into pooled
+		for (int b = 0; b < p->batch; b++) {
+			float *pb = p->pooled + (size_t)b * C;
+			pool_block(o->p + (size_t)b * HW * C, HW, C, pb);
+			for (int c = 0; c < C; c++) pb[c] *= inv;
+		}
+	} else
 	for (int b = 0; b < p->batch; b++)
 		for (int cb = 0; cb < ocb; cb++) {
 			// One block of channels at a time: its h*w runs of blk values
@@ -1632,6 +1906,14 @@ int esw_step(esw_net *n, int batch, float lr, double *loss) {
 		tens *dv = &ov->dval;
 		float inv = 1.0f / HW;
 		int db = dv->blk, dcb = (C + db - 1) / db;
+		if (db > 16) { // channels-last
+			for (int b = 0; b < B; b++) {
+				const float *gb = p->dpooled + (size_t)b * C;
+				float *dst = dv->p + (size_t)b * HW * C;
+				for (int i = 0; i < HW; i++)
+					for (int c = 0; c < C; c++) dst[(size_t)i * C + c] = gb[c] * inv;
+			}
+		} else
 		for (int b = 0; b < B; b++)
 			for (int cb = 0; cb < dcb; cb++) {
 				float g[16] = {0};
@@ -1650,7 +1932,9 @@ int esw_step(esw_net *n, int batch, float lr, double *loss) {
 		if (!vr->needgrad || !vr->dset) continue;
 		tens *dpre = &vr->dval;
 		if (v->bn) {
-			if (vr->cbn)
+			if (vr->cbn && vr->cacc)
+				bn_nhwc_bwd(n, p, i);
+			else if (vr->cbn)
 				bn_plain_bwd(n, p, i);
 			else if (run(n, &vr->bnb, "batch norm backward"))
 				return -1;

@@ -88,6 +88,11 @@ int esw_impls(esw_net *n, int batch, int train, char *out, int outlen);
 // needed); -1 on error.
 int esw_folded(esw_net *n, int batch);
 
+// esw_channels_last reports whether the network's activations are
+// channels-last (NHWC: where oneDNN's blocks would pad its convolutions
+// much) rather than in blocks.
+int esw_channels_last(const esw_net *n);
+
 // esw_isa names the instruction set oneDNN dispatches to.
 const char *esw_isa(void);
 
