@@ -3,7 +3,9 @@
 // The oneDNN engine (see net.h). Convolutions and batch norm are oneDNN
 // primitives over activations in oneDNN's blocked layout (nChw8c, or
 // nChw16c where AVX-512 is there), kept blocked from layer to layer; the
-// input stays plain NCHW. Everything else (reconciling shapes, sums, the
+// input stays plain NCHW, as do activations of few channels (vblk), and a
+// network that blocks of 16 would pad much trains channels-last
+// (choose_nhwc). Everything else (reconciling shapes, sums, the
 // global average pool, the fully connected layer, the loss, SGD) is a loop
 // here. A whole training step runs in one call from Go: issuing each
 // primitive from Go costs microseconds of cgo scheduling apiece.
