@@ -199,9 +199,12 @@ type backoff struct {
 
 // UnreachableBackoff is how long a sender's announcements are passed over
 // after its weights could not be fetched; it doubles with each failure in
-// a row, up to UnreachableMaxBackoff.
+// a row, up to UnreachableMaxBackoff (after eight). It starts short: an
+// honest sender's fetch can fail once on a loaded machine, and a first
+// failure should cost its migrants seconds, not a minute; a sender that
+// keeps failing is passed over for minutes within a few tries.
 const (
-	UnreachableBackoff    = time.Minute
+	UnreachableBackoff    = 15 * time.Second
 	UnreachableMaxBackoff = 32 * time.Minute
 )
 

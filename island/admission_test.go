@@ -255,6 +255,7 @@ func TestAdmissionUnreachable(t *testing.T) {
 				}
 				return tk.From, ok
 			}
+			ub, sec := UnreachableBackoff, time.Second
 			a.Heard(cand(t, "staller", 1, 0.99), at(0))
 			tk, ok, _ := a.Next(at(0), nil)
 			if !ok || tk.From != "staller" {
@@ -265,45 +266,48 @@ func TestAdmissionUnreachable(t *testing.T) {
 				t.Errorf("after unserved weights: %+v; want unreachable 1, refunded 1, nothing re-measured", st)
 			}
 			// Its next announcement waits; a lower claim from another goes first.
-			a.Heard(cand(t, "staller", 2, 0.99), at(time.Second))
-			a.Heard(cand(t, "honest", 3, 0.5), at(time.Second))
-			if from, ok := next(2 * time.Second); !ok || from != "honest" {
+			a.Heard(cand(t, "staller", 2, 0.99), at(sec))
+			a.Heard(cand(t, "honest", 3, 0.5), at(sec))
+			if from, ok := next(2 * sec); !ok || from != "honest" {
 				t.Fatalf("admitted %q (%v), want the other sender while the staller backs off", from, ok)
 			}
-			if from, ok := next(59 * time.Second); ok {
-				t.Fatalf("admitted %q within the staller's first minute", from)
+			if from, ok := next(ub - sec); ok {
+				t.Fatalf("admitted %q within the staller's first backoff of %v", from, ub)
 			}
-			if a.Stats(at(59*time.Second)).PassedOver == 0 {
+			if a.Stats(at(ub-sec)).PassedOver == 0 {
 				t.Error("the staller's waiting announcement was not counted as passed over")
 			}
-			tk, ok, _ = a.Next(at(61*time.Second), nil)
+			t1 := ub + sec
+			tk, ok, _ = a.Next(at(t1), nil)
 			if !ok || tk.From != "staller" {
-				t.Fatalf("admitted %q (%v) after the minute, want the staller again", tk.From, ok)
+				t.Fatalf("admitted %q (%v) after the backoff, want the staller again", tk.From, ok)
 			}
-			// A second failure in a row: two minutes.
-			a.Unreachable(tk, at(61*time.Second))
-			a.Heard(cand(t, "staller", 4, 0.99), at(62*time.Second))
-			if from, ok := next(61*time.Second + 119*time.Second); ok {
-				t.Fatalf("admitted %q within the staller's second backoff of two minutes", from)
+			// A second failure in a row: twice as long.
+			a.Unreachable(tk, at(t1))
+			a.Heard(cand(t, "staller", 4, 0.99), at(t1+sec))
+			if from, ok := next(t1 + 2*ub - sec); ok {
+				t.Fatalf("admitted %q within the staller's second backoff of %v", from, 2*ub)
 			}
-			tk, ok, _ = a.Next(at(61*time.Second+121*time.Second), nil)
+			t2 := t1 + 2*ub + sec
+			tk, ok, _ = a.Next(at(t2), nil)
 			if !ok || tk.From != "staller" {
-				t.Fatalf("admitted %q (%v) after two minutes, want the staller", tk.From, ok)
+				t.Fatalf("admitted %q (%v) after the second backoff, want the staller", tk.From, ok)
 			}
-			// Served: the backoff is over, and a later failure starts again at a minute.
+			// Served: the backoff is over, and a later failure starts again at one.
 			a.Release(tk, true, 0.9)
-			a.Heard(cand(t, "staller", 5, 0.99), at(200*time.Second))
-			tk, ok, _ = a.Next(at(200*time.Second), nil)
+			t3 := t2 + 10*sec
+			a.Heard(cand(t, "staller", 5, 0.99), at(t3))
+			tk, ok, _ = a.Next(at(t3), nil)
 			if !ok || tk.From != "staller" {
 				t.Fatalf("admitted %q (%v) right after a served fetch, want the staller", tk.From, ok)
 			}
-			a.Unreachable(tk, at(200*time.Second))
-			a.Heard(cand(t, "staller", 6, 0.99), at(201*time.Second))
-			if _, ok := next(259 * time.Second); ok {
-				t.Fatal("admitted within a minute of a new failure")
+			a.Unreachable(tk, at(t3))
+			a.Heard(cand(t, "staller", 6, 0.99), at(t3+sec))
+			if _, ok := next(t3 + ub - sec); ok {
+				t.Fatalf("admitted within %v of a new failure", ub)
 			}
-			if from, ok := next(261 * time.Second); !ok || from != "staller" {
-				t.Fatalf("admitted %q (%v) a minute after a first failure in a new run, want the staller", from, ok)
+			if from, ok := next(t3 + ub + sec); !ok || from != "staller" {
+				t.Fatalf("admitted %q (%v) %v after a first failure in a new run, want the staller", from, ok, ub)
 			}
 		})
 	}

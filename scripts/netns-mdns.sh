@@ -34,7 +34,8 @@ W=$NL_WORK
 nl_ns esm-hub esm-h1 esm-h2
 nl_bridge esm-hub br0
 for i in 1 2; do nl_attach esm-h$i esm-hub br0 p$i 10.79.0.$i/24; done
-echo '{"preset":"smoke","seed":21,"migration":{"topology":"all"}}' > "$W/swarm.json"
+# Every announcement admitted (not the preset's budget): see netns-lab.sh.
+echo '{"preset":"smoke","seed":21,"migration":{"topology":"all","admit_every":0,"remeasure_share":0,"diversity_share":0}}' > "$W/swarm.json"
 for i in 1 2; do
   "$BIN" init --repo "$W/h$i" --experiment "$W/swarm.json" > "$W/h$i.init"
   P[$i]=$(nl_peer "$W/h$i")

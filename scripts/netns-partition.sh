@@ -46,7 +46,8 @@ nl_ns esp-hub esp-a1 esp-a2 esp-b1 esp-b2
 nl_bridge esp-hub br0
 n=0
 for h in "${H[@]}"; do n=$((n + 1)); nl_attach esp-$h esp-hub br0 p$h 10.81.0.$n/24; done
-echo '{"preset":"smoke","seed":41,"migration":{"topology":"all"}}' > "$W/swarm.json"
+# Every announcement admitted (not the preset's budget): see netns-lab.sh.
+echo '{"preset":"smoke","seed":41,"migration":{"topology":"all","admit_every":0,"remeasure_share":0,"diversity_share":0}}' > "$W/swarm.json"
 for h in "${H[@]}"; do "$BIN" init --repo "$W/$h" --experiment "$W/swarm.json" > "$W/$h.init"; done
 declare -A P
 for h in "${H[@]}"; do P[$h]=$(nl_peer "$W/$h"); done
