@@ -26,8 +26,9 @@ import (
 //
 // Which announcements: only those from the island's neighbourhood (its
 // Topology's in-neighbours) are considered; at most one per sender waits
-// (the higher claim), at most Pool in all (the lowest claim makes room, a
-// sender's that is passed over first), none longer than MaxWait. When
+// (the higher claim), at most Pool in all (the lowest claim makes room, but
+// first a sender's whose weights did not come lately), none longer than
+// MaxWait. When
 // the budget allows an admission, the candidates are those not already
 // alive here whose claim (less the sender's last measured overclaim)
 // exceeds the median fitness of the local population, so that the budget
@@ -276,9 +277,10 @@ func (a *Admission) Heard(c Candidate, now time.Time) bool {
 	} else if len(a.pool) >= a.p.Pool {
 		// The pool is full: the lowest claim leaves, but first one of a
 		// sender whose weights did not come lately, which could not be
-		// admitted before its backoff ends anyway.
+		// admitted before its backoff ends anyway; and such a sender's new
+		// announcement ranks below every other.
 		var low *Candidate
-		lowShunned := false
+		lowShunned, newShunned := false, a.shunned(c.From, now)
 		for _, w := range a.pool {
 			sh := a.shunned(w.From, now)
 			if low != nil {
@@ -293,7 +295,7 @@ func (a *Admission) Heard(c Candidate, now time.Time) bool {
 			low, lowShunned = w, sh
 		}
 		a.st.Overflow++
-		if !lowShunned && c.Claimed <= low.Claimed {
+		if newShunned && (!lowShunned || c.Claimed <= low.Claimed) || !newShunned && !lowShunned && c.Claimed <= low.Claimed {
 			return false
 		}
 		delete(a.pool, low.From)

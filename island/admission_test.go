@@ -336,7 +336,8 @@ func TestAdmissionUnreachableBackoffCap(t *testing.T) {
 
 // TestAdmissionFullPoolDropsUnreachableFirst: when the pool is full, the
 // announcement of a sender whose weights did not come makes room before
-// any other, even for a lower claim; otherwise the lowest claim does.
+// any other, even for a lower claim, and such a sender's new announcement
+// takes no place; otherwise the lowest claim makes room.
 func TestAdmissionFullPoolDropsUnreachableFirst(t *testing.T) {
 	a := everyone(t, AdmissionPolicy{Every: 1, ValImages: 100, Burst: 5, Pool: 2})
 	for range 5 {
@@ -355,6 +356,11 @@ func TestAdmissionFullPoolDropsUnreachableFirst(t *testing.T) {
 	// Full: a lower claim than both still takes the staller's place.
 	if !a.Heard(cand(t, "low", 4, 0.6), at(2)) {
 		t.Fatal("the full pool kept the unreachable sender's announcement over a new one")
+	}
+	// The staller's next announcement, though its claim is the highest,
+	// ranks below every waiting one while it backs off.
+	if a.Heard(cand(t, "staller", 7, 0.99), at(2)) {
+		t.Error("an unreachable sender's new announcement displaced a reachable one")
 	}
 	// Full again, nobody passed over: the lowest claim makes room for a
 	// higher one, and a claim lower than every waiting one is turned away.
@@ -379,8 +385,8 @@ func TestAdmissionFullPoolDropsUnreachableFirst(t *testing.T) {
 	if want := []string{"high", "mid"}; !slices.Equal(got, want) {
 		t.Errorf("admitted %v from the full pool, want %v", got, want)
 	}
-	if st := a.Stats(at(4)); st.Overflow != 3 {
-		t.Errorf("overflow %d, want 3", st.Overflow)
+	if st := a.Stats(at(4)); st.Overflow != 4 {
+		t.Errorf("overflow %d, want 4", st.Overflow)
 	}
 }
 

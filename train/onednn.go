@@ -161,7 +161,7 @@ func (e *oneDNNEngine) predict(ctx context.Context, data *dataset.Set, split *da
 	var wg sync.WaitGroup
 	for l := range lanes {
 		wg.Go(func() {
-			runtime.LockOSThread() // a lane may have a team of its own: see Train
+			runtime.LockOSThread() // a lane of several threads keeps one OpenMP team for its batches: see Train
 			defer runtime.UnlockOSThread()
 			// A panic here would escape Evaluate's and Predict's recover,
 			// which covers only their own goroutine, and end the node.

@@ -54,6 +54,10 @@ func TestOneDNNAgreesWithGorgonia(t *testing.T) {
 		// to 1e-3 apart at learning rates 0.01-0.14, the same figures as
 		// before the sums moved in place.
 		{"8m-largest", evolvedSmall(t, "8m-largest.json"), quad, 5},
+		// A real child whose 35-channel convolutions blocks of 16 would
+		// pad 1.84x: it trains channels-last and evaluates blocked, as
+		// such networks do (unless EVOSWARM_ONEDNN_LAYOUT says otherwise).
+		{"s22-channels-last", sampleSmall(t, "s22.json"), quad, 5},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -211,6 +215,25 @@ func TestOneDNNFoldsBatchNorm(t *testing.T) {
 	}
 }
 
+// sampleSmall is a genome of the sample of real children
+// (scripts/bench/genomes/sample) on 12x12 images of 4 classes.
+func sampleSmall(t *testing.T, name string) *dna.Genome {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "scripts", "bench", "genomes", "sample", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := dna.DecodeJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Input, g.Classes = dna.Shape{H: 12, W: 12, C: 1}, 4
+	if err := g.Validate(dna.DefaultBounds()); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 // inputBN is the evolved set's 60m-best genome (input -> one-channel
 // BN-ReLU -> three strided convolutions) on 12x12 images of 4 classes.
 func inputBN(t *testing.T) *dna.Genome {
@@ -304,7 +327,9 @@ func TestOneDNNAgreesChannelsLast(t *testing.T) {
 	if err != nil {
 		t.Fatalf("with EVOSWARM_ONEDNN_LAYOUT=nhwc: %v\n%s", err, out)
 	}
-	for _, want := range []string{"--- PASS: TestOneDNNAgreesOnEvolvedSweep", "--- PASS: TestOneDNNAgreesWithGorgonia", "oneDNN layout of 60m-best.json: nhwc"} {
+	for _, want := range []string{"--- PASS: TestOneDNNAgreesWithGorgonia", "--- PASS: TestOneDNNAgreesOnEvolvedSweep",
+		"--- PASS: TestOneDNNNoReferenceKernels", "--- PASS: TestOneDNNFoldsBatchNorm", "--- PASS: TestOneDNNLanes",
+		"--- PASS: TestOneDNNChannelsLast", "oneDNN layout of 60m-best.json: nhwc"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("with EVOSWARM_ONEDNN_LAYOUT=nhwc, no %q in the child's output:\n%s", want, out)
 		}

@@ -154,7 +154,7 @@ typedef struct {
 	dnnl_memory_t mem;
 	float *p;
 	size_t n; // floats
-	int blk;  // channel block: 1 (plain NCHW), 8 or 16
+	int blk;  // channel block: 1 (plain NCHW), 8 or 16; channels-last, c (one block of all)
 	int c, h, w, batch;
 	int owned;
 } tens;
@@ -225,7 +225,7 @@ typedef struct {
 	int first;     // a sum's term whose value already is prev (computed in place), or -1
 	int dset;      // dval written this step
 	int cbn;       // BN-ReLU by our loops (a plain or NHWC vertex), not oneDNN's
-	double *cacc;  // their per-channel sums (NHWC: 2 x c doubles, then 4 x c floats)
+	double *cacc;  // their sums and parameters over NHWC (nhwc_scratch), else NULL
 	int folded;    // BN-ReLU folded into its one convolution (inference)
 } vert_rt;
 
@@ -425,13 +425,15 @@ static int is_ref(const_dnnl_primitive_desc_t pd) {
 	return strncmp(s, "ref", 3) == 0;
 }
 
-// make_fast creates o from desc, or, when that has only a reference
-// implementation, from alt (the same primitive with its layouts left to
+// make_fast creates o from desc, or, when that has no implementation or
+// only a reference one, from alt (the same primitive with its layouts left to
 // oneDNN).
 static int make_fast(esw_net *n, op *o, const convspec *desc, const convspec *alt, const_dnnl_primitive_desc_t hint,
 	const_dnnl_primitive_attr_t attr, const char *what) {
-	CHECK(conv_pd(n->eng, &o->pd, desc, hint, attr), what);
-	if (is_ref(o->pd)) {
+	if (conv_pd(n->eng, &o->pd, desc, hint, attr) != dnnl_success) {
+		o->pd = NULL; // no implementation for our layouts at all: the alternative's
+		CHECK(conv_pd(n->eng, &o->pd, alt, hint, attr), what);
+	} else if (is_ref(o->pd)) {
 		dnnl_primitive_desc_t pd = NULL;
 		if (conv_pd(n->eng, &pd, alt, hint, attr) == dnnl_success) {
 			if (is_ref(pd)) {
@@ -793,7 +795,8 @@ static int choose_nhwc(const esw_net *n, int *eval) {
 	for (int k = 0; k < n->nterm; k++) {
 		const esw_term *t = &n->t[k];
 		if (!t->conv) continue;
-		int ic = n->v[t->src].c, icp = vblk(n, ic) > 1 ? (ic + 15) / 16 * 16 : ic;
+		// (The input, vertex 0, stays plain whatever its channels.)
+		int ic = n->v[t->src].c, icp = t->src > 0 && vblk(n, ic) > 1 ? (ic + 15) / 16 * 16 : ic;
 		int ocp = vblk(n, t->c) > 1 ? (t->c + 15) / 16 * 16 : t->c;
 		double taps = (double)t->h * t->w * t->kh * t->kw;
 		real += taps * ic * t->c;
@@ -1163,7 +1166,7 @@ static pass *build_pass(esw_net *n, int batch, int train) {
 			// in the vertex's shape (backward never reads it), or else the
 			// BN-ReLU value of a vertex read only by this identity edge
 			// (its batch-norm backward reads the BN input and the ReLU
-			// mask, not the value; our plain-layout loops read the value,
+			// mask, not the value; our own loops (plain or NHWC) read the value,
 			// so not those). Otherwise it is a buffer of its own.
 			for (int k = v->term0; k < v->term0 + v->nterms && vr->first < 0; k++)
 				if (n->t[k].conv && !p->t[k].need_rec) vr->first = k;
@@ -1393,7 +1396,8 @@ static void bn_plain_fwd(const esw_net *n, pass *p, int i) {
 // pixels), each block against per-channel parameters repeated to length
 // L: every inner loop is whole vectors, where a loop over one pixel's C
 // channels left a scalar tail of C % 16 at every pixel. A channel's sum is
-// kept as L/C partial sums, one per pixel position in the block, added in
+// kept as 4 * L/C partial sums, one per pixel position in each of the four
+// blocks summed at a time (NHWC_WAYS), added in
 // a fixed order at the end.
 static int nhwc_period(int C) {
 	int L = C;
@@ -1691,7 +1695,8 @@ static void plain_bwd_data(const esw_net *n, pass *p, int k, float *dsrc) {
 	for (int b = 0; b < p->batch; b++) {
 		for (int cb = 0; cb < ocb; cb++) {
 			// A block of ob output channels: pixel p's at g + p*ob (ob 8 or
-			// 16), or, plain (ob 1), channel cb's plane.
+			// 16, or channels-last all of them), or, plain (ob 1), channel
+			// cb's plane.
 			int nj = t->c - cb * ob < ob ? t->c - cb * ob : ob;
 			const float *gb = g->p + ((size_t)b * ocb + cb) * np * ob;
 			for (int v = 0; v < lanes; v += 16)

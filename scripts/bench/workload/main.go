@@ -68,9 +68,13 @@ func (t *tally) add(ind *store.Individual) error {
 		in := r.VertexShape[g.VertexIndex(e.From)].C
 		out := r.EdgeShape[j]
 		k := 2 * float64(out.H) * float64(out.W) * float64(e.FilterH) * float64(e.FilterW)
+		in16, in8 := padded(in, 16), padded(in, 8)
+		if e.From == g.InputVertex { // the input image stays plain
+			in16, in8 = float64(in), float64(in)
+		}
 		real += k * float64(in) * float64(out.C)
-		b16 += k * padded(in, 16) * padded(out.C, 16)
-		b8 += k * padded(in, 8) * padded(out.C, 8)
+		b16 += k * in16 * padded(out.C, 16)
+		b8 += k * in8 * padded(out.C, 8)
 		if out.C >= 2 && out.C < 16 {
 			narrow = true
 		}
@@ -114,8 +118,8 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if t.children == 0 {
-		fmt.Fprintln(os.Stderr, "workload: no individual trained in these stores")
+	if t.children == 0 || t.real == 0 {
+		fmt.Fprintln(os.Stderr, "workload: no individual with a convolution trained in these stores")
 		os.Exit(1)
 	}
 	pct := func(a, b float64) float64 { return 100 * a / b }
