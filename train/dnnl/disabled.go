@@ -8,6 +8,9 @@ const Enabled = false
 // ISA names the instruction set oneDNN dispatches to; empty without it.
 func ISA() string { return "" }
 
+// Block is 0: there are no blocked layouts without oneDNN.
+func Block() int { return 0 }
+
 // Net is a network built with oneDNN; this build has none.
 type Net struct{}
 

@@ -295,6 +295,11 @@ const char *esw_isa(void) {
 	}
 }
 
+int esw_block(void) {
+	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+	return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
+}
+
 static float *falloc(size_t n) {
 	size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
 	if (bytes == 0) bytes = 64;
@@ -605,8 +610,7 @@ esw_net *esw_create(const esw_vertex *v, int nvert, const esw_term *t, int nterm
 	n->threads = threads > 0 ? threads : 1;
 	n->out = out_vertex, n->fcw = fc_w, n->fcb = fc_b, n->classes = classes;
 	n->momentum = momentum, n->decay = decay, n->bnm = bn_momentum, n->eps = bn_eps;
-	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-	n->blk = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
+	n->blk = esw_block();
 	n->nhwc_train = choose_nhwc(n, &n->nhwc_eval);
 	if (dnnl_engine_create(&n->eng, dnnl_cpu, 0) != dnnl_success ||
 		dnnl_stream_create(&n->strm, n->eng, dnnl_stream_default_flags) != dnnl_success ||

@@ -96,4 +96,9 @@ int esw_channels_last(const esw_net *n);
 // esw_isa names the instruction set oneDNN dispatches to.
 const char *esw_isa(void);
 
+// esw_block is the channels of one block of the blocked activation
+// layouts: 16 where oneDNN dispatches to AVX-512 (any of its kinds), 8
+// below.
+int esw_block(void);
+
 #endif
