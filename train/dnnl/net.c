@@ -283,7 +283,8 @@ static void seterr(esw_net *n, const char *f, ...) {
 const char *esw_error(esw_net *n) { return n->err; }
 
 const char *esw_isa(void) {
-	switch (dnnl_get_effective_cpu_isa()) {
+	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+	switch (isa) {
 	case dnnl_cpu_isa_sse41: return "sse41";
 	case dnnl_cpu_isa_avx: return "avx";
 	case dnnl_cpu_isa_avx2: return "avx2";
@@ -291,7 +292,10 @@ const char *esw_isa(void) {
 	case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
 	case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
 	case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-	default: return "other";
+	default: // newer kinds (oneDNN 3.x: avx2_vnni, avx512_core_fp16, ...) by family
+		if ((isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core) return "avx512_core (newer)";
+		if ((isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2) return "avx2 (newer)";
+		return "other";
 	}
 }
 
