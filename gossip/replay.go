@@ -81,6 +81,19 @@ func (c *replayCache) add(key [32]byte, now time.Time) bool {
 	return true
 }
 
+// seen reports whether key is remembered, without recording it.
+func (c *replayCache) seen(key [32]byte, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rotate(now)
+	for _, b := range c.buckets {
+		if _, ok := b[key]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *replayCache) rotate(now time.Time) {
 	for i := 0; i < len(c.buckets) && now.Sub(c.start) >= c.span; i++ {
 		c.advance(c.start.Add(c.span))

@@ -105,9 +105,20 @@ func (v *validator) validate(self peer.ID) func(context.Context, peer.ID, *pubsu
 		if from == self {
 			return pubsub.ValidationAccept // our own: Publish has checked it
 		}
-		// A signer over its rate is ignored before anything is decoded:
-		// not Reject, which would cost the honest peers that forwarded it
-		// score; the signer (verified, StrictSign) pays instead.
+		// The envelope is decoded and its fields (staleness included)
+		// and the replay cache checked before the signer's rate is
+		// charged: anyone can forward a signer's old announcements, and
+		// those must cost the forwarder (Reject), not use up the
+		// signer's rate and get it penalised.
+		env, reason, err := v.checkEnvelope(msg.GetData(), msg.GetFrom(), time.Now())
+		if reason != "" {
+			v.reject(reason, from, msg.GetFrom(), err)
+			return pubsub.ValidationReject
+		}
+		// A signer over its rate is ignored before its genome is
+		// resolved against the bounds: not Reject, which would cost the honest peers that
+		// forwarded it score; the signer (verified, StrictSign) pays
+		// instead.
 		if v.announceLimit != nil {
 			if why := v.announceLimit.take(msg.GetFrom(), LimitAnnounceRate, LimitAnnounceRate); why != "" {
 				if v.limited != nil {
@@ -116,7 +127,7 @@ func (v *validator) validate(self peer.ID) func(context.Context, peer.ID, *pubsu
 				return pubsub.ValidationIgnore
 			}
 		}
-		a, reason, err := v.check(msg.GetData(), msg.GetFrom(), time.Now())
+		a, reason, err := v.checkGenomeOf(env, msg.GetFrom(), time.Now())
 		if reason != "" && errors.Is(err, errFrozen) {
 			v.counts[reason].Add(1)
 			v.log.Debug("ignored migrant", "reason", reason, "from", from, "signer", msg.GetFrom(), "err", err)
@@ -155,6 +166,17 @@ func (v *validator) rejections() map[string]uint64 {
 // first, and records it in the replay cache when it passes. It returns the
 // announcement, or the reason for rejecting it and the error.
 func (v *validator) check(data []byte, signer peer.ID, now time.Time) (*Announcement, string, error) {
+	env, reason, err := v.checkEnvelope(data, signer, now)
+	if reason != "" {
+		return nil, reason, err
+	}
+	return v.checkGenomeOf(env, signer, now)
+}
+
+// checkEnvelope is check's cheap half: the size, the envelope, every
+// field, the genome's encoding (not its bounds), and whether the replay
+// cache already holds the announcement.
+func (v *validator) checkEnvelope(data []byte, signer peer.ID, now time.Time) (*envelope, string, error) {
 	if len(data) > v.maxSize {
 		return nil, ReasonOversized, fmt.Errorf("%d bytes, the limit is %d", len(data), v.maxSize)
 	}
@@ -169,9 +191,20 @@ func (v *validator) check(data []byte, signer peer.ID, now time.Time) (*Announce
 	if reason, err := v.checkFields(a, signer, now); reason != "" {
 		return nil, reason, err
 	}
-	if err := env.decodeGenome(); err != nil {
+	if err := env.decodeGenome(); err != nil { // the ID is the genome's
 		return nil, ReasonGenome, err
 	}
+	if v.replay.seen(replayKey(a.ID, a.Relayed, signer), now) {
+		return nil, ReasonReplay, fmt.Errorf("individual %s was announced before", a.ID.Short())
+	}
+	return env, "", nil
+}
+
+// checkGenomeOf is check's other half: it checks the decoded genome
+// against the bounds and the data set, and records the announcement in
+// the replay cache.
+func (v *validator) checkGenomeOf(env *envelope, signer peer.ID, now time.Time) (*Announcement, string, error) {
+	a := &env.a
 	if reason, err := v.checkGenome(a); reason != "" {
 		return nil, reason, err
 	}

@@ -2,12 +2,15 @@ package gossip
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"math"
 	"slices"
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/evoswarm/evoswarm/island/dna"
@@ -185,5 +188,53 @@ func TestValidatorReplay(t *testing.T) {
 	data, _ = good.MarshalBinary()
 	if _, reason, _ := v2.check(data, a, now); reason != "" {
 		t.Errorf("valid announcement after a rejected one of the same individual: %q", reason)
+	}
+}
+
+// Anyone can forward a signer's old announcements: replays are rejected
+// (costing the forwarder) before the signer's rate is charged, so that a
+// flood of them neither uses up the signer's rate nor gets it penalised;
+// the signer's own new announcements over its rate still are.
+func TestReplaysDoNotChargeTheSigner(t *testing.T) {
+	cfg := testConfig(t)
+	now := time.Now()
+	self, signer, forwarder := testPeerID(t), testPeerID(t), testPeerID(t)
+	v := newValidator(&cfg, slog.New(slog.DiscardHandler), now)
+	const burst = 3
+	v.announceLimit = newRateBook(1e-9, burst, 0) // no refill within the test
+	limited := map[peer.ID]int{}
+	v.limited = func(p peer.ID) { limited[p]++ }
+	rejected := map[peer.ID]int{}
+	v.onReject = func(reason string, from peer.ID) { rejected[from]++ }
+	validate := v.validate(self)
+	deliver := func(from peer.ID, nonce uint64) pubsub.ValidationResult {
+		a := testAnnouncement(t)
+		a.Experiment, a.SentAt, a.Origin = testExperiment, now, signer
+		a.Genome.Nonce = nonce
+		data, err := a.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return validate(context.Background(), from, &pubsub.Message{Message: &pb.Message{Data: data, From: []byte(signer)}})
+	}
+	if got := deliver(signer, 1); got != pubsub.ValidationAccept {
+		t.Fatalf("the signer's announcement: %v, want accepted", got)
+	}
+	for range 50 {
+		if got := deliver(forwarder, 1); got != pubsub.ValidationReject {
+			t.Fatalf("a replay: %v, want rejected", got)
+		}
+	}
+	if limited[signer] != 0 || rejected[forwarder] != 50 || rejected[signer] != 0 {
+		t.Errorf("after 50 replays: signer limited %d times (want 0), forwarder rejected %d (want 50), signer rejected %d (want 0)",
+			limited[signer], rejected[forwarder], rejected[signer])
+	}
+	for i := range burst - 1 {
+		if got := deliver(signer, uint64(2+i)); got != pubsub.ValidationAccept {
+			t.Fatalf("the signer's new announcement %d within its rate: %v, want accepted", i+2, got)
+		}
+	}
+	if got := deliver(signer, 100); got != pubsub.ValidationIgnore || limited[signer] != 1 {
+		t.Errorf("a new announcement over the rate: %v, limited %d; want ignored and limited once", got, limited[signer])
 	}
 }
