@@ -320,17 +320,22 @@ func (a *Admission) Worked(flops float64) {
 	if a.p.Share > 0 {
 		a.window[a.windowAt%WorkWindow] = flops
 		a.windowAt++
-		var recent float64
-		for _, w := range a.window {
-			recent += w
-		}
-		ratio := a.p.Share / (1 - a.p.Share)
-		if capped := ratio * recent; a.flops < capped {
-			a.flops = min(a.flops+ratio*flops, capped)
+		if capped := a.flopsCap(); a.flops < capped {
+			a.flops = min(a.flops+a.p.Share/(1-a.p.Share)*flops, capped)
 		}
 	}
 	a.mu.Unlock()
 	a.signal()
+}
+
+// flopsCap is the most re-measuring credit there may be: what the last
+// WorkWindow individuals trained here earned. Call with a.mu held.
+func (a *Admission) flopsCap() float64 {
+	var recent float64
+	for _, w := range a.window {
+		recent += w
+	}
+	return a.p.Share / (1 - a.p.Share) * recent
 }
 
 // affordable reports whether the budget allows an admission now. Call
@@ -416,7 +421,8 @@ func (a *Admission) Next(now time.Time, residents func() ([]Resident, error)) (T
 	}
 	var eligible []*Candidate
 	for _, c := range a.pool {
-		if !alive[c.ID] && a.claim(c) > bar && !a.backingOff(c, now) {
+		// recent: taken from another sender while the population was read.
+		if !alive[c.ID] && !a.recent[c.ID] && a.claim(c) > bar && !a.backingOff(c, now) {
 			eligible = append(eligible, c)
 		}
 	}
@@ -544,17 +550,42 @@ func (a *Admission) take(c *Candidate, diverse bool, novelty float64) Ticket {
 
 // Release gives a ticket back. spent: its re-measure ran (then measured is
 // the local fitness, or NaN if the re-measure failed); otherwise nothing
-// was spent (the weights could not be fetched) and the budget is
-// refunded. A measure lower than the claim is remembered as the sender's
-// overclaim, and discounted from its later claims until it measures
-// honestly again.
+// was spent (the weights could not be fetched), the budget is refunded,
+// and the individual may be admitted again from a later announcement (its
+// own sender's, shunned or not, or another's relay). A measure lower than
+// the claim is remembered as the sender's overclaim, and discounted from
+// its later claims until it measures honestly again.
 func (a *Admission) Release(t Ticket, spent bool, measured float64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.release(t, spent, measured)
+	if !spent {
+		a.unmark(t.ID)
+	}
 }
 
-// release is Release with a.mu held.
+// Refuse gives back a ticket that was not spent, refunding the budget, for
+// an individual this node will not admit again: one that was here before,
+// or that does not fit its memory budget.
+func (a *Admission) Refuse(t Ticket) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.release(t, false, math.NaN())
+}
+
+// unmark forgets that id was admitted, so that it may be again. Call with
+// a.mu held.
+func (a *Admission) unmark(id dna.ID) {
+	if !a.recent[id] {
+		return
+	}
+	delete(a.recent, id)
+	if i := slices.Index(a.recentQ, id); i >= 0 {
+		a.recentQ = slices.Delete(a.recentQ, i, i+1)
+	}
+}
+
+// release is Release with a.mu held, the ID left marked.
 func (a *Admission) release(t Ticket, spent bool, measured float64) {
 	if a.inflight[t.From]--; a.inflight[t.From] <= 0 {
 		delete(a.inflight, t.From)
@@ -565,7 +596,9 @@ func (a *Admission) release(t Ticket, spent bool, measured float64) {
 			a.credit = min(a.credit+a.p.Every, a.p.Burst*a.p.Every)
 		}
 		if a.p.Share > 0 {
-			a.flops += t.Cost
+			// Local work may have refilled the credit meanwhile: the
+			// refund does not take it past its cap.
+			a.flops = max(a.flops, min(a.flops+t.Cost, a.flopsCap()))
 		}
 		a.signal()
 		return
@@ -595,6 +628,7 @@ func (a *Admission) Bogus(t Ticket) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.release(t, false, math.NaN())
+	a.unmark(t.ID) // another sender's copy may be sound
 	a.st.Bogus++
 	a.overclaim[t.From] = t.Claimed
 	if len(a.overclaim) > 4096 {
@@ -617,6 +651,7 @@ func (a *Admission) Unreachable(t Ticket, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.release(t, false, math.NaN())
+	a.unmark(t.ID) // another sender may serve it
 	a.st.Unreachable++
 	b := a.unreach[t.From]
 	d := UnreachableBackoff

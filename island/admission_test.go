@@ -470,3 +470,95 @@ func TestAdmissionPolicyValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmissionRefundForgets: an individual whose weights did not come
+// (refunded, unserved, or bogus) may be admitted again from another
+// sender's announcement; one refused (here before, or over the memory
+// budget) may not.
+func TestAdmissionRefundForgets(t *testing.T) {
+	for name, giveBack := range map[string]func(*Admission, Ticket){
+		"refunded":    func(a *Admission, tk Ticket) { a.Release(tk, false, math.NaN()) },
+		"unreachable": func(a *Admission, tk Ticket) { a.Unreachable(tk, t0) },
+		"bogus":       func(a *Admission, tk Ticket) { a.Bogus(tk) },
+		"refused":     func(a *Admission, tk Ticket) { a.Refuse(tk) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, p := range []AdmissionPolicy{{Every: 1, ValImages: 100, Burst: 5}, {}} {
+				a := everyone(t, p)
+				for range 5 {
+					a.Worked(1e9)
+				}
+				first := cand(t, "relay1", 1, 0.9)
+				a.Heard(first, t0)
+				tk, ok, err := a.Next(t0, nil)
+				if err != nil || !ok || tk.ID != first.ID {
+					t.Fatalf("bounded=%v: admitted %v (%v, %v), want the only candidate", p.Bounded(), tk.ID.Short(), ok, err)
+				}
+				giveBack(a, tk)
+				again := first
+				again.From = "relay2"
+				waits := a.Heard(again, t0.Add(time.Second))
+				tk, ok, _ = a.Next(t0.Add(time.Second), nil)
+				if want := name != "refused"; waits != want || ok != want || ok && tk.From != "relay2" {
+					t.Errorf("bounded=%v: the same individual from another sender waits %v, admitted %v (from %q); want %v",
+						p.Bounded(), waits, ok, tk.From, want)
+				}
+			}
+		})
+	}
+}
+
+// TestAdmissionOneCopyAtATime: while one admitter reads the population,
+// another takes an individual that a second sender announced too; the
+// first must not admit that individual again.
+func TestAdmissionOneCopyAtATime(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, ValImages: 100, Burst: 5})
+	for range 5 {
+		a.Worked(1e9)
+	}
+	x := cand(t, "a", 1, 0.9)
+	a.Heard(x, t0)
+	y := x
+	y.From = "b"
+	a.Heard(y, t0)
+	none := func() ([]Resident, error) { return nil, nil }
+	var inner Ticket
+	outer, ok, err := a.Next(t0, func() ([]Resident, error) {
+		var ok bool
+		inner, ok, _ = a.Next(t0, none) // the other admitter, meanwhile
+		if !ok {
+			t.Error("the other admitter got nothing")
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok && outer.ID == inner.ID {
+		t.Errorf("two admitters both took %s (from %q and %q)", outer.ID.Short(), inner.From, outer.From)
+	}
+	if st := a.Stats(t0); ok || st.Admitted != 1 {
+		t.Errorf("admitted %d (the outer call %v), want the one copy", st.Admitted, ok)
+	}
+}
+
+// TestAdmissionRefundKeepsCap: a refund does not take the re-measuring
+// credit past what the last individuals trained here earned, even when
+// local work refilled it while the fetch was under way.
+func TestAdmissionRefundKeepsCap(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Share: 0.5, ValImages: 1000})
+	for range WorkWindow {
+		a.Worked(1e9)
+	}
+	capped := a.Stats(t0).FLOPsCredit
+	a.Heard(cand(t, "p", 1, 0.9), t0)
+	tk, ok, _ := a.Next(t0, func() ([]Resident, error) { return nil, nil })
+	if !ok || tk.Cost <= 0 {
+		t.Fatalf("admitted %v at cost %v", ok, tk.Cost)
+	}
+	a.Worked(1e9) // refills to the cap meanwhile
+	a.Release(tk, false, math.NaN())
+	if got := a.Stats(t0).FLOPsCredit; got > capped*(1+1e-12) {
+		t.Errorf("credit %.4g after the refund, above its cap %.4g", got, capped)
+	}
+}

@@ -188,10 +188,13 @@ func (r *Roster) Pin(peer string) {
 	}
 }
 
-// Seen records that peer was heard from at now.
+// Seen records that peer was heard from at now, and forgets (every
+// quarter TTL) the peers not heard from for the TTL: whatever reads the
+// roster, it does not grow with the peers a long run has ever heard.
 func (r *Roster) Seen(peer string, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.prune(now)
 	last, ok := r.seen[peer]
 	switch {
 	case !ok:

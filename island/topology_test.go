@@ -183,3 +183,21 @@ func TestNeighbourhood(t *testing.T) {
 		t.Error("topology all: not everyone is a neighbour")
 	}
 }
+
+// TestRosterForgetsWithoutReaders: a roster that is only fed (the "all"
+// topology never reads it to decide) still forgets the peers not heard
+// from for its TTL.
+func TestRosterForgetsWithoutReaders(t *testing.T) {
+	ttl := 10 * time.Minute
+	r := NewRoster(ttl)
+	r.Pin("me")
+	for i := range 1000 {
+		r.Seen(fmt.Sprintf("p%d", i), t0)
+	}
+	for i := range 10 {
+		r.Seen("steady", t0.Add(ttl+time.Duration(i)*ttl/4))
+	}
+	if n := r.Len(); n != 2 {
+		t.Errorf("roster holds %d peers after the others went quiet for longer than %v; want 2 (itself and the steady one)", n, ttl)
+	}
+}

@@ -196,7 +196,11 @@ func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received
 	if known, err := x.pop.recorded(r.ID); err != nil || known {
 		// Alive here, or here before and dead: nothing to learn from it,
 		// and it could not be inserted.
-		x.adm.Release(t, false, math.NaN())
+		if err == nil {
+			x.adm.Refuse(t)
+		} else {
+			x.adm.Release(t, false, math.NaN())
+		}
 		if err == nil {
 			err = errors.New("already recorded here")
 		}
@@ -221,12 +225,17 @@ func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received
 	measured, err := x.measure(ctx, r.Genome, w)
 	if err != nil {
 		switch {
-		case ctx.Err() != nil || errors.Is(err, train.ErrMemoryBudget):
-			x.adm.Release(t, false, math.NaN()) // nothing measured, nobody's fault
+		case ctx.Err() != nil:
+			x.adm.Release(t, false, math.NaN()) // stopping: nothing measured
+		case errors.Is(err, train.ErrMemoryBudget):
+			x.adm.Refuse(t) // nothing measured, nobody's fault; it would not fit again
 		case errors.Is(err, train.ErrCorruptWeights) || errors.Is(err, train.ErrWeightsMismatch) || errors.Is(err, train.ErrDataMismatch):
 			x.bogus(t, r, "served weights for %s that do not decode or do not fit it, or announced a genome that does not fit the data")
 		default:
-			x.adm.Release(t, true, math.NaN())
+			x.adm.Release(t, true, math.NaN()) // the re-measure ran: its FLOPs count
+			if x.spent != nil {
+				x.spent(t.Cost)
+			}
 		}
 		return island.Migrant{}, fmt.Errorf("re-measuring: %w", err)
 	}

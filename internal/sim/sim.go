@@ -327,7 +327,7 @@ func (s *Sim) step(ctx context.Context, v *vnode) (float64, error) {
 		if v.pop.recorded(t.ID) {
 			// Here before (one of its own come back, or an immigrant that
 			// died): refunded unmeasured, as the daemon does.
-			v.adm.Release(t, false, math.NaN())
+			v.adm.Refuse(t)
 			continue
 		}
 		m := t.Payload.(island.Migrant)
