@@ -30,8 +30,8 @@ import (
 // first a sender's whose weights did not come lately), none longer than
 // MaxWait. When
 // the budget allows an admission, the candidates are those not already
-// alive here whose claim (less the sender's last measured overclaim)
-// exceeds the median fitness of the local population, so that the budget
+// alive here whose claim (less the sender's last measured overclaim, for
+// OverclaimMemory) exceeds the median fitness of the local population, so that the budget
 // goes to migrants that can win. Of these, the highest claim is admitted,
 // except that a Diversity share of admissions goes to the most novel one:
 // the farthest (Distance) from every local individual's architecture.
@@ -184,7 +184,7 @@ type Admission struct {
 	flops     float64
 	window    [WorkWindow]float64
 	windowAt  int
-	overclaim map[string]float64
+	overclaim map[string]overclaim
 	unreach   map[string]backoff // senders whose weights did not come, passed over until
 	inflight  map[string]int     // tickets out, by sender: one fetch from a sender at a time
 	sigs      map[dna.ID]Signature
@@ -225,7 +225,7 @@ func NewAdmission(self string, p AdmissionPolicy, nb *Neighbourhood) (*Admission
 	return &Admission{
 		self: self, p: p, nb: nb, wake: make(chan struct{}, 1),
 		pool: map[string]*Candidate{}, recent: map[dna.ID]bool{},
-		overclaim: map[string]float64{}, unreach: map[string]backoff{}, inflight: map[string]int{},
+		overclaim: map[string]overclaim{}, unreach: map[string]backoff{}, inflight: map[string]int{},
 		sigs: map[dna.ID]Signature{},
 	}, nil
 }
@@ -275,10 +275,11 @@ func (a *Admission) Heard(c Candidate, now time.Time) bool {
 			return false
 		}
 	} else if len(a.pool) >= a.p.Pool {
-		// The pool is full: the lowest claim leaves, but first one of a
-		// sender whose weights did not come lately, which could not be
-		// admitted before its backoff ends anyway; and such a sender's new
-		// announcement ranks below every other.
+		// The pool is full: the lowest claim (less its sender's
+		// overclaim) leaves, but first one of a sender whose weights did
+		// not come lately, which could not be admitted before its backoff
+		// ends anyway; and such a sender's new announcement ranks below
+		// every other.
 		var low *Candidate
 		lowShunned, newShunned := false, a.shunned(c.From, now)
 		for _, w := range a.pool {
@@ -288,14 +289,14 @@ func (a *Admission) Heard(c Candidate, now time.Time) bool {
 					if !sh {
 						continue
 					}
-				} else if !(w.Claimed < low.Claimed || w.Claimed == low.Claimed && w.Heard.Before(low.Heard)) {
+				} else if !(a.claim(w) < a.claim(low) || a.claim(w) == a.claim(low) && w.Heard.Before(low.Heard)) {
 					continue
 				}
 			}
 			low, lowShunned = w, sh
 		}
 		a.st.Overflow++
-		if newShunned && (!lowShunned || c.Claimed <= low.Claimed) || !newShunned && !lowShunned && c.Claimed <= low.Claimed {
+		if newShunned && (!lowShunned || a.claim(&c) <= a.claim(low)) || !newShunned && !lowShunned && a.claim(&c) <= a.claim(low) {
 			return false
 		}
 		delete(a.pool, low.From)
@@ -493,8 +494,43 @@ func (a *Admission) shunned(from string, now time.Time) bool {
 	return ok && now.Before(b.until)
 }
 
-// claim is c's claimed fitness less its sender's last measured overclaim.
-func (a *Admission) claim(c *Candidate) float64 { return c.Claimed - a.overclaim[c.From] }
+// overclaim is how much a sender's last measured migrant fell short of its
+// claim, and when that announcement was heard.
+type overclaim struct {
+	by float64
+	at time.Time
+}
+
+// OverclaimMemory is how long a sender's measured overclaim is discounted
+// from its later claims (unless a later measure clears it first): a sender
+// caught once, even with its whole claim (Bogus), is not passed over for
+// good, and is measured, and caught or cleared, again after this.
+const OverclaimMemory = 30 * time.Minute
+
+// claim is c's claimed fitness less its sender's last measured overclaim,
+// if that was measured on an announcement heard within OverclaimMemory
+// before c. Call with a.mu held.
+func (a *Admission) claim(c *Candidate) float64 {
+	if o, ok := a.overclaim[c.From]; ok && c.Heard.Sub(o.at) < OverclaimMemory {
+		return c.Claimed - o.by
+	}
+	return c.Claimed
+}
+
+// caught remembers that t's sender overclaimed by over. Call with a.mu held.
+func (a *Admission) caught(t Ticket, over float64) {
+	if len(a.overclaim) >= 4096 {
+		for from, o := range a.overclaim { // a bound: drop those already forgiven
+			if t.Heard.Sub(o.at) >= OverclaimMemory {
+				delete(a.overclaim, from)
+			}
+		}
+		if len(a.overclaim) >= 4096 {
+			clear(a.overclaim) // honest senders lose nothing
+		}
+	}
+	a.overclaim[t.From] = overclaim{by: over, at: t.Heard}
+}
 
 // residentSignatures returns the residents' signatures, cached by ID (the
 // cache keeps only the residents). Call with a.mu held.
@@ -554,7 +590,8 @@ func (a *Admission) take(c *Candidate, diverse bool, novelty float64) Ticket {
 // and the individual may be admitted again from a later announcement (its
 // own sender's, shunned or not, or another's relay). A measure lower than
 // the claim is remembered as the sender's overclaim, and discounted from
-// its later claims until it measures honestly again.
+// its later claims until it measures honestly again (at most
+// OverclaimMemory).
 func (a *Admission) Release(t Ticket, spent bool, measured float64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -608,12 +645,9 @@ func (a *Admission) release(t Ticket, spent bool, measured float64) {
 	a.st.RemeasureFLOPs += t.Cost
 	if !math.IsNaN(measured) {
 		if over := t.Claimed - measured; over > 0 {
-			a.overclaim[t.From] = over
+			a.caught(t, over)
 		} else {
 			delete(a.overclaim, t.From)
-		}
-		if len(a.overclaim) > 4096 {
-			clear(a.overclaim) // a bound; honest senders lose nothing
 		}
 	}
 }
@@ -623,17 +657,15 @@ func (a *Admission) release(t Ticket, spent bool, measured float64) {
 // the genome, or a genome that does not fit this swarm's data. Nothing
 // useful was measured, so the budget is refunded as for a failed fetch;
 // and the sender's whole claim is remembered as its overclaim, discounted
-// from its later claims until it measures honestly again.
+// from its later claims until it measures honestly again (at most
+// OverclaimMemory).
 func (a *Admission) Bogus(t Ticket) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.release(t, false, math.NaN())
 	a.unmark(t.ID) // another sender's copy may be sound
 	a.st.Bogus++
-	a.overclaim[t.From] = t.Claimed
-	if len(a.overclaim) > 4096 {
-		clear(a.overclaim) // a bound; honest senders lose nothing
-	}
+	a.caught(t, t.Claimed)
 }
 
 // Unreachable gives back a ticket whose weights its sender did not serve:

@@ -562,3 +562,36 @@ func TestAdmissionRefundKeepsCap(t *testing.T) {
 		t.Errorf("credit %.4g after the refund, above its cap %.4g", got, capped)
 	}
 }
+
+// TestAdmissionOverclaimFades: a caught sender's discount lasts
+// OverclaimMemory, so that even one caught with its whole claim (bogus)
+// is measured again later; and while it lasts, a full pool evicts the
+// caught sender's announcement first, by its discounted claim.
+func TestAdmissionOverclaimFades(t *testing.T) {
+	a := everyone(t, AdmissionPolicy{Every: 1, ValImages: 100, Burst: 5, Pool: 2})
+	for range 5 {
+		a.Worked(1e9)
+	}
+	a.Heard(cand(t, "cheat", 1, 0.9), t0)
+	tk, _, _ := a.Next(t0, nil)
+	a.Bogus(tk)
+	// The pool is full of the cheat's 0.95 (0.05 after its discount) and
+	// an honest 0.5: a newcomer's 0.3 takes the cheat's place.
+	a.Heard(cand(t, "cheat", 2, 0.95), t0.Add(time.Minute))
+	a.Heard(cand(t, "honest", 3, 0.5), t0.Add(time.Minute))
+	if !a.Heard(cand(t, "newcomer", 4, 0.3), t0.Add(time.Minute)) {
+		t.Error("a full pool kept a caught sender's discounted 0.05 over a newcomer's 0.3")
+	}
+	res := func() ([]Resident, error) { return []Resident{{ID: dna.ID{9}, Fitness: 0.2}}, nil }
+	for _, want := range []string{"honest", "newcomer"} {
+		if tk, ok, _ := a.Next(t0.Add(time.Minute), res); !ok || tk.From != want {
+			t.Errorf("admitted %q (%v), want %q", tk.From, ok, want)
+		}
+	}
+	// Heard after the discount's memory: measured again.
+	late := t0.Add(OverclaimMemory + time.Minute)
+	a.Heard(cand(t, "cheat", 5, 0.95), late)
+	if tk, ok, _ := a.Next(late, res); !ok || tk.From != "cheat" {
+		t.Errorf("admitted %q (%v) %v after the cheat was caught, want the cheat measured again", tk.From, ok, OverclaimMemory+time.Minute)
+	}
+}

@@ -38,8 +38,11 @@ type exchange struct {
 	self    peer.ID
 	pop     population
 	measure func(ctx context.Context, g *dna.Genome, w []byte) (float64, error)
-	log     *slog.Logger
-	in      chan island.Migrant
+	// evaluable, if set, tells before the weights are fetched whether
+	// measure could run the genome here at all (its memory, its data).
+	evaluable func(g *dna.Genome) error
+	log       *slog.Logger
+	in        chan island.Migrant
 	// adm decides which announcements are admitted (fetched, re-measured,
 	// let compete), within the budget the node's own training earns;
 	// residents reads the live population for it. An exchange built
@@ -206,6 +209,19 @@ func (x *exchange) admit(ctx context.Context, t island.Ticket, r gossip.Received
 		}
 		return island.Migrant{}, err
 	}
+	if x.evaluable != nil {
+		if err := x.evaluable(r.Genome); err != nil {
+			switch {
+			case errors.Is(err, train.ErrMemoryBudget):
+				x.adm.Refuse(t) // it would not fit here from any sender
+			case errors.Is(err, train.ErrDataMismatch):
+				x.bogus(t, r, "announced %s, a genome that does not fit the data")
+			default:
+				x.adm.Refuse(t)
+			}
+			return island.Migrant{}, fmt.Errorf("before fetching its weights: %w", err)
+		}
+	}
 	w, err := x.sw.FetchWeights(ctx, r.From, r.ID, r.WeightsDigest, int(r.WeightsSize))
 	if err != nil {
 		switch {
@@ -362,6 +378,7 @@ func (n *Node) startSwarm(ctx context.Context, priv crypto.PrivKey) (*exchange, 
 		exp: n.exp, pop: population{n.store}, log: n.log.With("component", "exchange"),
 		in: make(chan island.Migrant, 16), recent: map[dna.ID][]byte{},
 	}
+	x.evaluable = func(g *dna.Genome) error { return train.CheckEvaluable(g, n.data, n.trainConfig()) }
 	x.measure = func(ctx context.Context, g *dna.Genome, wb []byte) (float64, error) {
 		w, err := train.DecodeWeights(wb, maxWeightBytes(cfg.Bounds))
 		if err != nil {

@@ -39,6 +39,15 @@ func check(g *dna.Genome, data *dataset.Set, cfg *Config, use purpose) (*dna.Res
 	return resolveWithin(g, cfg, use)
 }
 
+// CheckEvaluable reports, before any weights exist, whether Evaluate
+// could run g on data within cfg: the bounds, the data set's shape
+// (ErrDataMismatch) and the inference memory estimate (ErrMemoryBudget).
+// A node asks it of an immigrant before fetching its weights.
+func CheckEvaluable(g *dna.Genome, data *dataset.Set, cfg Config) error {
+	_, err := check(g, data, &cfg, forInference)
+	return err
+}
+
 // resolveWithin validates the config and the genome against the bounds,
 // resolves its shapes and checks its memory estimate against the budget,
 // before anything is allocated.

@@ -237,6 +237,20 @@ func TestInferenceWithinTrainingBudget(t *testing.T) {
 	if _, err := Evaluate(context.Background(), g, res.Weights, data, data.Val, cfg); err != nil {
 		t.Errorf("evaluating with a budget between the two estimates: %v", err)
 	}
+	if err := CheckEvaluable(g, data, cfg); err != nil {
+		t.Errorf("CheckEvaluable with a budget between the two estimates: %v, but Evaluate runs", err)
+	}
+	low := cfg
+	low.MemoryBudget = infer - 1
+	if err := CheckEvaluable(g, data, low); !errors.Is(err, ErrMemoryBudget) {
+		t.Errorf("CheckEvaluable with a budget below the inference estimate: %v, want ErrMemoryBudget", err)
+	}
+	if _, err := Evaluate(context.Background(), g, res.Weights, data, data.Val, low); !errors.Is(err, ErrMemoryBudget) {
+		t.Errorf("Evaluate with a budget below the inference estimate: %v, want ErrMemoryBudget as CheckEvaluable says", err)
+	}
+	if err := CheckEvaluable(dna.Initial(dna.Shape{H: 28, W: 28, C: 1}, 10, 0.1), data, cfg); !errors.Is(err, ErrDataMismatch) {
+		t.Errorf("CheckEvaluable of a genome for 28x28 images on 12x12 data: %v, want ErrDataMismatch", err)
+	}
 	if _, err := Predict(context.Background(), g, res.Weights, data, data.Val, cfg); err != nil {
 		t.Errorf("predicting with a budget between the two estimates: %v", err)
 	}
