@@ -392,6 +392,24 @@ func (a *Admission) Next(now time.Time, residents func() ([]Resident, error)) (T
 		a.mu.Unlock()
 		return t, true, nil
 	}
+	// Nothing could be taken whatever the population: every candidate's
+	// sender is backing off. Don't read the population for nothing (the
+	// admitters poll every few seconds).
+	open, shunned := false, int64(0)
+	for _, c := range a.pool {
+		if a.inflight[c.From] == 0 {
+			if !a.shunned(c.From, now) {
+				open = true
+				break
+			}
+			shunned++
+		}
+	}
+	if !open {
+		a.st.PassedOver += shunned // as backingOff counts them
+		a.mu.Unlock()
+		return Ticket{}, false, nil
+	}
 	a.mu.Unlock()
 	// Read the population outside the lock: announcements keep arriving.
 	var res []Resident
