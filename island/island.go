@@ -528,6 +528,10 @@ func (is *Island) immigrate(ctx context.Context, births uint64) error {
 	}
 }
 
+// immigrateTries is how many rivals an immigrant may meet when the drawn
+// one dies meanwhile (Immigrate).
+const immigrateTries = 3
+
 // Immigrate lets one migrant (its fitness measured here) compete: it
 // meets a random local individual, drawn with rng, and enters the
 // population only if it is fitter; at or above the set-point the local
@@ -540,40 +544,50 @@ func (is *Island) Immigrate(m Migrant, rng *rand.Rand) (bool, error) {
 		is.log.Warn("immigrant refused", "origin", m.Origin, "err", err)
 		return false, nil
 	}
-	members, err := is.pop.Alive()
-	if err != nil {
-		return false, fmt.Errorf("%w: %w", ErrFatal, err)
-	}
-	if len(members) == 0 {
-		return false, nil
-	}
-	rival := members[rng.IntN(len(members))]
-	if !(m.Fitness > rival.Fitness) { // a NaN fitness loses too
-		is.stat.Rejected.Add(1)
-		return false, nil
-	}
-	var victim *dna.ID
-	if len(members) >= is.cfg.SetPoint {
-		victim = &rival.ID
-	}
 	ind, err := individual.New(m.Genome, m.Origin, time.Now())
 	if err != nil {
 		is.log.Warn("immigrant not inserted", "id", m.Genome.ID().Short(), "err", err)
 		return false, nil
 	}
 	ind.Fitness, ind.ClaimedFitness, ind.Immigrant = m.Fitness, m.Claimed, true
-	// One transaction: an immigrant already recorded here (one of ours
-	// come back, or a copy admitted twice) kills nobody.
-	if err := is.pop.Immigrate(ind, m.Weights, victim, "lost to immigrant "+ind.ID.Short(), time.Now()); err != nil {
+	// A worker's tournament may kill the drawn rival meanwhile (a
+	// conflict): the migrant, fetched and measured at a cost, meets
+	// another, a few times at most.
+	for try := 1; ; try++ {
+		members, err := is.pop.Alive()
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrFatal, err)
+		}
+		if len(members) == 0 {
+			return false, nil
+		}
+		rival := members[rng.IntN(len(members))]
+		if !(m.Fitness > rival.Fitness) { // a NaN fitness loses too
+			is.stat.Rejected.Add(1)
+			return false, nil
+		}
+		var victim *dna.ID
+		if len(members) >= is.cfg.SetPoint {
+			victim = &rival.ID
+		}
+		// One transaction: an immigrant already recorded here (one of
+		// ours come back, or a copy admitted twice) kills nobody.
+		err = is.pop.Immigrate(ind, m.Weights, victim, "lost to immigrant "+ind.ID.Short(), time.Now())
 		switch {
+		case err == nil:
+		case errors.Is(err, ErrConflict) && try < immigrateTries:
+			is.log.Debug("immigrant's rival gone, drawing another", "id", ind.ID.Short(), "err", err)
+			continue
 		case errors.Is(err, ErrConflict):
 			is.log.Debug("immigrant not inserted", "id", ind.ID.Short(), "err", err)
 			return false, nil
 		case errors.Is(err, ErrRefused):
 			is.log.Warn("immigrant not inserted", "id", ind.ID.Short(), "err", err)
 			return false, nil
+		default:
+			return false, fmt.Errorf("%w: %w", ErrFatal, err) // the population failed (a full disk, ...)
 		}
-		return false, fmt.Errorf("%w: %w", ErrFatal, err) // the population failed (a full disk, ...)
+		break
 	}
 	is.stat.Immigrants.Add(1)
 	is.log.Info("immigrated", "id", m.Genome.ID().Short(), "origin", m.Origin, "fitness", m.Fitness)

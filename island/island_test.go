@@ -432,3 +432,42 @@ func TestNoValidMutationIsAbandoned(t *testing.T) {
 		t.Errorf("abandoned %d (recorded %d), want the 3 tournaments", got, pop.abandoned)
 	}
 }
+
+// rivalDies is a population whose first conflicts Immigrate calls fail
+// as if the drawn rival had died meanwhile.
+type rivalDies struct {
+	*memPop
+	conflicts *int
+}
+
+func (r rivalDies) Immigrate(ind *individual.Individual, w []byte, victim *dna.ID, reason string, at time.Time) error {
+	if *r.conflicts > 0 {
+		*r.conflicts--
+		return fmt.Errorf("rival died: %w", ErrConflict)
+	}
+	return r.memPop.Immigrate(ind, w, victim, reason, at)
+}
+
+// TestImmigrantMeetsAnotherRival: an immigrant whose drawn rival died
+// meanwhile meets another instead of being lost, a few times at most.
+func TestImmigrantMeetsAnotherRival(t *testing.T) {
+	for _, tc := range []struct {
+		conflicts int
+		joins     bool
+	}{{1, true}, {immigrateTries - 1, true}, {immigrateTries, false}} {
+		n := tc.conflicts
+		pop := rivalDies{newMemPop(), &n}
+		g := testGenome(t, 1, 1)
+		if err := pop.Insert(&individual.Individual{ID: g.ID(), Genome: mustBinary(t, g), Fitness: 0.1}, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		is, err := New(testConfig(1, 4, 0), pop, fakeTrainer{}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		joined, err := is.Immigrate(Migrant{Genome: testGenome(t, 2, 1), Fitness: 0.9, Weights: []byte{1}}, rand.New(rand.NewPCG(1, 1)))
+		if err != nil || joined != tc.joins {
+			t.Errorf("after %d conflicts: joined %v (%v), want %v", tc.conflicts, joined, err, tc.joins)
+		}
+	}
+}
