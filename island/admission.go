@@ -57,8 +57,11 @@ type AdmissionPolicy struct {
 	// trained here earned.
 	Burst int
 	// Pool is the most announcements waiting (default 64); MaxWait how
-	// long one may wait (default 10 minutes; its sender keeps the weights
-	// of its recent emigrants longer than that).
+	// long one may wait (default 10 minutes). A daemon serves the weights
+	// of its last 32 emigrants and of any individual still alive: with
+	// cpu-small's emigration every 10 children that outlasts MaxWait,
+	// with smoke's every 2 it may not, and a fetch of weights no longer
+	// held is refunded.
 	Pool    int
 	MaxWait time.Duration
 }
