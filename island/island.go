@@ -235,10 +235,18 @@ func (is *Island) intervalDue() bool {
 }
 
 // settle handles a task's error: a conflict is counted as an abandoned
-// task, a stop is no error, anything else is fatal.
+// task, a stop is no error, anything else is fatal. What fails for
+// another reason while the island stops (a full disk refusing the last
+// insert) is not hidden by the stop: it is logged.
 func (is *Island) settle(ctx context.Context, err error) error {
 	switch {
-	case err == nil, ctx.Err() != nil:
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+			!errors.Is(err, ErrConflict) && !errors.Is(err, errDone) {
+			is.log.Error("a task failed while the island stopped", "err", err)
+		}
 		return nil
 	case errors.Is(err, ErrConflict):
 		is.stat.Abandoned.Add(1)

@@ -1,12 +1,15 @@
 package island
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -469,5 +472,26 @@ func TestImmigrantMeetsAnotherRival(t *testing.T) {
 		if err != nil || joined != tc.joins {
 			t.Errorf("after %d conflicts: joined %v (%v), want %v", tc.conflicts, joined, err, tc.joins)
 		}
+	}
+}
+
+// TestStopDoesNotHideFailures: a task that fails for a reason of its own
+// (a full disk) while the island stops is logged, not taken for the stop;
+// the stop itself, and conflicts, are not.
+func TestStopDoesNotHideFailures(t *testing.T) {
+	var buf bytes.Buffer
+	is, err := New(testConfig(1, 4, 0), newMemPop(), fakeTrainer{}, nil, slog.New(slog.NewTextHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, quiet := range []error{context.Canceled, fmt.Errorf("training: %w", context.Canceled), fmt.Errorf("raced: %w", ErrConflict)} {
+		if err := is.settle(ctx, quiet); err != nil || buf.Len() != 0 {
+			t.Errorf("settle(%v) while stopping: %v, logged %q; want nil and nothing logged", quiet, err, buf.String())
+		}
+	}
+	if err := is.settle(ctx, errors.New("store: disk full")); err != nil || !strings.Contains(buf.String(), "disk full") {
+		t.Errorf("settle(disk full) while stopping: %v, logged %q; want nil and the error logged", err, buf.String())
 	}
 }

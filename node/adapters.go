@@ -56,6 +56,8 @@ func (p population) Tournament(parent dna.ID, victim *dna.ID, at time.Time) (isl
 		if rec, w, err = tx.Reserve(parent); err != nil {
 			return err
 		}
+		// Room for the child (about its parent's weights) or no kill.
+		tx.Expect(int64(len(w)))
 		if victim != nil {
 			return tx.Kill(*victim, "lost a tournament to "+parent.Short(), at)
 		}

@@ -90,7 +90,7 @@ func TestNodeLifecycleOnSyntheticData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "another evoswarm daemon") {
+	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "another evoswarm process") {
 		t.Errorf("a second Open of a repo in use: %v, want a refusal naming the other daemon", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -97,9 +97,13 @@ func Open(dir string, opts Options) (*Node, error) {
 	st, err := store.Open(filepath.Join(dir, StoreDir), sopts)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
-			return nil, fmt.Errorf("another evoswarm daemon is using %s", dir)
+			return nil, fmt.Errorf("another evoswarm process is using %s: a daemon (stop it first), or a command reading the repo such as export (wait for it)", dir)
 		}
 		return nil, err
+	}
+	if err := st.CheckFree(); err != nil {
+		st.Close()
+		return nil, err // the command says what to do (diskFullHint)
 	}
 	n := &Node{dir: dir, exp: exp, cfg: cfg, priv: priv, peer: id.String(), opts: opts, log: log, store: st}
 	if err := n.checkRun(); err != nil {

@@ -40,7 +40,7 @@ func OpenStopped(dir string) (*store.Store, error) {
 	}
 	st, err := store.Open(sdir, opts)
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("another evoswarm daemon is using %s: ask it through its API, or stop it first", dir)
+		return nil, fmt.Errorf("another evoswarm process is using %s: a daemon (ask it through its API, or stop it first), or a command reading the repo such as export (wait for it)", dir)
 	}
 	return st, err
 }
@@ -62,7 +62,7 @@ func OpenStoppedReadOnly(dir string) (*store.Store, error) {
 	st, err := store.Open(sdir, store.Options{ReadOnly: true, MinFreeBytes: -1})
 	switch {
 	case errors.Is(err, store.ErrLocked):
-		return nil, fmt.Errorf("another evoswarm daemon is using %s: ask it through its API, or stop it first", dir)
+		return nil, fmt.Errorf("another evoswarm process is using %s: a daemon (ask it through its API, or stop it first), or a command reading the repo such as export (wait for it)", dir)
 	case errors.Is(err, store.ErrNeedsRecovery):
 		return OpenStopped(dir)
 	}

@@ -305,7 +305,7 @@ func TestStoppedRepoRefusedWhileRunning(t *testing.T) {
 		"read":   func() error { _, err := OpenStoppedRepo(dir); return err },
 		"verify": func() error { _, err := Verify(dir); return err },
 	} {
-		if err := open(); err == nil || !strings.Contains(err.Error(), "another evoswarm daemon is using") {
+		if err := open(); err == nil || !strings.Contains(err.Error(), "another evoswarm process is using") {
 			t.Errorf("%s while a daemon holds the store: %v", name, err)
 		}
 	}

@@ -12,6 +12,12 @@ import (
 // disabled, or where free space cannot be measured.
 func (s *Store) checkSpace(size int64) error { return s.checkFree(s.opts.MinFreeBytes + 2*size) }
 
+// CheckFree reports ErrDiskFull when the store's file system has less
+// than Options.MinFreeBytes free, the space below which Update refuses to
+// write: a daemon asks it when it opens the repo, so that a restart on a
+// full disk refuses at once instead of after its first tournament.
+func (s *Store) CheckFree() error { return s.checkFree(s.opts.MinFreeBytes) }
+
 // checkFree refuses when less than need bytes are free.
 func (s *Store) checkFree(need int64) error {
 	if s.opts.InMemory || s.opts.MinFreeBytes < 0 {

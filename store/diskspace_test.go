@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/evoswarm/evoswarm/island/dna"
 )
@@ -113,5 +114,43 @@ func TestDiskFullTmpfs(t *testing.T) {
 	verify(t, s)
 	if c, _ := s.Counters(); c.Births != uint64(n) {
 		t.Errorf("after reopen: %d births, want %d", c.Births, n)
+	}
+}
+
+// TestExpectRefusesTheKill: a transaction that kills and expects a later
+// write of a child's weights is refused, and kills nobody, where the disk
+// has room for the kill but not for the child.
+func TestExpectRefusesTheKill(t *testing.T) {
+	free := uint64(1 << 40)
+	fakeFree(t, &free)
+	s, err := Open(t.TempDir(), Options{MinFreeBytes: 100 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, b := newInd(1, dna.ID{}, 0.5), newInd(2, dna.ID{}, 0.4)
+	insert(t, s, a)
+	insert(t, s, b)
+	tournament := func(child int64) error {
+		return s.Update(func(tx *Tx) error {
+			if _, _, err := tx.Reserve(a.ID); err != nil {
+				return err
+			}
+			tx.Expect(child)
+			return tx.Kill(b.ID, "lost", time.Now())
+		})
+	}
+	free = 110 << 20 // room for the kill, not for a 20 MiB child twice over
+	if err := tournament(20 << 20); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("a tournament expecting a 20 MiB child with 10 MiB above the limit: %v, want ErrDiskFull", err)
+	}
+	if got, err := s.Get(b.ID); err != nil || got.Status != StatusAlive {
+		t.Fatalf("the loser after the refused tournament: %v, %v; want alive", got, err)
+	}
+	if err := tournament(1 << 20); err != nil {
+		t.Fatalf("a tournament expecting a 1 MiB child with 10 MiB above the limit: %v", err)
+	}
+	if got, _ := s.Get(b.ID); got.Status == StatusAlive {
+		t.Error("the loser is still alive after the tournament committed")
 	}
 }

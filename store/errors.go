@@ -73,7 +73,7 @@ type lockedError struct {
 	err error // badger's error
 }
 
-func (e *lockedError) Error() string   { return "another evoswarm daemon is using " + e.dir }
+func (e *lockedError) Error() string   { return "another evoswarm process is using " + e.dir }
 func (e *lockedError) Unwrap() []error { return []error{ErrLocked, e.err} }
 
 // isLockError reports whether err is badger's directory-lock failure. Badger

@@ -155,7 +155,7 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	if tx.writes == 0 {
 		return nil // nothing to commit
 	}
-	if err := s.checkSpace(tx.written); err != nil {
+	if err := s.checkSpace(tx.written + tx.expect); err != nil {
 		return err
 	}
 	return wrapBadger("commit", txn.Commit())

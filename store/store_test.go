@@ -109,7 +109,7 @@ func TestOpenLockedDirectory(t *testing.T) {
 	if !errors.Is(err, ErrLocked) {
 		t.Errorf("second Open error %q does not match ErrLocked", err)
 	}
-	if want := "another evoswarm daemon is using " + dir; err.Error() != want {
+	if want := "another evoswarm process is using " + dir; err.Error() != want {
 		t.Errorf("second Open error = %q, want %q", err, want)
 	}
 }

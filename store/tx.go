@@ -21,6 +21,18 @@ type Tx struct {
 
 	writes  int   // keys set or deleted
 	written int64 // bytes of keys and values set
+	expect  int64 // bytes a later transaction will write because of this one (Expect)
+}
+
+// Expect makes the commit also require room for bytes more, that a later
+// transaction will write because of this one: a tournament that kills the
+// loser commits only if the disk can take the child it starts, so that a
+// full disk refuses the tournament (and loses nobody) rather than the
+// child's insert after the loser died.
+func (tx *Tx) Expect(bytes int64) {
+	if bytes > 0 {
+		tx.expect += bytes
+	}
 }
 
 func (tx *Tx) writable(op string) error {

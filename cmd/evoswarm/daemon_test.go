@@ -130,7 +130,7 @@ func TestSecondDaemonRefused(t *testing.T) {
 	first := startDaemon(t, repo)
 	defer first.cmd.Process.Kill()
 	_, errOut, code := run(t, nil, "daemon", "--repo", repo)
-	if code == 0 || !strings.Contains(errOut, "another evoswarm daemon is using "+repo) {
+	if code == 0 || !strings.Contains(errOut, "another evoswarm process is using "+repo) {
 		t.Errorf("second daemon: exit %d, %q", code, errOut)
 	}
 	var st map[string]any

@@ -24,7 +24,8 @@ import (
 // TestDaemonStopsOnFullDisk is the short disk-full drill
 // (scripts/disk-full-test.sh is the long one): a daemon whose repo is on a
 // small tmpfs that fills up stops by itself with a one-line "disk full"
-// error; once the space is freed, verify passes, every individual it had
+// error, and a restart refuses while the disk stays full; once the space
+// is freed, verify passes, every individual it had
 // reported is there exactly once, and a restarted daemon trains on.
 func TestDaemonStopsOnFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -114,6 +115,12 @@ wait:
 		t.Errorf("the daemon's last line is %q; want one line \"evoswarm: ...\" that says \"disk full\" and to free some space", last)
 	}
 
+	// A restart while the disk is still full refuses at once, with the
+	// same advice, before it kills anyone in a tournament.
+	if _, errOut, code := dfRun(t, time.Minute, append([]string{"daemon", "--repo", repo}, minFreeArg...)...); code <= 0 ||
+		!strings.Contains(errOut, "disk full") || !strings.Contains(errOut, "free some space") {
+		t.Errorf("a restart on the full disk: exit %d, stderr %q; want an error exit that says disk full and to free some space", code, errOut)
+	}
 	if err := os.Remove(filepath.Join(mnt, "ballast")); err != nil {
 		t.Fatal(err)
 	}
