@@ -147,19 +147,27 @@ func (s *Store) gcLoop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(s.opts.GCInterval)
 	defer t.Stop()
+	// The first pass comes soon after the start: a node restarted more
+	// often than GCInterval (a crash loop, a disk-full stop, short runs)
+	// would otherwise never reclaim its dead weights.
+	first := time.After(min(s.opts.GCInterval, firstGC))
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-first:
 		case <-t.C:
-			start := time.Now()
-			if err := s.GC(); errors.Is(err, ErrClosed) {
-				return
-			} else if err != nil {
-				s.log.Warn("value log gc failed", "err", err)
-			} else {
-				s.log.Debug("value log gc done", "elapsed", time.Since(start))
-			}
+		}
+		start := time.Now()
+		if err := s.GC(); errors.Is(err, ErrClosed) {
+			return
+		} else if err != nil {
+			s.log.Warn("value log gc failed", "err", err)
+		} else {
+			s.log.Debug("value log gc done", "elapsed", time.Since(start))
 		}
 	}
 }
+
+// firstGC is how soon after the start the first GC pass runs.
+const firstGC = time.Minute

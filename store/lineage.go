@@ -143,6 +143,13 @@ func (s *Store) PruneLineage(storedBefore time.Time) (int, error) {
 		orphans = orphans[len(batch):]
 		err := s.Update(func(tx *Tx) error {
 			for _, id := range batch {
+				// The migrant may have become an individual since the scan.
+				if has, err := tx.exists(idKey(prefixIndividual, id), "prune lineage"); err != nil {
+					return err
+				} else if has {
+					n--
+					continue
+				}
 				if err := tx.delete(idKey(prefixLineage, id), "prune lineage"); err != nil {
 					return err
 				}

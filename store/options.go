@@ -31,7 +31,8 @@ type Options struct {
 	Logger *slog.Logger
 
 	// GCInterval is how often the goroutine started by Start runs value-log
-	// garbage collection. The default is 10 minutes.
+	// garbage collection, the first time a minute after the start (or
+	// GCInterval, if shorter). The default is 10 minutes.
 	GCInterval time.Duration
 
 	// GCDiscardRatio is the share of a value-log file that must be garbage
