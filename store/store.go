@@ -50,6 +50,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: no directory given: pass the repo's store directory, or set InMemory")
 	}
 	if !opts.InMemory {
+		// Another process's repo is not read through first (checkFiles
+		// reads every table).
+		if lockedByOther(dir) {
+			return nil, &lockedError{dir: dir, err: errors.New("its directory lock is held")}
+		}
 		if err := checkFiles(dir); err != nil {
 			if lockedByOther(dir) { // files read while their owner changed them
 				return nil, &lockedError{dir: dir, err: errors.New("its files changed while they were checked")}
