@@ -249,23 +249,37 @@ func (tx *Tx) Emigrate(id dna.ID, peer string, at time.Time) error {
 }
 
 // AbandonTraining abandons every individual left in training, e.g. by a
-// crash, with reason and time at, in one transaction, and returns how many
-// there were. Call it at start-up, before the workers, unless the node
-// trains them again instead.
+// crash, with reason and time at, and returns how many there were. It
+// commits in transactions of at most abandonBatch, so that a node with
+// many workers does not exceed Badger's transaction size. Call it at
+// start-up, before the workers, unless the node trains them again instead.
 func (s *Store) AbandonTraining(reason string, at time.Time) (int, error) {
-	var n int
-	err := s.Update(func(tx *Tx) error {
-		ms, err := tx.Training()
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if err := tx.Abandon(m.ID, reason, at); err != nil {
+	n := 0
+	for {
+		done := 0
+		err := s.Update(func(tx *Tx) error {
+			ms, err := tx.Training()
+			if err != nil {
 				return err
 			}
+			for _, m := range ms[:min(len(ms), abandonBatch)] {
+				if err := tx.Abandon(m.ID, reason, at); err != nil {
+					return err
+				}
+				done++
+			}
+			return nil
+		})
+		if err != nil {
+			return n, err
 		}
-		n = len(ms)
-		return nil
-	})
-	return n, err
+		n += done
+		if done < abandonBatch {
+			return n, nil
+		}
+	}
 }
+
+// abandonBatch is how many trainings AbandonTraining abandons in one
+// transaction: each writes the record and an event, a few kB.
+const abandonBatch = 64

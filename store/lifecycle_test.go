@@ -309,3 +309,32 @@ func TestEmigrate(t *testing.T) {
 		t.Errorf("emigrant's status = %v, want alive (a copy left)", got.Status)
 	}
 }
+
+// TestAbandonManyTrainings: a node with more workers than one
+// transaction can abandon has every training abandoned, in batches.
+func TestAbandonManyTrainings(t *testing.T) {
+	s := openMem(t)
+	parent := newInd(1, dna.ID{}, 0.5)
+	insert(t, s, parent)
+	const kids = 2*abandonBatch + 5
+	for i := range kids {
+		k := newInd(10+i, parent.ID, 0)
+		if err := s.Update(func(tx *Tx) error { return tx.StartTraining(k) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.AbandonTraining("interrupted by a restart", t0)
+	if err != nil || n != kids {
+		t.Fatalf("AbandonTraining = %d, %v; want %d", n, err, kids)
+	}
+	s.View(func(tx *Tx) error {
+		if left, _ := tx.Training(); len(left) != 0 {
+			t.Errorf("%d still in training", len(left))
+		}
+		return nil
+	})
+	if c, _ := s.Counters(); c.Abandoned != kids {
+		t.Errorf("abandoned counter %d, want %d", c.Abandoned, kids)
+	}
+	verify(t, s)
+}
