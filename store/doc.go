@@ -21,8 +21,13 @@
 //     commit order. Plots and lineage read it; they never need weights.
 //   - Run data: the experiment configuration (opaque bytes), the root seed,
 //     and the counters (trained, killed, abandoned, errors, migrants in and
-//     out, FLOPs, births). Every counter changes in the same transaction as
-//     the change it counts, so a crash can never leave them out of step.
+//     out, FLOPs, births). The lifecycle's counters (trained, killed,
+//     errors, births, migrants in) change in the same transaction as the
+//     change they count, so a crash can never leave them out of step. A
+//     few are added in a transaction of their own just after what they
+//     count, which a crash in between can lose: abandoned after a
+//     tournament's conflict, the FLOPs of immigrants' re-measures, and
+//     migrants out after the announcement went out.
 //   - The schema version, written when a repo is first opened.
 //
 // # Usage

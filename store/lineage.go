@@ -27,7 +27,8 @@ import (
 // an individual born here, it is cut there and Join names that
 // individual, whose own record here goes on with the ancestry. A swarm whose
 // lineages cross back and forth so stores each step about once, instead of
-// every immigrant's whole chain (up to MaxLineageSteps steps, 300 KiB).
+// every immigrant's whole chain (up to MaxLineageSteps steps: about 180
+// bytes a step, some 730 kB at most).
 //
 // A record is written when an admitted migrant's chain is fetched (or
 // failed to be), before the island lets it compete: one that then loses

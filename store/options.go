@@ -92,7 +92,10 @@ const (
 	compactValueLogFileSize = 16 << 20
 	// valueThreshold: values of at least this many bytes (weights) go to the
 	// value log, smaller ones (records, index entries, events) stay in the
-	// LSM tree, so listing and scanning never touch the value log.
+	// LSM tree, so listing and scanning never touch the value log. A few
+	// non-weight values can reach it too: an immigrant's lineage chain of
+	// about 100 steps or more, and the record of a genome of several
+	// hundred edges.
 	valueThreshold = 16 << 10
 	// valueLogSlack is the room a value-log file keeps beside its largest
 	// value: the entry's header, key and checksum, and the file's header.
