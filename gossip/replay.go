@@ -68,10 +68,8 @@ func (c *replayCache) add(key [32]byte, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rotate(now)
-	for _, b := range c.buckets {
-		if _, ok := b[key]; ok {
-			return false
-		}
+	if c.has(key) {
+		return false
 	}
 	if len(c.buckets[c.cur]) >= c.perBucket {
 		c.early++
@@ -86,6 +84,11 @@ func (c *replayCache) seen(key [32]byte, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rotate(now)
+	return c.has(key)
+}
+
+// has reports whether any bucket holds key. Call with c.mu held.
+func (c *replayCache) has(key [32]byte) bool {
 	for _, b := range c.buckets {
 		if _, ok := b[key]; ok {
 			return true

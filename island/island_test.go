@@ -404,15 +404,8 @@ func TestImmigrateStoreFailureIsFatal(t *testing.T) {
 		{fmt.Errorf("rival died: %w", ErrConflict), false},
 	} {
 		pop := failingImmigrate{newMemPop(), tc.err}
-		g := testGenome(t, 1, 1)
-		if err := pop.Insert(&individual.Individual{ID: g.ID(), Genome: mustBinary(t, g), Fitness: 0.1}, []byte{1}); err != nil {
-			t.Fatal(err)
-		}
-		is, err := New(testConfig(1, 4, 0), pop, fakeTrainer{}, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = is.Immigrate(Migrant{Genome: testGenome(t, 2, 1), Fitness: 0.9, Weights: []byte{1}}, rand.New(rand.NewPCG(1, 1)))
+		is := oneMemberIsland(t, pop, pop.memPop)
+		_, err := is.Immigrate(Migrant{Genome: testGenome(t, 2, 1), Fitness: 0.9, Weights: []byte{1}}, rand.New(rand.NewPCG(1, 1)))
 		if fatal := errors.Is(err, ErrFatal); fatal != tc.fatal {
 			t.Errorf("population error %q: Immigrate returned %v; want fatal %v", tc.err, err, tc.fatal)
 		}
@@ -434,6 +427,21 @@ func TestNoValidMutationIsAbandoned(t *testing.T) {
 	if got := is.Stats().Abandoned.Load(); got != 3 || pop.abandoned != 3 {
 		t.Errorf("abandoned %d (recorded %d), want the 3 tournaments", got, pop.abandoned)
 	}
+}
+
+// oneMemberIsland returns an island over pop, whose memory m holds one
+// individual of fitness 0.1 for an immigrant to meet.
+func oneMemberIsland(t *testing.T, pop Population, m *memPop) *Island {
+	t.Helper()
+	g := testGenome(t, 1, 1)
+	if err := m.Insert(&individual.Individual{ID: g.ID(), Genome: mustBinary(t, g), Fitness: 0.1}, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	is, err := New(testConfig(1, 4, 0), pop, fakeTrainer{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return is
 }
 
 // rivalDies is a population whose first conflicts Immigrate calls fail
@@ -460,14 +468,7 @@ func TestImmigrantMeetsAnotherRival(t *testing.T) {
 	}{{1, true}, {immigrateTries - 1, true}, {immigrateTries, false}} {
 		n := tc.conflicts
 		pop := rivalDies{newMemPop(), &n}
-		g := testGenome(t, 1, 1)
-		if err := pop.Insert(&individual.Individual{ID: g.ID(), Genome: mustBinary(t, g), Fitness: 0.1}, []byte{1}); err != nil {
-			t.Fatal(err)
-		}
-		is, err := New(testConfig(1, 4, 0), pop, fakeTrainer{}, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		is := oneMemberIsland(t, pop, pop.memPop)
 		joined, err := is.Immigrate(Migrant{Genome: testGenome(t, 2, 1), Fitness: 0.9, Weights: []byte{1}}, rand.New(rand.NewPCG(1, 1)))
 		if err != nil || joined != tc.joins {
 			t.Errorf("after %d conflicts: joined %v (%v), want %v", tc.conflicts, joined, err, tc.joins)
