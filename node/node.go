@@ -115,6 +115,11 @@ func Open(dir string, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.data = n.data.WithoutTest() // evolution never looks at the test split
+	if layout, err := train.OneDNNLayoutOverride(); err != nil {
+		log.Warn(err.Error())
+	} else if layout != "" && train.OneDNNISA() != "" {
+		log.Info("oneDNN training layout forced by EVOSWARM_ONEDNN_LAYOUT", "layout", layout)
+	}
 	if exp.DataIdentity != "" && n.data.Identity != exp.DataIdentity {
 		st.Close()
 		return nil, fmt.Errorf("node: data set %s has identity %s, but the experiment was created with %s: the files changed", exp.Data, n.data.Identity, exp.DataIdentity)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"sync"
 
@@ -16,6 +17,18 @@ import (
 // OneDNNISA names the instruction set the oneDNN engine dispatches to, or
 // is empty in a build without it.
 func OneDNNISA() string { return dnnl.ISA() }
+
+// OneDNNLayoutOverride returns the layout EVOSWARM_ONEDNN_LAYOUT forces on
+// the oneDNN engine's training passes ("nhwc" or "blocked"; empty where it
+// is unset), or an error for a value the engine ignores.
+func OneDNNLayoutOverride() (string, error) {
+	switch v := os.Getenv("EVOSWARM_ONEDNN_LAYOUT"); v {
+	case "", "nhwc", "blocked":
+		return v, nil
+	default:
+		return "", fmt.Errorf("EVOSWARM_ONEDNN_LAYOUT=%q is neither nhwc nor blocked: ignored, each network's layout is chosen as usual", v)
+	}
+}
 
 // oneDNNEngine is a genome's network on oneDNN: the same model (same keys,
 // same initialisation from the same random stream) as the gorgonia engine,

@@ -294,3 +294,13 @@ func poisonFC(w *Weights) {
 		}
 	}
 }
+
+func TestOneDNNLayoutOverride(t *testing.T) {
+	for v, ok := range map[string]bool{"": true, "nhwc": true, "blocked": true, "NHWC": false, "channels-last": false} {
+		t.Setenv("EVOSWARM_ONEDNN_LAYOUT", v)
+		got, err := OneDNNLayoutOverride()
+		if (err == nil) != ok || ok && got != v {
+			t.Errorf("EVOSWARM_ONEDNN_LAYOUT=%q: %q, %v; want accepted %v", v, got, err, ok)
+		}
+	}
+}
