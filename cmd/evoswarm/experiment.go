@@ -42,9 +42,10 @@ test accuracy measured, once.
 Writes into --out: plan.json; per run runs/CONFIG/seed-S/ with the nodes'
 repos, curve.csv, run.json and best/; and curves.csv, runs.csv, summary.md
 (markdown for docs/results.md) and curves.png/.svg (mean and min-max band
-over seeds per configuration). Prints the summary and two-sided Welch's t
-and Mann-Whitney U tests on the final best validation accuracy. Runs already
-finished in --out are not run again.`,
+over seeds per configuration), and ensemble/ (the top-3 ensemble). Prints
+the summary and two-sided Welch's t, Mann-Whitney U and paired t tests (over
+the seeds) on the final best validation accuracy. Runs already finished in
+--out are not run again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := experiment.LoadPlan(planFile)
