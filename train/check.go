@@ -33,8 +33,14 @@ func check(g *dna.Genome, data *dataset.Set, cfg *Config, use purpose) (*dna.Res
 	if in := g.Input; in.H != data.H || in.W != data.W || in.C != data.C || g.Classes != data.Classes {
 		return nil, fmt.Errorf("train: %w: genome expects %v images and %d classes, data set %s has %dx%dx%d and %d", ErrDataMismatch, in, g.Classes, data.Name, data.H, data.W, data.C, data.Classes)
 	}
-	if data.Train.N < cfg.BatchSize {
-		return nil, fmt.Errorf("train: training split has %d images, fewer than a batch of %d", data.Train.N, cfg.BatchSize)
+	if use == forTraining {
+		if data.Train.N < cfg.BatchSize {
+			return nil, fmt.Errorf("train: training split has %d images, fewer than a batch of %d", data.Train.N, cfg.BatchSize)
+		}
+		if data.Val == nil || data.Val.N == 0 {
+			// Every individual's fitness would be 0 without a word.
+			return nil, fmt.Errorf("train: data set %s has no validation images to measure fitness on", data.Name)
+		}
 	}
 	return resolveWithin(g, cfg, use)
 }

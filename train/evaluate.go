@@ -25,8 +25,8 @@ func Evaluate(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set,
 	if err != nil {
 		return 0, err
 	}
-	if !w.finite() {
-		return 0, errNotFinite
+	if err := usable(w); err != nil {
+		return 0, err
 	}
 	eng, err := openEngine(g, r, w, &cfg)
 	if err != nil {
@@ -50,8 +50,8 @@ func Predict(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Set, 
 	if err != nil {
 		return nil, err
 	}
-	if !w.finite() {
-		return nil, errNotFinite
+	if err := usable(w); err != nil {
+		return nil, err
 	}
 	eng, err := openEngine(g, r, w, &cfg)
 	if err != nil {
@@ -73,8 +73,8 @@ func EvaluateOn(ctx context.Context, g *dna.Genome, w *Weights, data *dataset.Se
 	if err != nil {
 		return 0, err
 	}
-	if !w.finite() {
-		return 0, errNotFinite
+	if err := usable(w); err != nil {
+		return 0, err
 	}
 	end, err := dev.Begin()
 	if err != nil {

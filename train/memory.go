@@ -1,6 +1,8 @@
 package train
 
 import (
+	"math"
+
 	"github.com/evoswarm/evoswarm/island/dna"
 	"github.com/evoswarm/evoswarm/train/kernels"
 )
@@ -11,9 +13,19 @@ import (
 // parameters (values, gradients, velocities), and the evaluation graph's
 // activations. The data set is not counted.
 func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
-	train := 2 * activationFloats(g, r) * int64(cfg.BatchSize) // values and gradients
-	ws := workspaceFloats(g, r, cfg.BatchSize, cfg.CPUThreads())
-	return EstimateInferenceMemory(g, r, cfg) + 4*(train+ws)
+	train := 2 * float64(activationFloats(g, r)) * float64(cfg.BatchSize) // values and gradients
+	ws := float64(workspaceFloats(g, r, cfg.BatchSize, cfg.CPUThreads()))
+	return saturate(float64(EstimateInferenceMemory(g, r, cfg)) + 4*(train+ws))
+}
+
+// saturate converts an estimate in bytes to int64, the largest int64 for
+// one beyond it: a genome within bounds far larger than any preset's is
+// refused by the budget, never let through by a wrapped sum.
+func saturate(bytes float64) int64 {
+	if !(bytes < math.MaxInt64) {
+		return math.MaxInt64
+	}
+	return int64(bytes)
 }
 
 // EstimateInferenceMemory estimates the bytes of g's network built for
@@ -22,9 +34,9 @@ func EstimateMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
 // (the engines build a training pass on the first step only), so that
 // whatever trained within a budget can be evaluated within it.
 func EstimateInferenceMemory(g *dna.Genome, r *dna.Resolved, cfg *Config) int64 {
-	act := activationFloats(g, r) * int64(cfg.EvalBatch)
-	ws := workspaceFloats(g, r, cfg.EvalBatch, cfg.CPUThreads())
-	return 4 * (act + ws + 3*g.Params())
+	act := float64(activationFloats(g, r)) * float64(cfg.EvalBatch)
+	ws := float64(workspaceFloats(g, r, cfg.EvalBatch, cfg.CPUThreads()))
+	return saturate(4 * (act + ws + 3*float64(g.Params())))
 }
 
 // evalLanes is how many inference passes of cfg.EvalBatch images may run

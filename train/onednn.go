@@ -171,9 +171,17 @@ func (e *oneDNNEngine) predict(ctx context.Context, data *dataset.Set, split *da
 	}
 	pred := make([]int32, split.N)
 	errs := make([]error, lanes)
+	// A lane that fails stops the others at their next batch.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	for l := range lanes {
 		wg.Go(func() {
+			defer func() {
+				if errs[l] != nil {
+					cancel()
+				}
+			}()
 			runtime.LockOSThread() // a lane of several threads keeps one OpenMP team for its batches: see Train
 			defer runtime.UnlockOSThread()
 			// A panic here would escape Evaluate's and Predict's recover,
@@ -187,8 +195,18 @@ func (e *oneDNNEngine) predict(ctx context.Context, data *dataset.Set, split *da
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	// The others' cancellations say nothing the failure does not.
+	var failed []error
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			failed = append(failed, err)
+		}
+	}
+	if err := errors.Join(failed...); err != nil {
 		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err // the caller's own cancellation
 	}
 	return pred, nil
 }

@@ -304,3 +304,22 @@ func TestOneDNNLayoutOverride(t *testing.T) {
 		}
 	}
 }
+
+// TestUnusableWeights: inference without weights is a clear error, not a
+// recovered panic; nor is a training set without validation images.
+func TestUnusableWeights(t *testing.T) {
+	data := quadrants(t, 100)
+	g := skipNet(t)
+	cfg := smallConfig(1)
+	if _, err := Evaluate(context.Background(), g, nil, data, data.Val, cfg); !errors.Is(err, ErrWeightsMismatch) {
+		t.Errorf("Evaluate with no weights: %v, want ErrWeightsMismatch", err)
+	}
+	if _, err := Predict(context.Background(), g, nil, data, data.Val, cfg); !errors.Is(err, ErrWeightsMismatch) {
+		t.Errorf("Predict with no weights: %v, want ErrWeightsMismatch", err)
+	}
+	noVal := *data
+	noVal.Val = &dataset.Split{}
+	if _, err := Train(context.Background(), g, nil, &noVal, cfg, RunOptions{}); err == nil || !strings.Contains(err.Error(), "no validation images") {
+		t.Errorf("Train without validation images: %v, want a clear error", err)
+	}
+}

@@ -222,4 +222,16 @@ func (t *Tensor) finite() bool {
 // errNotFinite is what evaluating or predicting with weights that hold a
 // NaN or an infinity returns: they measure nothing (an immigrant's such
 // weights are its sender's fault).
+// usable refuses weights an inference cannot run on: none at all, or
+// non-finite ones.
+func usable(w *Weights) error {
+	if w == nil {
+		return fmt.Errorf("train: %w: no weights given", ErrWeightsMismatch)
+	}
+	if !w.finite() {
+		return errNotFinite
+	}
+	return nil
+}
+
 var errNotFinite = fmt.Errorf("train: weights: %w: they hold NaN or infinite values", ErrCorruptWeights)
