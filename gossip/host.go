@@ -82,7 +82,7 @@ func newHost(cfg *Config, boot []peer.AddrInfo, gater *banList) (host.Host, erro
 		return nil, fmt.Errorf("gossip: starting the libp2p host (listen addresses %v): %w", cfg.listenAddrs(), err)
 	}
 	if cfg.NAT && !cfg.RelayService {
-		startPunchRetry(h) // nat.go: DCUtR again for peers left on a relay
+		startPunchRetry(h, cfg.Logger) // nat.go: DCUtR again for peers left on a relay
 	}
 	return h, nil
 }

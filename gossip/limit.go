@@ -19,15 +19,16 @@ const (
 	OverLimitPenalty = 25
 	// StallPenalty is what a peer loses for a weights stream it opened and
 	// then stopped reading (StallTimeout), or to which it sent no request
-	// (RequestTimeout): 20 of them get it banned.
+	// (RequestTimeout): 21 in quick succession get it banned (a total above
+	// the default MaxPenalty of 5000; more as penalties fade).
 	StallPenalty = 250
 	// BadReplyPenalty is what a peer loses for a lineage answer that breaks
-	// the protocol (ErrBadLineage): 20 of them get it banned.
+	// the protocol (ErrBadLineage): 21 in quick succession get it banned.
 	BadReplyPenalty = 250
 	// FrozenGenomePenalty is what the signer of an announcement loses when
 	// its genome freezes vertices evolution leaves mutable (rule 10b of
-	// docs/protocol.md, which honest evoswarm nodes never break): 20 of
-	// them get it banned.
+	// docs/protocol.md, which honest evoswarm nodes never break): 21 in
+	// quick succession get it banned.
 	FrozenGenomePenalty = 250
 )
 
@@ -42,13 +43,14 @@ const (
 	LimitLineageRate  = "lineage-rate"        // a lineage request over the peer's rate
 	LimitLineagePeer  = "lineage-concurrency" // more of the peer's lineage requests at once than ServePerPeer
 	LimitLineageIdle  = "lineage-no-request"  // a lineage stream with no request within its deadline
+	LimitLineageBusy  = "lineage-busy"        // every lineage serving slot taken (no penalty)
 	LimitLineageBad   = "lineage-bad-reply"   // a lineage answer this node fetched broke the protocol
 )
 
 // LimitReasons lists every limit reason.
 func LimitReasons() []string {
 	return []string{LimitServeRate, LimitServePeer, LimitServeBusy, LimitNoRequest, LimitStalled, LimitAnnounceRate,
-		LimitLineageRate, LimitLineagePeer, LimitLineageIdle, LimitLineageBad}
+		LimitLineageRate, LimitLineagePeer, LimitLineageIdle, LimitLineageBusy, LimitLineageBad}
 }
 
 // abuseCounters counts refusals by reason, and the weights requests served.

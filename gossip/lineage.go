@@ -138,13 +138,6 @@ func (ls *lineageServer) serve(st network.Stream) {
 		return
 	}
 	defer ls.limit.done(p)
-	select {
-	case ls.serving <- struct{}{}:
-		defer func() { <-ls.serving }()
-	default:
-		s.refuseLineage(st)
-		return
-	}
 	start := time.Now()
 	st.SetDeadline(start.Add(LineageTimeout))
 	st.SetReadDeadline(start.Add(lineageRequest))
@@ -155,6 +148,16 @@ func (ls *lineageServer) serve(st network.Stream) {
 			s.abuse.counts[LimitLineageIdle].Add(1)
 			s.Penalize(p, StallPenalty, fmt.Sprintf("opened a lineage stream and sent no request within %v", lineageRequest))
 		}
+		return
+	}
+	// A serving slot is taken only once the request is in, as for
+	// weights: streams that open and wait hold none.
+	select {
+	case ls.serving <- struct{}{}:
+		defer func() { <-ls.serving }()
+	default:
+		s.abuse.counts[LimitLineageBusy].Add(1)
+		s.refuseLineage(st)
 		return
 	}
 	steps, err := ls.src.Lineage(id, MaxLineageSteps)

@@ -34,13 +34,21 @@ var punchRetryAfter = []time.Duration{3 * time.Second, 15 * time.Second, 45 * ti
 
 const punchRetryTick = time.Second
 
-// startPunchRetry runs the retries for h until its network closes.
-func startPunchRetry(h host.Host) {
+// maxPunchPeers bounds the retry state kept for peers that were reachable
+// only through relays and are gone: beyond it, gone peers are forgotten.
+const maxPunchPeers = 4096
+
+// startPunchRetry runs the retries for h until its network closes,
+// logging to log (nil: nowhere).
+func startPunchRetry(h host.Host, log *slog.Logger) {
 	done, ok := h.Network().(interface{ Done() <-chan struct{} })
 	if !ok {
 		return
 	}
-	log := slog.Default().With("component", "gossip")
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "gossip")
 	go func() {
 		type state struct {
 			since time.Time // relayed-only since
@@ -98,6 +106,8 @@ func startPunchRetry(h host.Host) {
 				case seen[p]:
 				case h.Network().Connectedness(p) == network.Connected:
 					delete(peers, p) // direct now
+				case len(peers) > maxPunchPeers:
+					delete(peers, p) // a bound: gone peers are forgotten first
 				default:
 					st.since = time.Time{} // gone: the tries count on if it comes back relayed
 				}

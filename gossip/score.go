@@ -105,6 +105,7 @@ type scoreBook struct {
 	penalty  map[peer.ID]fading
 	last     map[peer.ID]float64
 	below    map[peer.ID]bool // below GraylistThreshold at the last sample
+	sunk     map[peer.ID]bool // below BanThreshold at the last sample
 	strikes  map[peer.ID]int  // times it fell below GraylistThreshold
 }
 
@@ -130,6 +131,7 @@ func newScoreBook(halfLife time.Duration) *scoreBook {
 		penalty:  make(map[peer.ID]fading),
 		last:     make(map[peer.ID]float64),
 		below:    make(map[peer.ID]bool),
+		sunk:     make(map[peer.ID]bool),
 		strikes:  make(map[peer.ID]int),
 	}
 }
@@ -170,16 +172,22 @@ func (b *scoreBook) observe(scores map[peer.ID]float64, strikes int) (ban []peer
 		if fell {
 			b.strikes[p]++
 		}
-		if s < BanThreshold || fell && b.strikes[p] >= strikes {
+		// A ban comes when the score crosses a line, not at every sample
+		// below it: pubsub keeps a gone peer's score (RetainScore), and
+		// banning again at each sample would stretch a ban of BanDuration
+		// to that and the retention.
+		sunk := s < BanThreshold
+		if sunk && !b.sunk[p] || fell && b.strikes[p] >= strikes {
 			ban = append(ban, p)
 		}
-		b.below[p] = below
+		b.below[p], b.sunk[p] = below, sunk
 	}
 	// Forget peers pubsub no longer scores (gone for longer than
 	// RetainScore) and penalties that have faded.
 	for p := range b.below {
 		if _, ok := scores[p]; !ok {
 			delete(b.below, p)
+			delete(b.sunk, p)
 			delete(b.strikes, p)
 		}
 	}
@@ -245,7 +253,8 @@ func (s *Swarm) ban(p peer.ID, why string) {
 			s.journal.addBan(BanRecord{Peer: p, Until: s.bans.end(p), Reason: why})
 		}
 	}
-	if s.host.Network().Connectedness(p) == network.Connected {
+	// Limited (relayed) connections too.
+	if s.host.Network().Connectedness(p) != network.NotConnected {
 		s.host.Network().ClosePeer(p)
 	}
 }

@@ -20,9 +20,11 @@ func TestScoreBookStrikes(t *testing.T) {
 		{map[peer.ID]float64{p: -3000, q: 0}, nil}, // strike 1
 		{map[peer.ID]float64{p: -3000, q: 0}, nil}, // still below: no new strike
 		{map[peer.ID]float64{p: -100, q: 0}, nil},
-		{map[peer.ID]float64{p: -2600, q: 0}, nil},                     // strike 2
-		{map[peer.ID]float64{p: 0, q: BanThreshold - 1}, []peer.ID{q}}, // q: far below
-		{map[peer.ID]float64{p: -2600}, []peer.ID{p}},                  // strike 3
+		{map[peer.ID]float64{p: -2600, q: 0}, nil},                         // strike 2
+		{map[peer.ID]float64{p: 0, q: BanThreshold - 1}, []peer.ID{q}},     // q: far below
+		{map[peer.ID]float64{p: -2600, q: BanThreshold - 1}, []peer.ID{p}}, // strike 3; q still far below: not banned again
+		{map[peer.ID]float64{p: -2600, q: 0}, nil},
+		{map[peer.ID]float64{p: -2600, q: BanThreshold - 1}, []peer.ID{q}}, // q sank again
 	}
 	for i, s := range samples {
 		got := b.observe(s.scores, 3)
@@ -30,8 +32,9 @@ func TestScoreBookStrikes(t *testing.T) {
 			t.Errorf("sample %d: ban %v, want %v", i, got, s.ban)
 		}
 	}
-	if _, ok := b.strikes[q]; ok {
-		t.Error("strikes kept for a peer no longer scored")
+	b.observe(map[peer.ID]float64{p: 0}, 3)
+	if _, ok := b.sunk[q]; ok {
+		t.Error("state kept for a peer no longer scored")
 	}
 }
 

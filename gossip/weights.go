@@ -95,9 +95,13 @@ func (s *Swarm) serveWeights(st network.Stream) {
 			status, blob = statusOK, b
 		}
 	}
-	if err := s.respond(st, status, blob, start.Add(s.cfg.FetchTimeout)); err != nil {
+	end := start.Add(s.cfg.FetchTimeout)
+	if err := s.respond(st, status, blob, end); err != nil {
 		st.Reset()
-		if isTimeout(err) {
+		// A stall is a chunk not read for StallTimeout; a transfer that was
+		// read steadily but outlasted FetchTimeout (a slow link) is cut
+		// without blame.
+		if isTimeout(err) && time.Now().Before(end) {
 			s.abuse.counts[LimitStalled].Add(1)
 			s.Penalize(p, StallPenalty, fmt.Sprintf("stopped reading the weights of %s for %v", id.Short(), s.cfg.StallTimeout))
 		}
