@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	ma "github.com/multiformats/go-multiaddr"
+	"sync"
 	"time"
 
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
@@ -189,15 +190,36 @@ func (s *Swarm) connectViaRelay(ctx context.Context, p peer.ID) bool {
 	return false
 }
 
-// mdnsNotifee connects to peers found on the local network.
-type mdnsNotifee struct{ s *Swarm }
+// mdnsNotifee connects to peers found on the local network: one dial a
+// peer at a time, at most maxMDNSDials at once, so that a host on the LAN
+// answering with many fake peers costs a bounded number of goroutines.
+type mdnsNotifee struct {
+	s       *Swarm
+	mu      sync.Mutex
+	dialing map[peer.ID]bool
+}
 
-func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+// maxMDNSDials bounds the dials to peers found by mDNS under way at once.
+const maxMDNSDials = 16
+
+func newMDNSNotifee(s *Swarm) *mdnsNotifee {
+	return &mdnsNotifee{s: s, dialing: map[peer.ID]bool{}}
+}
+
+func (n *mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	s := n.s
 	if ai.ID == s.host.ID() || s.bans.banned(ai.ID) || s.host.Network().Connectedness(ai.ID) == network.Connected {
 		return
 	}
-	s.spawn(func() {
+	n.mu.Lock()
+	if n.dialing[ai.ID] || len(n.dialing) >= maxMDNSDials {
+		n.mu.Unlock()
+		return // mDNS answers again: a peer skipped now is found later
+	}
+	n.dialing[ai.ID] = true
+	n.mu.Unlock()
+	if !s.spawn(func() {
+		defer n.done(ai.ID)
 		ctx, cancel := context.WithTimeout(s.ctx, dialTimeout)
 		defer cancel()
 		if err := s.host.Connect(ctx, ai); err != nil {
@@ -205,5 +227,13 @@ func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 			return
 		}
 		s.log.Debug("connected to a peer found by mDNS", "peer", ai.ID)
-	})
+	}) {
+		n.done(ai.ID)
+	}
+}
+
+func (n *mdnsNotifee) done(p peer.ID) {
+	n.mu.Lock()
+	delete(n.dialing, p)
+	n.mu.Unlock()
 }

@@ -2,7 +2,11 @@ package gossip
 
 import (
 	"context"
+	"fmt"
+	ma "github.com/multiformats/go-multiaddr"
+	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,4 +88,52 @@ func TestBootstrapRetry(t *testing.T) {
 		c.ListenAddrs = []string{listen}
 	})
 	waitFor(t, 15*time.Second, "reconnection to the bootstrap peer", func() bool { return len(node.Peers()) == 1 })
+}
+
+// TestMDNSDialsBounded: a LAN host answering with many peers (fake, or
+// the same one again and again) costs a bounded number of dials.
+func TestMDNSDialsBounded(t *testing.T) {
+	s := newSwarm(t)
+	n := newMDNSNotifee(s)
+	// A loopback listener that accepts and never speaks: every dial to it
+	// waits for its handshake until the test ends.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	addr := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port))
+	for range 200 {
+		n.HandlePeerFound(peer.AddrInfo{ID: testPeerID(t), Addrs: []ma.Multiaddr{addr}})
+	}
+	same := testPeerID(t)
+	for range 50 {
+		n.HandlePeerFound(peer.AddrInfo{ID: same, Addrs: []ma.Multiaddr{addr}})
+	}
+	n.mu.Lock()
+	dialing := len(n.dialing)
+	n.mu.Unlock()
+	if dialing == 0 || dialing > maxMDNSDials {
+		t.Errorf("%d dials under way after 250 answers, want 1 to %d", dialing, maxMDNSDials)
+	}
 }

@@ -106,6 +106,11 @@ type bucket struct {
 
 const maxRateEntries = 1 << 14
 
+// limitFull is take's answer when the book holds maxRateEntries peers
+// that are all active or short of tokens: a newcomer is refused, but it
+// did nothing wrong, so it is not penalised (and not counted as abuse).
+const limitFull = "rate-book-full"
+
 func newRateBook(rate float64, burst, perPeer int) *rateBook {
 	return &rateBook{rate: rate, burst: float64(burst), perPeer: perPeer, now: time.Now, m: make(map[peer.ID]*bucket)}
 }
@@ -122,7 +127,7 @@ func (r *rateBook) take(p peer.ID, rateReason, peerReason string) string {
 		if len(r.m) >= maxRateEntries {
 			r.sweep(now)
 			if len(r.m) >= maxRateEntries {
-				return rateReason
+				return limitFull
 			}
 		}
 		b = &bucket{tokens: r.burst, at: now}

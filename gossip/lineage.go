@@ -132,8 +132,10 @@ func (ls *lineageServer) serve(st network.Stream) {
 		return
 	}
 	if why := ls.limit.take(p, LimitLineageRate, LimitLineagePeer); why != "" {
-		s.abuse.counts[why].Add(1)
-		s.Penalize(p, OverLimitPenalty, "lineage requests over the limit ("+why+")")
+		if why != limitFull {
+			s.abuse.counts[why].Add(1)
+			s.Penalize(p, OverLimitPenalty, "lineage requests over the limit ("+why+")")
+		}
 		s.refuseLineage(st)
 		return
 	}

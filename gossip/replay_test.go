@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -66,5 +67,22 @@ func TestReplayKey(t *testing.T) {
 	}
 	if replayKey(id, true, a) == replayKey(id, false, a) {
 		t.Error("a relay and an original share a key")
+	}
+}
+
+// TestRateBookFull: a book full of active peers refuses a newcomer with
+// limitFull (which its callers do not penalise), not with the rate reason.
+func TestRateBookFull(t *testing.T) {
+	r := newRateBook(1, 1, 1)
+	for i := range maxRateEntries {
+		if why := r.take(peer.ID(fmt.Sprintf("p%d", i)), "rate", "peer"); why != "" {
+			t.Fatalf("peer %d refused (%s) before the book was full", i, why)
+		}
+	}
+	if why := r.take(peer.ID("newcomer"), "rate", "peer"); why != limitFull {
+		t.Errorf("a newcomer to a full book of active peers: %q, want %q", why, limitFull)
+	}
+	if why := r.take(peer.ID("p0"), "rate", "peer"); why != "peer" {
+		t.Errorf("a known peer over its concurrency: %q, want the concurrency reason", why)
 	}
 }

@@ -153,9 +153,29 @@ func (b *scoreBook) penalize(p peer.ID, amount float64) float64 {
 	defer b.mu.Unlock()
 	now := b.now()
 	total := b.penalty[p].value(now, b.halfLife) + amount
+	if _, ok := b.penalty[p]; !ok && len(b.penalty) >= maxPenalized {
+		// A bound: many throwaway identities each penalised once. The
+		// faded go first, then the smallest penalty.
+		var least peer.ID
+		leastV := math.Inf(1)
+		for q, f := range b.penalty {
+			v := f.value(now, b.halfLife)
+			if v < 0.01 {
+				delete(b.penalty, q)
+			} else if v < leastV {
+				least, leastV = q, v
+			}
+		}
+		if len(b.penalty) >= maxPenalized {
+			delete(b.penalty, least)
+		}
+	}
 	b.penalty[p] = fading{v: total, at: now}
 	return total
 }
+
+// maxPenalized bounds the peers whose penalties a node remembers.
+const maxPenalized = 1 << 14
 
 // observe records a sample of scores and returns the peers to ban: those
 // below BanThreshold, and those that have now fallen below

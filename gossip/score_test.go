@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -98,5 +99,22 @@ func TestPenalizeBeyondBoundBans(t *testing.T) {
 	}
 	if err := a.Connect(ctx, addrInfo(t, b)); !errors.Is(err, ErrBanned) {
 		t.Errorf("a.Connect(banned) = %v, want ErrBanned", err)
+	}
+}
+
+// TestPenaltiesBounded: throwaway identities each penalised once do not
+// grow the book without bound; the heaviest penalties stay.
+func TestPenaltiesBounded(t *testing.T) {
+	b := newScoreBook(time.Hour)
+	heavy := peer.ID("heavy")
+	b.penalize(heavy, 4000)
+	for i := range maxPenalized + 100 {
+		b.penalize(peer.ID(fmt.Sprintf("p%d", i)), 25)
+	}
+	if n := len(b.penalty); n > maxPenalized {
+		t.Errorf("%d penalised peers remembered, want at most %d", n, maxPenalized)
+	}
+	if got := b.penalize(heavy, 1); got < 4000 {
+		t.Errorf("the heaviest penalty was forgotten: %v", got)
 	}
 }

@@ -187,7 +187,7 @@ func (s *Swarm) start(ctx context.Context) error {
 		// mDNS is a convenience for LANs: a machine with no multicast
 		// interface (a container, a bare loopback) still joins the swarm
 		// through its bootstrap peers and the DHT.
-		s.mdns = mdns.NewMdnsService(h, mdnsServiceName, mdnsNotifee{s})
+		s.mdns = mdns.NewMdnsService(h, mdnsServiceName, newMDNSNotifee(s))
 		if err := s.mdns.Start(); err != nil {
 			s.log.Warn("mDNS is off: no local-network discovery", "err", err)
 			s.mdns = nil

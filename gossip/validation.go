@@ -121,7 +121,7 @@ func (v *validator) validate(self peer.ID) func(context.Context, peer.ID, *pubsu
 		// instead.
 		if v.announceLimit != nil {
 			if why := v.announceLimit.take(msg.GetFrom(), LimitAnnounceRate, LimitAnnounceRate); why != "" {
-				if v.limited != nil {
+				if v.limited != nil && why != limitFull {
 					v.limited(msg.GetFrom())
 				}
 				return pubsub.ValidationIgnore

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -55,8 +56,10 @@ func (s *Swarm) serveWeights(st network.Stream) {
 	}
 	start := time.Now()
 	if why := s.serveLimit.take(p, LimitServeRate, LimitServePeer); why != "" {
-		s.abuse.counts[why].Add(1)
-		s.Penalize(p, OverLimitPenalty, "weights requests over the limit ("+why+")")
+		if why != limitFull {
+			s.abuse.counts[why].Add(1)
+			s.Penalize(p, OverLimitPenalty, "weights requests over the limit ("+why+")")
+		}
 		s.refuse(st)
 		return
 	}
@@ -246,15 +249,23 @@ func readWeightsResponse(r io.Reader, digest [32]byte, size int, limit int64) ([
 		return nil, fmt.Errorf("%w: the peer offers %d bytes, %d were announced", ErrSizeMismatch, n, size)
 	}
 	// Grown as bytes arrive, not allocated at the announced size: a peer
-	// that announces 40 MB and then stalls holds only what it sent.
-	buf := bytes.NewBuffer(make([]byte, 0, min(size, 1<<20)))
-	if _, err := io.CopyN(buf, r, int64(size)); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	// that announces 40 MB and then stalls holds only what it sent. The
+	// capacity doubles but never passes size, so a blob holds about its
+	// own size once read (a bytes.Buffer could hold twice that).
+	blob := make([]byte, 0, min(size, 1<<20))
+	for len(blob) < size {
+		if len(blob) == cap(blob) {
+			blob = slices.Grow(blob, min(cap(blob), size-len(blob)))
 		}
-		return nil, err
+		n, err := r.Read(blob[len(blob):min(cap(blob), size)])
+		blob = blob[:len(blob)+n]
+		if err != nil && len(blob) < size {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
-	blob := buf.Bytes()
 	// The blob is opaque here but for its framing: it ends with the
 	// SHA-256 of what precedes it, and that is its announced digest.
 	if len(blob) < sha256.Size {
