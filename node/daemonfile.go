@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -69,9 +70,29 @@ func (d Daemon) Get(path string, v any) error {
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("daemon: %s", strings.TrimSpace(string(msg)))
+		return &DaemonError{Status: resp.StatusCode, Msg: strings.TrimSpace(string(msg))}
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return &DaemonError{Status: resp.StatusCode, Msg: "undecodable reply: " + err.Error()}
+	}
+	return nil
+}
+
+// DaemonError is a running daemon's answer to a request it refused or
+// failed (not OK), or one that did not decode: the daemon runs, so a
+// tool reports it rather than trying the store (which the daemon holds).
+type DaemonError struct {
+	Status int
+	Msg    string
+}
+
+func (e *DaemonError) Error() string { return "daemon: " + e.Msg }
+
+// answered reports whether err is the running daemon's own answer, as
+// against no daemon (no daemon file, nobody listening, a stale file).
+func answered(err error) bool {
+	var de *DaemonError
+	return errors.As(err, &de)
 }
 
 // askDaemon asks the running daemon of the repo in dir for path.
@@ -89,6 +110,8 @@ func RepoStatus(dir string) (*Status, error) {
 	var st Status
 	if err := askDaemon(dir, "/api/v1/status", &st); err == nil {
 		return &st, nil
+	} else if answered(err) {
+		return nil, err
 	}
 	return OfflineStatus(dir)
 }
@@ -107,6 +130,8 @@ func RepoLineage(dir, id string) ([]Ancestor, error) {
 	var l []Ancestor
 	if err := askDaemon(dir, path, &l); err == nil {
 		return l, nil
+	} else if answered(err) {
+		return nil, err
 	}
 	return ReadStopped(dir, func(r *StoppedRepo) ([]Ancestor, error) { return r.Lineage(id) })
 }

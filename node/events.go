@@ -157,6 +157,8 @@ func RepoEvents(dir string, q EventQuery) ([]EventView, error) {
 	var out []EventView
 	if err := askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &out); err == nil {
 		return out, nil
+	} else if answered(err) {
+		return nil, err
 	}
 	return ReadStopped(dir, func(r *StoppedRepo) ([]EventView, error) { return r.Events(q) })
 }
@@ -175,8 +177,26 @@ func FollowEvents(ctx context.Context, dir string, q EventQuery, interval time.D
 	if interval <= 0 {
 		return fmt.Errorf("node: follow events every %v: want a positive interval", interval)
 	}
+	// newest is the sequence number of the daemon's newest event of any
+	// type, asked before each filtered read: the next read starts after
+	// it even when nothing matched, instead of rescanning the whole log
+	// at every poll for a rare type.
+	newest := func() (uint64, error) {
+		if len(q.Types) == 0 {
+			return 0, nil // an unfiltered read returns the newest itself
+		}
+		var last []EventView
+		if err := askDaemon(dir, "/api/v1/events?last=1", &last); err != nil || len(last) == 0 {
+			return 0, err
+		}
+		return last[0].Seq, nil
+	}
+	seen, err := newest()
 	var evs []EventView
-	if err := askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &evs); err != nil {
+	if err == nil {
+		err = askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &evs)
+	}
+	if err != nil {
 		return fmt.Errorf("node: following events needs a running daemon, and none answers for %s: %w", dir, err)
 	}
 	tick := time.NewTicker(interval)
@@ -188,6 +208,9 @@ func FollowEvents(ctx context.Context, dir string, q EventQuery, interval time.D
 			}
 			q.After = evs[len(evs)-1].Seq
 		}
+		if len(evs) < MaxEvents { // a full read may have stopped short of seen
+			q.After = max(q.After, seen)
+		}
 		q.Last = 0 // every event since the last seen
 		select {
 		case <-ctx.Done():
@@ -195,7 +218,11 @@ func FollowEvents(ctx context.Context, dir string, q EventQuery, interval time.D
 		case <-tick.C:
 		}
 		evs = nil
-		if err := askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &evs); err != nil {
+		seen, err = newest()
+		if err == nil {
+			err = askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &evs)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -229,7 +229,7 @@ func (n *Node) Run(ctx context.Context, ready func(Ready)) error {
 		return fmt.Errorf("node: API: %w", err)
 	}
 	n.started = time.Now() // before the API serves: its handlers read it
-	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	bg.Go(func() { srv.Serve(n.api) })
 	defer srv.Close()
 	apiAddr := n.api.Addr().String()
@@ -396,6 +396,7 @@ func (n *Node) handler() http.Handler {
 	// the rest of the API).
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /api/v1/individuals", func(w http.ResponseWriter, r *http.Request) {
 		var (
@@ -442,8 +443,13 @@ func reply(w http.ResponseWriter, v any, err error) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "node: encoding the reply: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
+	w.Write(append(b, '\n'))
 }
 
 // Individuals lists every individual the store has a record of.
@@ -464,7 +470,7 @@ var ErrAfterTheLog = errors.New("after is past this node's last event; read the 
 // one snapshot.
 func individualsAt(s *store.Store) ([]Summary, uint64, error) {
 	var (
-		out []Summary
+		out = []Summary{} // [] in JSON, not null
 		seq uint64
 	)
 	err := s.View(func(tx *store.Tx) error {

@@ -141,10 +141,10 @@ func SwarmView(apis func() []string) http.Handler {
 			all = append(all, evs...) // as for the status: the nodes that answered
 		}
 		slices.SortStableFunc(all, func(a, b EventView) int { return a.Time.Compare(b.Time) })
-		if q.Last > 0 && len(all) > q.Last {
-			all = all[len(all)-q.Last:]
-		}
-		if len(all) > MaxEvents {
+		switch {
+		case q.Last > 0 && len(all) > min(q.Last, MaxEvents):
+			all = all[len(all)-min(q.Last, MaxEvents):] // the newest, as one node answers
+		case len(all) > MaxEvents:
 			all = all[:MaxEvents]
 		}
 		reply(w, all, nil)

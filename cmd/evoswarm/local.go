@@ -134,7 +134,7 @@ meet (whether the islands stayed apart), and the lineage of the best.`,
 			if err != nil {
 				return err
 			}
-			viewSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: node.SwarmView(func() []string {
+			viewSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, Handler: node.SwarmView(func() []string {
 				apis := make([]string, len(procs))
 				for i, p := range procs {
 					apis[i] = p.api

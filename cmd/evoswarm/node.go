@@ -95,7 +95,8 @@ func newDaemonCmd() *cobra.Command {
 		Short: "Run a node: evolve the repo's population and serve the local API",
 		Long: `Run the node over the repo: its tournament workers evolve the population,
 and a read-only JSON API is served on 127.0.0.1 (GET /api/v1/status,
-/api/v1/individuals, /api/v1/lineage). It prints the API address and
+/api/v1/individuals, /api/v1/lineage, /api/v1/events, /api/v1/genome;
+/metrics for Prometheus, /debug/pprof/, and the dashboard at /). It prints the API address and
 "ready" once started. SIGINT or SIGTERM stops it gracefully (trainings in
 progress are cancelled and recorded as abandoned); a second signal forces
 it. A full disk (less free space than --min-free) stops it with an error;
