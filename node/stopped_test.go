@@ -247,11 +247,16 @@ func TestNeverRunRepoReadsEmpty(t *testing.T) {
 func TestRepoStatusAsksTheDaemon(t *testing.T) {
 	dir, exp := testRepo(t)
 	fillStopped(t, dir, dna.Initial(dna.Shape{H: 12, W: 12, C: 1}, 10, exp.InitialLearningRate), store.Seal([]byte("w")))
+	unknown := strings.Repeat("ab", 32)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/api/v1/status":
 			json.NewEncoder(w).Encode(Status{PeerID: "from-daemon", Running: true})
 		case "/api/v1/lineage":
+			if id := r.URL.Query().Get("id"); id == unknown {
+				http.Error(w, "node: individual "+id+" is not in this repo", http.StatusNotFound)
+				return
+			}
 			json.NewEncoder(w).Encode([]Ancestor{{ID: r.URL.Query().Get("id"), Status: "alive"}})
 		}
 	}))
@@ -264,6 +269,11 @@ func TestRepoStatusAsksTheDaemon(t *testing.T) {
 	}
 	if l, err := RepoLineage(dir, childID.String()); err != nil || len(l) != 1 || l[0].ID != childID.String() {
 		t.Errorf("lineage with a daemon: %+v, %v", l, err)
+	}
+	// The daemon's own refusal is what the caller gets, not the store's
+	// lock (which a real daemon holds).
+	if _, err := RepoLineage(dir, unknown); err == nil || !strings.Contains(err.Error(), "is not in this repo") {
+		t.Errorf("lineage of an individual the daemon does not know: %v, want the daemon's answer", err)
 	}
 
 	// Another node answers at the address: the daemon file is stale.
