@@ -115,10 +115,10 @@ func (v *validator) validate(self peer.ID) func(context.Context, peer.ID, *pubsu
 			v.reject(reason, from, msg.GetFrom(), err)
 			return pubsub.ValidationReject
 		}
-		// A signer over its rate is ignored before its genome is
-		// resolved against the bounds: not Reject, which would cost the honest peers that
-		// forwarded it score; the signer (verified, StrictSign) pays
-		// instead.
+		// A signer over its rate is ignored before its genome is resolved
+		// against the bounds: not Reject, which would cost the honest
+		// peers that forwarded it score; the signer (verified,
+		// StrictSign) pays instead.
 		if v.announceLimit != nil {
 			if why := v.announceLimit.take(msg.GetFrom(), LimitAnnounceRate, LimitAnnounceRate); why != "" {
 				if v.limited != nil && why != limitFull {

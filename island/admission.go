@@ -28,11 +28,10 @@ import (
 // Topology's in-neighbours) are considered; at most one per sender waits
 // (the higher claim), at most Pool in all (the lowest claim makes room, but
 // first a sender's whose weights did not come lately), none longer than
-// MaxWait. When
-// the budget allows an admission, the candidates are those not already
-// alive here whose claim (less the sender's last measured overclaim, for
-// OverclaimMemory) exceeds the median fitness of the local population, so that the budget
-// goes to migrants that can win. Of these, the highest claim is admitted,
+// MaxWait. When the budget allows an admission, the candidates are those
+// not already alive here whose claim (less the sender's last measured
+// overclaim, for OverclaimMemory) exceeds the median fitness of the local
+// population, so that the budget goes to migrants that can win. Of these, the highest claim is admitted,
 // except that a Diversity share of admissions goes to the most novel one:
 // the farthest (Distance) from every local individual's architecture.
 //

@@ -191,12 +191,19 @@ func FollowEvents(ctx context.Context, dir string, q EventQuery, interval time.D
 		}
 		return last[0].Seq, nil
 	}
-	seen, err := newest()
-	var evs []EventView
-	if err == nil {
-		err = askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &evs)
+	var (
+		evs  []EventView
+		seen uint64
+	)
+	read := func() error {
+		evs = nil
+		var err error
+		if seen, err = newest(); err != nil {
+			return err
+		}
+		return askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &evs)
 	}
-	if err != nil {
+	if err := read(); err != nil {
 		return fmt.Errorf("node: following events needs a running daemon, and none answers for %s: %w", dir, err)
 	}
 	tick := time.NewTicker(interval)
@@ -217,12 +224,7 @@ func FollowEvents(ctx context.Context, dir string, q EventQuery, interval time.D
 			return nil
 		case <-tick.C:
 		}
-		evs = nil
-		seen, err = newest()
-		if err == nil {
-			err = askDaemon(dir, "/api/v1/events?"+q.Values().Encode(), &evs)
-		}
-		if err != nil {
+		if err := read(); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -14,7 +14,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -413,5 +415,52 @@ func TestExportEvalClassify(t *testing.T) {
 	}
 	if _, err := c.Classify(filepath.Join(t.TempDir(), "none.png"), 3); err == nil {
 		t.Error("classify a missing file: no error")
+	}
+}
+
+// TestFollowRareTypeMovesOn: following a type that does not occur moves
+// the cursor to the daemon's newest event at each poll, so no poll reads
+// the history from the start again.
+func TestFollowRareTypeMovesOn(t *testing.T) {
+	dir, _ := testRepo(t)
+	var mu sync.Mutex
+	newest := uint64(100)
+	var afters []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		q := r.URL.Query()
+		if q.Get("type") == "" { // the cursor: the newest event of any type
+			json.NewEncoder(w).Encode([]EventView{{Seq: newest, Type: store.EventBirth}})
+			newest += 10
+			return
+		}
+		afters = append(afters, q.Get("after"))
+		json.NewEncoder(w).Encode([]EventView{})
+	}))
+	defer srv.Close()
+	if err := writeDaemon(dir, Daemon{API: strings.TrimPrefix(srv.URL, "http://"), PID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	polls := 0
+	err := FollowEvents(ctx, dir, EventQuery{Types: []store.EventType{store.EventError}}, 10*time.Millisecond, func([]EventView) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, a := range afters {
+		if i == 0 {
+			continue // the first read starts where the query says
+		}
+		polls++
+		if want := strconv.FormatUint(100+uint64(10*(i-1)), 10); a != want {
+			t.Errorf("poll %d read after %q, want %s (the newest event at the poll before)", i, a, want)
+		}
+	}
+	if polls < 3 {
+		t.Errorf("%d polls in 2 s", polls)
 	}
 }
