@@ -24,3 +24,40 @@ func String() string {
 	}
 	return fmt.Sprintf("evoswarm %s%s %s/%s %s", Version, rev, runtime.GOOS, runtime.GOARCH, runtime.Version())
 }
+
+// Build names the build for records that must not be mixed across builds
+// unnoticed (an experiment's runs): the VCS revision, "+dirty" when the
+// tree had uncommitted changes, and the build tags, which pick the
+// training engines. The revision reads "unknown" in a binary built
+// without VCS information (go run, a build outside the repository).
+func Build() string {
+	var rev, tags string
+	dirty := false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value[:min(len(s.Value), 12)]
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			case "-tags":
+				tags = s.Value
+			}
+		}
+	}
+	return build(rev, dirty, tags)
+}
+
+func build(rev string, dirty bool, tags string) string {
+	s := rev
+	if s == "" {
+		s = "unknown"
+	}
+	if dirty {
+		s += "+dirty"
+	}
+	if tags != "" {
+		s += " tags=" + tags
+	}
+	return s
+}

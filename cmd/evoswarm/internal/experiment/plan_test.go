@@ -3,7 +3,9 @@ package experiment
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -254,13 +256,9 @@ func TestRunRedoesARepeatedEnsemble(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(d, "metrics.json"), []byte(`{"id": "`+id+`"}`), 0o644)
 	}
-	runJSON := `{"configuration": "a", "seed": 1, "experiment_id": "` + exp.ID() + `", "nodes": 2, "mutations": [], "ensemble_test_accuracy": 0.5, "diversity": {"distinct_bests": 1, "lineages": 1}}`
+	runJSON := `{"configuration": "a", "seed": 1, "experiment_id": "` + exp.ID() + `", "nodes": 2, "topology": "isolated", "cores_per_node": 1, "mutations": [], "ensemble_test_accuracy": 0.5, "diversity": {"distinct_bests": 1, "lineages": 1}}`
 	os.WriteFile(filepath.Join(dir, RunFile), []byte(runJSON+"\n"), 0o644)
-	var curve bytes.Buffer
-	if err := (Curve{Config: "a", Seed: 1, Points: []Point{{Seconds: 0, BestVal: 0.5, NodeMean: 0.5, NodeWorst: 0.5}}}).WriteCSV(&curve); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, CurveFile), curve.Bytes(), 0o644)
+	writeGrid(t, r, dir)
 
 	res, err := r.run(t.Context(), run)
 	if err != nil {
@@ -282,6 +280,86 @@ func TestRunRedoesARepeatedEnsemble(t *testing.T) {
 	asked = nil
 	if _, err := r.run(t.Context(), run); err != nil || asked != nil {
 		t.Errorf("second resume: %v, ensemble asked again: %v", err, asked != nil)
+	}
+}
+
+// writeGrid writes a curve.csv on r's sampling grid (the plan's one
+// configuration) into the run directory dir.
+func writeGrid(t *testing.T, r *Runner, dir string) {
+	t.Helper()
+	sample, dur := time.Duration(r.Plan.Sample), time.Duration(r.Plan.Configurations[0].Duration)
+	var pts []Point
+	for at := time.Duration(0); at < dur; at += sample {
+		pts = append(pts, Point{Seconds: at.Seconds(), BestVal: 0.5, NodeMean: 0.5, NodeWorst: 0.5})
+	}
+	pts = append(pts, Point{Seconds: dur.Seconds(), BestVal: 0.5, NodeMean: 0.5, NodeWorst: 0.5})
+	var curve bytes.Buffer
+	if err := (Curve{Config: "a", Seed: 1, Points: pts}).WriteCSV(&curve); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, CurveFile), curve.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunRefusesAnotherRun checks that a finished run of the right
+// experiment is still refused when it is another configuration's (the
+// arms of an islands plan share their experiment), another seed's, of
+// other nodes, or of another duration or sampling grid: runs copied in by
+// hand to pool them must be what the plan would have run.
+func TestRunRefusesAnotherRun(t *testing.T) {
+	r, run, exp := oneRunPlan(t, `{"name": "a", "experiment": {"preset": "smoke"}, "nodes": 2, "topology": "connected"}`, Env{})
+	dir := filepath.Join(r.Out, run.Dir())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	good := map[string]any{"configuration": "a", "seed": 1, "experiment_id": exp.ID(), "nodes": 2, "topology": "connected",
+		"cores_per_node": 1, "mutations": []any{}, "diversity": map[string]any{"distinct_bests": 1, "lineages": 1}}
+	for _, c := range []struct {
+		key   string
+		val   any
+		grid  func() // changes the plan the curve is written for
+		curve string // written over the curve
+		want  string
+	}{
+		{key: "configuration", val: "b", want: `of configuration "b"`},
+		{key: "seed", val: 2, want: "of seed 2"},
+		{key: "topology", val: "isolated", want: "2 isolated node(s)"},
+		{key: "nodes", val: 4, want: "4 connected node(s)"},
+		{key: "cores_per_node", val: 2, want: "x 2 core(s)"},
+		{grid: func() { r.Plan.Configurations[0].Duration = Duration(30 * time.Second) }, want: "of 30s, not 1m0s"},
+		{grid: func() { r.Plan.Sample = Duration(time.Second) }, want: "sampled every 1s, not every 2s"},
+		{curve: strings.Join(curveHeader, ",") + "\n0.000,0.5,1,1,0.5,0.5\n", want: "with no curve"},
+	} {
+		m := maps.Clone(good)
+		if c.key != "" {
+			m[c.key] = c.val
+		}
+		b, _ := json.Marshal(m)
+		os.WriteFile(filepath.Join(dir, RunFile), b, 0o644)
+		dur, sample := r.Plan.Configurations[0].Duration, r.Plan.Sample
+		if c.grid != nil {
+			c.grid()
+		}
+		writeGrid(t, r, dir)
+		r.Plan.Configurations[0].Duration, r.Plan.Sample = dur, sample
+		if c.curve != "" {
+			os.WriteFile(filepath.Join(dir, CurveFile), []byte(c.curve), 0o644)
+		}
+		_, err := r.run(t.Context(), run)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: resuming: %v; want a refusal saying %q", c.want, err, c.want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, RunFile)); err != nil {
+			t.Fatalf("%s: the finished run is gone: %v", c.want, err)
+		}
+	}
+	// The run itself is taken.
+	b, _ := json.Marshal(good)
+	os.WriteFile(filepath.Join(dir, RunFile), b, 0o644)
+	writeGrid(t, r, dir)
+	if _, err := r.run(t.Context(), run); err != nil {
+		t.Errorf("resuming the plan's own run: %v", err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/evoswarm/evoswarm/internal/atomicfile"
 	"github.com/evoswarm/evoswarm/internal/report"
+	"github.com/evoswarm/evoswarm/internal/version"
 	"github.com/evoswarm/evoswarm/node"
 	"github.com/evoswarm/evoswarm/train/dataset"
 )
@@ -74,6 +75,10 @@ type Result struct {
 	// be spread over machines (one seed's configurations run together,
 	// in seed-major order), and their figures only compare within one.
 	CPU string `json:"cpu,omitempty"`
+	// Build is the binary that ran it (version.Build: revision and build
+	// tags); empty in a run.json from before the field. A summary over
+	// runs of several builds says so.
+	Build string `json:"build,omitempty"`
 	// BestVal is the validation accuracy of the best live individual over
 	// the run's nodes at the end, BestID its ID and BestNode the node
 	// that holds it; TestAccuracy is its test accuracy, measured once, by
@@ -309,7 +314,14 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 			return Result{}, fmt.Errorf("%s finished as experiment %s, but this build makes its configuration experiment %s (a preset changed since?): "+
 				"use the build that ran it, or move %s away to run it again", run, res.ExperimentID, exp.ID(), dir)
 		}
-		r.logf("%s: done before (%s)", run, dir)
+		if why := sameRun(res, run, time.Duration(r.Plan.Sample)); why != "" {
+			return Result{}, fmt.Errorf("%s holds a finished run of the same experiment but %s; move it away to run it again", dir, why)
+		}
+		if b := version.Build(); res.Build != "" && res.Build != b {
+			r.logf("%s: done before (%s), by build %s (this is %s)", run, dir, res.Build, b)
+		} else {
+			r.logf("%s: done before (%s)", run, dir)
+		}
 		if res.Mutations == nil { // a run.json from before the field
 			if res.Mutations, err = r.mutations(nodeRepos(dir, res.Nodes)); err != nil {
 				return res, err
@@ -400,7 +412,7 @@ func (r *Runner) run(ctx context.Context, run Run) (Result, error) {
 	}
 	stop()
 	res = Result{Config: c.Name, Seed: run.Seed, ExperimentID: exp.ID(), Nodes: c.Nodes, Topology: c.Topology,
-		CoresPerNode: c.CoresPerNode, CPU: cpuModel(), Started: start.UTC(), Seconds: samples[len(samples)-1].at.Sub(start).Seconds(),
+		CoresPerNode: c.CoresPerNode, CPU: cpuModel(), Build: version.Build(), Started: start.UTC(), Seconds: samples[len(samples)-1].at.Sub(start).Seconds(),
 		BestVal: Float(math.NaN()), BestNode: -1, TestAccuracy: Float(math.NaN()), EnsembleTestAccuracy: Float(math.NaN())}
 	recs, err := r.records(repos)
 	if err != nil {
@@ -786,6 +798,34 @@ func pct(v float64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(100*v, 'f', 1, 64) + "%"
+}
+
+// sameRun says how a finished run differs from run, or "" when it is
+// run's: the experiment ID covers only the experiment, which the arms of a
+// plan may share (connected and isolated islands), and runs copied in by
+// hand (pooling kept runs) must still be the plan's configuration, seed,
+// duration and sampling grid.
+func sameRun(res Result, run Run, sample time.Duration) string {
+	c := run.Config
+	near := func(sec float64, d time.Duration) bool {
+		return math.Abs(sec-d.Seconds()) < 1e-3
+	}
+	switch {
+	case res.Config != c.Name:
+		return fmt.Sprintf("of configuration %q", res.Config)
+	case res.Seed != run.Seed:
+		return fmt.Sprintf("of seed %d", res.Seed)
+	case res.Nodes != c.Nodes || res.Topology != c.Topology || res.CoresPerNode != c.CoresPerNode:
+		return fmt.Sprintf("with %d %s node(s) x %d core(s), not %d %s x %d", res.Nodes, res.Topology, res.CoresPerNode,
+			c.Nodes, c.Topology, c.CoresPerNode)
+	case len(res.Points) < 2:
+		return "with no curve"
+	case !near(res.Points[len(res.Points)-1].Seconds, time.Duration(c.Duration)):
+		return fmt.Sprintf("of %gs, not %v", res.Points[len(res.Points)-1].Seconds, time.Duration(c.Duration))
+	case !near(res.Points[1].Seconds, sample) && !near(res.Points[1].Seconds, time.Duration(c.Duration)):
+		return fmt.Sprintf("sampled every %gs, not every %v", res.Points[1].Seconds, sample)
+	}
+	return ""
 }
 
 // cpuModel is the processor's model name from /proc/cpuinfo, "" where

@@ -68,14 +68,14 @@ func writeRunsCSV(w io.Writer, results []Result) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"configuration", "seed", "experiment_id", "nodes", "topology", "cores_per_node", "seconds",
 		"final_best_val_accuracy", "best_id", "best_node", "test_accuracy", "ensemble_test_accuracy", "children", "flops", "cpu",
-		"final_nodes_mean_best_val_accuracy", "final_nodes_worst_best_val_accuracy"})
+		"final_nodes_mean_best_val_accuracy", "final_nodes_worst_best_val_accuracy", "build"})
 	f := accuracy
 	for _, r := range results {
 		cw.Write([]string{r.Config, strconv.FormatUint(r.Seed, 10), r.ExperimentID, strconv.Itoa(r.Nodes), r.Topology,
 			strconv.Itoa(r.CoresPerNode), strconv.FormatFloat(r.Seconds, 'f', 1, 64), f(r.Curve().Final()), r.BestID,
 			strconv.Itoa(r.BestNode), f(float64(r.TestAccuracy)), f(float64(r.EnsembleTestAccuracy)), strconv.FormatUint(r.Children, 10),
 			strconv.FormatFloat(r.FLOPs, 'g', 6, 64), r.CPU, f(final(r.Points, func(p Point) float64 { return p.NodeMean })),
-			f(final(r.Points, func(p Point) float64 { return p.NodeWorst }))})
+			f(final(r.Points, func(p Point) float64 { return p.NodeWorst })), r.Build})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -261,18 +261,41 @@ func Markdown(w io.Writer, p *Plan, results []Result, s Summary) {
 	markdownTests(w, "Two-sided tests on the final mean over a run's nodes of each node's best:", s.NodeTests)
 	mutationTable(w, s)
 	fmt.Fprintln(w, "\nEvery run:")
-	fmt.Fprintln(w, "\n| configuration | seed | final best validation | nodes' own bests: mean / lowest | test of the best | test of the top-3 ensemble | children | FLOPs | nodes' bests: distinct / lineages / closest split | CPU |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	if b := builds(results); len(b) > 1 {
+		fmt.Fprintf(w, "\nThese runs come from %d builds (%s): pair and pool them knowing that.\n", len(b), strings.Join(b, "; "))
+	}
+	fmt.Fprintln(w, "\n| configuration | seed | final best validation | nodes' own bests: mean / lowest | test of the best | test of the top-3 ensemble | children | FLOPs | nodes' bests: distinct / lineages / closest split | CPU | build |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		nodes := "-"
 		if hasNodeBests(r.Points) {
 			last := r.Points[len(r.Points)-1]
 			nodes = pct(last.NodeMean) + " / " + pct(last.NodeWorst)
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d | %.3g | %s | %s |\n", r.Config, r.Seed, pct(r.Curve().Final()), nodes, pct(float64(r.TestAccuracy)),
-			pct(float64(r.EnsembleTestAccuracy)), r.Children, r.FLOPs, r.Diversity, r.CPU)
+		build := r.Build
+		if build == "" {
+			build = "-"
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d | %.3g | %s | %s | %s |\n", r.Config, r.Seed, pct(r.Curve().Final()), nodes, pct(float64(r.TestAccuracy)),
+			pct(float64(r.EnsembleTestAccuracy)), r.Children, r.FLOPs, r.Diversity, r.CPU, build)
 	}
 	fmt.Fprintf(w, "\n![best validation accuracy: mean over seeds, min–max band](%s)\n", PlotPNG)
+}
+
+// builds lists the builds that ran results, "unrecorded" standing for
+// runs from before Result.Build.
+func builds(results []Result) []string {
+	var out []string
+	for _, r := range results {
+		b := r.Build
+		if b == "" {
+			b = "unrecorded"
+		}
+		if !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // mutationTable writes, per mutation and configuration, how many children
