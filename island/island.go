@@ -79,7 +79,13 @@ func (c *Config) Validate() error {
 	if err := c.Mode.Validate(); err != nil {
 		return err
 	}
-	return c.Mutation.Validate()
+	if err := c.Mutation.Validate(); err != nil {
+		return err
+	}
+	if err := c.Mutation.Applies(dna.Initial(c.Input, c.Classes, c.LearningRate)); err != nil {
+		return fmt.Errorf("island: no mutation could ever change the initial individual: %w", err)
+	}
+	return nil
 }
 
 // Island runs one node's evolution: workers that repeat the paper's
@@ -95,6 +101,10 @@ type Island struct {
 
 	seedMu  sync.Mutex
 	seeding atomic.Int64 // initial individuals in training
+	// breeding counts the tasks past their tournament: their children are
+	// in training and their victims already dead, so they count towards
+	// the population when claimSeed asks whether it fell below two.
+	breeding atomic.Int64
 	// Under seedMu: the births the population had when this island first
 	// looked (read once), and the seeds claimed since, less those that
 	// failed. Counting claims rather than re-reading births avoids counting
@@ -162,11 +172,11 @@ func (is *Island) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrFatal, err)
 	}
-	var wg sync.WaitGroup
+	var workers, immigration sync.WaitGroup
 	for w := range is.cfg.Workers {
-		wg.Add(1)
+		workers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer workers.Done()
 			rng := rand.New(rand.NewPCG(is.cfg.Seed^is.cfg.Stream, uint64(w)+1+births<<16))
 			if err := is.work(ctx, rng); err != nil {
 				cancel(err)
@@ -174,15 +184,20 @@ func (is *Island) Run(ctx context.Context) error {
 		}()
 	}
 	if is.ex != nil {
-		wg.Add(1)
+		immigration.Add(1)
 		go func() {
-			defer wg.Done()
+			defer immigration.Done()
 			if err := is.immigrate(ctx, births); err != nil {
 				cancel(err)
 			}
 		}()
 	}
-	wg.Wait()
+	// A worker that reaches MaxChildren stops taking tasks but does not
+	// cancel the others' children in training; once every worker is done,
+	// the immigration loop stops too.
+	workers.Wait()
+	cancel(errDone)
+	immigration.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, errDone) {
 		return err
 	}
@@ -195,11 +210,13 @@ var errDone = errors.New("island: reached MaxChildren")
 func (is *Island) work(ctx context.Context, rng *rand.Rand) error {
 	for ctx.Err() == nil {
 		if is.cfg.MaxChildren > 0 && is.children.Load() >= int64(is.cfg.MaxChildren) {
-			return errDone
+			return nil
 		}
 		var t Timing
 		t.begin()
-		if err := is.settle(ctx, is.step(ctx, rng, &t)); err != nil {
+		if err := is.settle(ctx, is.step(ctx, rng, &t)); errors.Is(err, errDone) {
+			return nil
+		} else if err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -334,6 +351,8 @@ func (is *Island) step(ctx context.Context, rng *rand.Rand, t *Timing) error {
 	if n := is.children.Add(1); is.cfg.MaxChildren > 0 && n > int64(is.cfg.MaxChildren) {
 		return errDone
 	}
+	is.breeding.Add(1)
+	defer is.breeding.Add(-1)
 	res, err := is.pop.Tournament(d.Parent.ID, victim, time.Now())
 	if err != nil {
 		return err
@@ -377,7 +396,7 @@ func (is *Island) step(ctx context.Context, rng *rand.Rand, t *Timing) error {
 // population (fewer individuals have ever been born here than the
 // set-point, and not enough are alive or in training to reach it), and if
 // so counts one more seed in training. An island whose population fell
-// below two also seeds.
+// below two, counting the children in training, also seeds.
 func (is *Island) claimSeed(alive int) (bool, error) {
 	is.seedMu.Lock()
 	defer is.seedMu.Unlock()
@@ -389,7 +408,7 @@ func (is *Island) claimSeed(alive int) (bool, error) {
 		is.births0, is.birthsKnown = int(births), true
 	}
 	inflight := int(is.seeding.Load())
-	need := alive+inflight < 2 ||
+	need := alive+inflight+int(is.breeding.Load()) < 2 ||
 		is.births0+is.claimed < is.cfg.SetPoint && alive+inflight < is.cfg.SetPoint
 	if need {
 		is.seeding.Add(1)

@@ -48,7 +48,9 @@ func run(t *testing.T, cfg Config, pop Population, tr Trainer, ex Exchange) *Isl
 
 func TestIslandSeedsThenEvolves(t *testing.T) {
 	pop := newMemPop()
-	is := run(t, testConfig(3, 8, 120), pop, fakeTrainer{}, nil)
+	// A little training time, so that the workers' children overlap when
+	// the cap is reached.
+	is := run(t, testConfig(3, 8, 120), pop, fakeTrainer{delay: time.Millisecond}, nil)
 	if got := is.Stats().Seeds.Load(); got != 8 {
 		t.Errorf("seeded %d initial individuals, want the set-point 8", got)
 	}
@@ -58,13 +60,19 @@ func TestIslandSeedsThenEvolves(t *testing.T) {
 	if len(alive) < 8-3 || len(alive) > 8+3-1 {
 		t.Errorf("%d alive after the run, want within 2 of the set-point 8", len(alive))
 	}
-	// MaxChildren counts children started; a worker abandons its child
-	// when another killed the parent meanwhile (a conflict, more likely
-	// the more workers run).
+	// MaxChildren counts children started, and every child started is
+	// finished: the worker that reaches the cap does not cancel the
+	// others' children in training. A worker abandons its child when
+	// another killed the parent meanwhile (a conflict, more likely the
+	// more workers run).
 	st := is.Stats()
 	c, ab, fl := st.Children.Load(), st.Abandoned.Load(), st.Failed.Load()
-	if c+ab+fl < 117 || c+ab+fl > 120 || c < 60 {
-		t.Errorf("%d children, %d abandoned, %d failed: want them to make about MaxChildren (120), most of them children", c, ab, fl)
+	pop.mu.Lock()
+	left := len(pop.training)
+	pop.mu.Unlock()
+	if c+ab+fl != 120 || c < 60 || left != 0 {
+		t.Errorf("%d children, %d abandoned, %d failed, %d left in training: want them to make MaxChildren (120), most of them children, none left",
+			c, ab, fl, left)
 	}
 	best := 0.0
 	for _, m := range alive {
@@ -494,5 +502,42 @@ func TestStopDoesNotHideFailures(t *testing.T) {
 	}
 	if err := is.settle(ctx, errors.New("store: disk full")); err != nil || !strings.Contains(buf.String(), "disk full") {
 		t.Errorf("settle(disk full) while stopping: %v, logged %q; want nil and the error logged", err, buf.String())
+	}
+}
+
+// TestSeedCountsChildrenInTraining: an evolved island with one individual
+// alive and a child in training (whose tournament already killed its
+// victim) is not below two, so it does not seed a trivial model; with no
+// child in training it is, and does.
+func TestSeedCountsChildrenInTraining(t *testing.T) {
+	pop := newMemPop()
+	pop.births = 50 // long past the initial population
+	is, err := New(testConfig(3, 3, 0), pop, fakeTrainer{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is.breeding.Add(1)
+	if need, err := is.claimSeed(1); err != nil || need {
+		t.Errorf("one alive and one child in training: seed %v (%v), want none", need, err)
+	}
+	is.breeding.Add(-1)
+	if need, err := is.claimSeed(1); err != nil || !need {
+		t.Errorf("one alive and nothing in training: seed %v (%v), want one", need, err)
+	}
+}
+
+// TestConfigRefusesBarrenMutations: a mutation set none of whose
+// mutations applies to the initial genome (it has no convolution to remove
+// and no skip) is refused when the island is made, naming the mutations.
+func TestConfigRefusesBarrenMutations(t *testing.T) {
+	cfg := testConfig(1, 4, 10)
+	cfg.Mutation.Weights = map[dna.Kind]float64{dna.RemoveSkip: 1, dna.RemoveConvolution: 1, dna.KeepTraining: 0}
+	_, err := New(cfg, newMemPop(), fakeTrainer{}, nil, nil)
+	if !errors.Is(err, dna.ErrNoMutation) || !strings.Contains(err.Error(), "remove-convolution, remove-skip") {
+		t.Errorf("New with only removals: %v; want ErrNoMutation naming them", err)
+	}
+	cfg.Mutation.Weights[dna.InsertConvolution] = 0.1
+	if _, err := New(cfg, newMemPop(), fakeTrainer{}, nil, nil); err != nil {
+		t.Errorf("New with insert-convolution added: %v", err)
 	}
 }

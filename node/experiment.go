@@ -52,7 +52,9 @@ type Experiment struct {
 	Selection island.Mode `json:"selection"`
 	// Bounds are the genome resource bounds.
 	Bounds Bounds `json:"bounds"`
-	// Mutations weights each mutation by name; empty means uniform (the paper).
+	// Mutations weights each mutation by name; empty means uniform (the
+	// paper). At least one mutation of positive weight must apply to the
+	// initial individual (the node refuses to start otherwise).
 	Mutations map[string]float64 `json:"mutations,omitempty"`
 	// InsertMinChannels floors the channels of an inserted convolution; 0
 	// keeps the input's channels, as the paper does.

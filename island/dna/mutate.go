@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // MutateOptions configure Mutate.
@@ -113,6 +114,37 @@ func Mutate(parent *Genome, rng *rand.Rand, o MutateOptions) (*Genome, Change, e
 		last = err
 	}
 	return nil, Change{}, fmt.Errorf("%w in %d attempts; last: %w", ErrNoMutation, attempts, last)
+}
+
+// applyDraws is how many draws Applies gives each mutation.
+const applyDraws = 8
+
+// Applies returns nil when some mutation of positive weight (every one
+// when Weights is empty) applies to g, trying each a few draws from a
+// fixed stream; a child refused only by the bounds counts, since bounds
+// are the population's to meet. Run on the initial genome, it refuses a
+// mutation set that can never start an evolution (only REMOVE-SKIP and
+// REMOVE-CONVOLUTION, say), whose island would otherwise kill and abandon
+// forever without breeding a child.
+func (o MutateOptions) Applies(g *Genome) error {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var tried []string
+	var last error
+	for _, k := range Kinds() {
+		if len(o.Weights) > 0 && !(o.Weights[k] > 0) {
+			continue
+		}
+		tried = append(tried, k.String())
+		for range applyDraws {
+			_, _, err := MutateWith(g, k, rng, o)
+			if err == nil || !errors.Is(err, errNotApplicable) {
+				return nil
+			}
+			last = err
+		}
+	}
+	return fmt.Errorf("%w: none of the mutations of positive weight (%s) applies to the genome in %d draws each; last: %w",
+		ErrNoMutation, strings.Join(tried, ", "), applyDraws, last)
 }
 
 // MutateWith applies the mutation k to a copy of parent. It returns an error
