@@ -20,6 +20,11 @@ esac
 bin="$(mktemp -d)/evoswarm"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 tags=$(bash scripts/fast-tags.sh)
-go build -tags "$tags" -o "$bin" ./cmd/evoswarm
+# Stamp the commit into the binary, so that each run.json records the build
+# that ran it, even under GOFLAGS=-buildvcs=false; not where git cannot read
+# the checkout (none, or another user's), which would fail the build.
+vcs=false
+git status --porcelain >/dev/null 2>&1 && vcs=auto
+go build -buildvcs=$vcs -tags "$tags" -o "$bin" ./cmd/evoswarm
 echo "experiment: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), tags '$tags', $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 "$bin" experiment "$@"

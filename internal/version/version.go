@@ -15,14 +15,31 @@ var Version = "v0.1.0-dev"
 // and the Go toolchain, on one line.
 func String() string {
 	rev := ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = " " + s.Value[:12]
-			}
-		}
+	if r, _, _ := settings(); len(r) >= 12 {
+		rev = " " + r[:12]
 	}
 	return fmt.Sprintf("evoswarm %s%s %s/%s %s", Version, rev, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// settings reads the binary's VCS revision, whether its tree had
+// uncommitted changes, and its build tags; each is zero where the binary
+// does not record it.
+func settings() (rev string, dirty bool, tags string) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", false, ""
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		case "-tags":
+			tags = s.Value
+		}
+	}
+	return rev, dirty, tags
 }
 
 // Build names the build for records that must not be mixed across builds
@@ -31,21 +48,8 @@ func String() string {
 // training engines. The revision reads "unknown" in a binary built
 // without VCS information (go run, a build outside the repository).
 func Build() string {
-	var rev, tags string
-	dirty := false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value[:min(len(s.Value), 12)]
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			case "-tags":
-				tags = s.Value
-			}
-		}
-	}
-	return build(rev, dirty, tags)
+	rev, dirty, tags := settings()
+	return build(rev[:min(len(rev), 12)], dirty, tags)
 }
 
 func build(rev string, dirty bool, tags string) string {
